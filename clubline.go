@@ -1,0 +1,124 @@
+// Package clubline holds the domain of the club's phone line: the record of
+// a call, the voicemail it may leave, the follow-up that voicemail is owed,
+// and the Store that keeps them. Every other package speaks these types;
+// this package imports nothing but the standard library.
+package clubline
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Outcome says how a call ended, from the caller's point of view.
+type Outcome string
+
+const (
+	OutcomeAnswered  Outcome = "answered"  // a staff member talked to the caller
+	OutcomeVoicemail Outcome = "voicemail" // the caller left a message
+	OutcomeAbandoned Outcome = "abandoned" // the caller hung up before an answer or a message
+	OutcomeRejected  Outcome = "rejected"  // clubline refused the call (404, 488, 503…)
+	OutcomeFailed    Outcome = "failed"    // clubline could not carry the call (media or internal error)
+)
+
+// Stage is the last step of the call script a call reached.
+type Stage string
+
+const (
+	StageGreeting  Stage = "greeting"
+	StageMenu      Stage = "menu"
+	StageQueue     Stage = "queue"
+	StageVoicemail Stage = "voicemail"
+	StageBridged   Stage = "bridged"
+)
+
+// Hours says whether the office was open when the call arrived.
+type Hours string
+
+const (
+	HoursOpen   Hours = "open"
+	HoursClosed Hours = "closed"
+)
+
+// Call is the record of one inbound call. It is written when the call
+// arrives and again when it ends.
+type Call struct {
+	ID          string
+	From        string // caller's number or SIP user, as received
+	To          string // the number dialled (request-URI user)
+	StartedAt   time.Time
+	Hours       Hours
+	HoursReason string // weekly range, season or closure name, holiday, override
+	Language    string // "fr", "en"
+	Choice      string // the menu key that routed the call ("" if none)
+	Category    string // what the caller called about
+	Route       string // where the choice led: a group id, "voicemail", "urgency"
+	Outcome     Outcome
+	Stage       Stage
+	VoicemailID string
+	EndedAt     time.Time
+	Duration    time.Duration
+	// Trace lists the decisions the call went through, in order, in words
+	// an admin can read ("closed: holiday Fête nationale", "menu: 1 registrations → office").
+	Trace []string
+}
+
+// AddTrace appends one decision to the call's trace.
+func (c *Call) AddTrace(step string) { c.Trace = append(c.Trace, step) }
+
+// VoicemailStatus is where a message stands in its follow-up.
+type VoicemailStatus string
+
+const (
+	VoicemailNew  VoicemailStatus = "new"  // nobody has answered it yet
+	VoicemailDone VoicemailStatus = "done" // someone followed up
+)
+
+// Voicemail is one message a caller left.
+type Voicemail struct {
+	ID          string
+	CallID      string
+	From        string
+	Category    string
+	Urgent      bool
+	RecordedAt  time.Time
+	Duration    time.Duration
+	Path        string // WAV file, 8 kHz 16-bit mono
+	FollowUpDue time.Time
+	Status      VoicemailStatus
+}
+
+// FollowUp is a message still waiting for an answer, and when it is due.
+type FollowUp struct {
+	VoicemailID string
+	Due         time.Time
+}
+
+// ErrNotFound is returned by a Store for an id it does not hold.
+var ErrNotFound = errors.New("not found")
+
+// Store keeps call records, voicemails and their follow-ups.
+// Implementations must be safe for concurrent use.
+type Store interface {
+	// SaveCall writes the call record, replacing any earlier version.
+	SaveCall(ctx context.Context, c *Call) error
+	// Call returns the record with that id, or ErrNotFound.
+	Call(ctx context.Context, id string) (*Call, error)
+	// Calls returns the records of calls started in [from, to), oldest first,
+	// at most limit of them (limit <= 0: no limit).
+	Calls(ctx context.Context, from, to time.Time, limit int) ([]*Call, error)
+
+	// SaveVoicemail writes the message. A message whose status is new is
+	// added to the open follow-ups; one that is done is removed from them.
+	SaveVoicemail(ctx context.Context, v *Voicemail) error
+	// Voicemail returns the message with that id, or ErrNotFound.
+	Voicemail(ctx context.Context, id string) (*Voicemail, error)
+	// FollowUps returns the open follow-ups due before the given time, most
+	// overdue first (a zero time: all of them).
+	FollowUps(ctx context.Context, before time.Time) ([]FollowUp, error)
+
+	// Ping reports whether the store can be reached now.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}

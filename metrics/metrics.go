@@ -1,0 +1,117 @@
+// Package metrics names every Prometheus collector clubline exports, in one
+// place. Collectors are registered on a registry passed in, never the global
+// one. Labels come from small fixed sets: no phone number, no call id.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clubline/clubline"
+)
+
+// Metrics holds clubline's collectors.
+type Metrics struct {
+	Calls           *prometheus.CounterVec
+	ActiveCalls     prometheus.Gauge
+	Voicemails      *prometheus.CounterVec
+	FollowUpsOpen   prometheus.Gauge
+	ConfigReloads   *prometheus.CounterVec
+	ConfigLoaded    prometheus.Gauge
+	StoreSpooled    prometheus.Gauge
+	QueueCalls      *prometheus.CounterVec
+	QueueWait       *prometheus.HistogramVec
+	QueueWaiting    *prometheus.GaugeVec
+	SIPRejected     *prometheus.CounterVec
+	StaffRegistered prometheus.Gauge
+}
+
+// QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
+var QueueWaitBuckets = []float64{5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300}
+
+// New builds the collectors and registers them on reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_calls_total",
+			Help: "Inbound calls that have ended, by whether the office was open when they arrived (hours: open, closed) and how they ended (outcome: answered, voicemail, abandoned, rejected, failed). Rejected calls never reached the greeting.",
+		}, []string{"hours", "outcome"}),
+		ActiveCalls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clubline_active_calls",
+			Help: "Inbound calls answered by clubline and not yet ended.",
+		}),
+		Voicemails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_voicemails_total",
+			Help: "Voicemail messages saved (at least the minimum length of audio), by whether the caller flagged them urgent (urgent: true, false).",
+		}, []string{"urgent"}),
+		FollowUpsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clubline_followups_open",
+			Help: "Voicemail messages still waiting for a follow-up (status new).",
+		}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_config_reloads_total",
+			Help: "Attempts to reload the configuration file after an edit or SIGHUP, by result (success: the new file is in force; failure: it was invalid and the running configuration stayed).",
+		}, []string{"result"}),
+		ConfigLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clubline_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time at which the configuration in force was loaded.",
+		}),
+		StoreSpooled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clubline_store_spooled_records",
+			Help: "Call and voicemail records waiting on local disk because the store (Redis) could not be written; they are written when it is back.",
+		}),
+		QueueCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_queue_calls_total",
+			Help: "Callers who left a staff group's queue, by group and result (answered: a staff member answered; abandoned: the caller hung up while waiting; voicemail: the caller chose to leave a message; timeout: the maximum wait was reached or nobody was available).",
+		}, []string{"group", "result"}),
+		QueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "clubline_queue_wait_seconds",
+			Help:    "Time callers spent in a staff group's queue, from entering it to a staff answer or to leaving it, by group and result (as clubline_queue_calls_total).",
+			Buckets: QueueWaitBuckets,
+		}, []string{"group", "result"}),
+		QueueWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "clubline_queue_waiting",
+			Help: "Callers waiting in a staff group's queue now, by group.",
+		}, []string{"group"}),
+		SIPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_sip_rejected_total",
+			Help: "INVITEs refused before answer, by SIP status code (404 unknown number, 488 no common codec, 503 over capacity or draining, 487 cancelled by the caller).",
+		}, []string{"code"}),
+		StaffRegistered: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clubline_staff_registered",
+			Help: "Staff members with at least one registered phone.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.Calls, m.ActiveCalls, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
+		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
+		m.SIPRejected, m.StaffRegistered,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// CallEnded counts one ended call.
+func (m *Metrics) CallEnded(hours clubline.Hours, outcome clubline.Outcome) {
+	m.Calls.WithLabelValues(string(hours), string(outcome)).Inc()
+}
+
+// VoicemailSaved counts one saved message.
+func (m *Metrics) VoicemailSaved(urgent bool) {
+	v := "false"
+	if urgent {
+		v = "true"
+	}
+	m.Voicemails.WithLabelValues(v).Inc()
+}
+
+// ConfigReloaded counts one reload attempt.
+func (m *Metrics) ConfigReloaded(ok bool) {
+	if ok {
+		m.ConfigReloads.WithLabelValues("success").Inc()
+		return
+	}
+	m.ConfigReloads.WithLabelValues("failure").Inc()
+}
