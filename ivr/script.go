@@ -1,0 +1,328 @@
+// Package ivr is the call script: what a caller hears and which keys do
+// what, from the greeting to the menu, the closed-office message and the
+// voicemail. It is written against small interfaces (Leg, Schedule,
+// Prompts, clubline.Store) so it runs against fakes in tests.
+//
+// How a call ends, in its record:
+//   - outcome voicemail when the caller left a message (at least MinLength
+//     of audio, trailing silence not counted), even after a failure;
+//   - failed when clubline failed the caller (a missing prompt, a leg or
+//     disk error) and no message was left;
+//   - abandoned otherwise: the caller hung up before leaving a message, or
+//     left none (silence, # at once) and was told so (no_message), or the
+//     call was cut by shutdown. The trace tells these apart.
+//
+// The stage is the last step reached: greeting (including the whole
+// closed-office message), menu, voicemail.
+package ivr
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/metrics"
+	"github.com/clubline/clubline/routing"
+)
+
+// Routes a menu option may lead to besides a staff group.
+const (
+	RouteVoicemail = "voicemail" // leave a message
+	RouteUrgency   = "urgency"   // the urgent line (for now: a message flagged urgent)
+)
+
+// Defaults applied by New to zero values.
+const (
+	DefaultMenuTimeout          = 5 * time.Second
+	DefaultMaxLength            = 3 * time.Minute
+	DefaultSilenceTimeout       = 5 * time.Second
+	DefaultMinLength            = time.Second
+	DefaultFollowUpWithin       = 48 * time.Hour
+	DefaultUrgentFollowUpWithin = 2 * time.Hour
+	// DefaultSilenceLevel is the RMS level (of 32767) under which a frame
+	// counts as silence: about -44 dBFS, above a phone line's noise floor
+	// and below quiet speech.
+	DefaultSilenceLevel = 200
+)
+
+// Options is one immutable snapshot of the configuration the script
+// follows. cmd builds it; a reload builds a new Script, and a call keeps
+// the Script it started with.
+type Options struct {
+	// Languages are the languages the line speaks; the first is the
+	// default ("fr"), the others are offered after the greeting.
+	Languages []string
+	// LanguageKey switches to the next language ("8"); empty: no offer.
+	LanguageKey string
+	Menu        Menu
+	// Groups are the staff groups a menu option may route to.
+	Groups    []string
+	Voicemail VoicemailOptions
+	// UrgencyKey is the key that reaches the urgent line out of hours.
+	// Empty: the key of the menu option whose route is "urgency", if any.
+	UrgencyKey string
+}
+
+// Menu is what the caller chooses from when the office is open.
+type Menu struct {
+	Options []MenuOption
+	// Timeout is how long to wait for a key after the menu has been said.
+	Timeout time.Duration
+	// Retries is how many times the menu is said again after no key or
+	// an invalid key, before the call goes to Default.
+	Retries int
+	// Default is the route taken when the caller never chooses.
+	Default string
+}
+
+// MenuOption is one key of the menu.
+type MenuOption struct {
+	Key      string // one DTMF key: "1"… "9", "0", "*", "#"
+	Category string // what the caller calls about ("registrations")
+	Route    string // a group, "voicemail" or "urgency"
+	// Prompt is the clip that says the category; empty: "category_"+Category.
+	Prompt string
+}
+
+// VoicemailOptions are the limits of a message.
+type VoicemailOptions struct {
+	Dir            string        // where messages are written (created if missing)
+	MaxLength      time.Duration // recording stops there
+	SilenceTimeout time.Duration // recording stops after that much silence, initial silence included
+	MinLength      time.Duration // less audio than that is no message
+	// SilenceLevel is the RMS level under which a frame is silence;
+	// zero: DefaultSilenceLevel.
+	SilenceLevel int
+	// FollowUpWithin is the delay the club promises for a callback;
+	// UrgentFollowUpWithin the same for urgent messages.
+	FollowUpWithin       time.Duration
+	UrgentFollowUpWithin time.Duration
+}
+
+// Schedule says whether the office is open at an instant (*routing.Schedule).
+type Schedule interface {
+	At(t time.Time) routing.Status
+}
+
+// Prompts finds the clips the script plays (*prompts.Set).
+type Prompts interface {
+	// Source plays the named clips of one language, one after the other.
+	Source(lang string, names ...string) media.Source
+	// Has reports whether the clip exists in that language.
+	Has(lang, name string) bool
+}
+
+// Recorder is a message being written: a Sink that knows how much it holds.
+// *media.WAVRecorder is one.
+type Recorder interface {
+	media.Sink
+	Close() error
+	Duration() time.Duration
+}
+
+// Option changes how New builds a Script; tests use them.
+type Option func(*Script)
+
+// WithClock sets the clock the script reads (time.Now by default).
+func WithClock(now func() time.Time) Option { return func(s *Script) { s.now = now } }
+
+// WithIDs sets the generator of voicemail ids (random hex by default).
+func WithIDs(newID func() string) Option { return func(s *Script) { s.newID = newID } }
+
+// WithRecorder sets how a message file is created (media.CreateWAV by default).
+func WithRecorder(create func(path string) (Recorder, error)) Option {
+	return func(s *Script) { s.create = create }
+}
+
+// Script runs calls according to one Options snapshot. It is safe for
+// concurrent use: each Run is one call.
+type Script struct {
+	o       Options
+	sched   Schedule
+	prompts Prompts
+	store   clubline.Store
+	metrics *metrics.Metrics
+	log     *slog.Logger
+
+	now    func() time.Time
+	newID  func() string
+	create func(path string) (Recorder, error)
+
+	groups map[string]bool
+	keys   map[rune]MenuOption
+}
+
+// storeTimeout bounds one store write; the store in front is a local spool,
+// so this is only reached when something is badly wrong.
+const storeTimeout = 5 * time.Second
+
+// New builds a Script. Zero durations in o take the defaults above; m and
+// logger may be nil.
+func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Metrics, logger *slog.Logger, opts ...Option) *Script {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Script{
+		o: withDefaults(o), sched: sched, prompts: p, store: st, metrics: m, log: logger,
+		now: time.Now, newID: randomID, create: createWAV,
+		groups: map[string]bool{}, keys: map[rune]MenuOption{},
+	}
+	for _, g := range s.o.Groups {
+		s.groups[g] = true
+	}
+	for _, opt := range s.o.Menu.Options {
+		if k, ok := keyRune(opt.Key); ok {
+			if _, dup := s.keys[k]; !dup {
+				s.keys[k] = opt
+			}
+		}
+	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+func withDefaults(o Options) Options {
+	if len(o.Languages) == 0 {
+		o.Languages = []string{"fr"}
+	}
+	o.Languages = append([]string(nil), o.Languages...)
+	o.Menu.Options = append([]MenuOption(nil), o.Menu.Options...)
+	o.Groups = append([]string(nil), o.Groups...)
+	if o.Menu.Timeout <= 0 {
+		o.Menu.Timeout = DefaultMenuTimeout
+	}
+	if o.Menu.Retries < 0 {
+		o.Menu.Retries = 0
+	}
+	if o.Menu.Default == "" {
+		o.Menu.Default = RouteVoicemail
+	}
+	v := &o.Voicemail
+	if v.MaxLength <= 0 {
+		v.MaxLength = DefaultMaxLength
+	}
+	if v.SilenceTimeout <= 0 {
+		v.SilenceTimeout = DefaultSilenceTimeout
+	}
+	if v.MinLength <= 0 {
+		v.MinLength = DefaultMinLength
+	}
+	if v.SilenceLevel <= 0 {
+		v.SilenceLevel = DefaultSilenceLevel
+	}
+	if v.FollowUpWithin <= 0 {
+		v.FollowUpWithin = DefaultFollowUpWithin
+	}
+	if v.UrgentFollowUpWithin <= 0 {
+		v.UrgentFollowUpWithin = DefaultUrgentFollowUpWithin
+	}
+	if o.UrgencyKey == "" {
+		for _, opt := range o.Menu.Options {
+			if opt.Route == RouteUrgency {
+				o.UrgencyKey = opt.Key
+				break
+			}
+		}
+	}
+	return o
+}
+
+// keyRune is the DTMF key a one-character option key stands for.
+func keyRune(k string) (rune, bool) {
+	r := []rune(k)
+	if len(r) != 1 {
+		return 0, false
+	}
+	return r[0], true
+}
+
+func createWAV(path string) (Recorder, error) {
+	w, err := media.CreateWAV(path)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return w, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// Run carries one answered call from the greeting to the hang-up and
+// returns when it is over: it hangs up itself unless the caller did, and
+// leaves no goroutine behind. The call record is written when the call
+// starts and again when it ends.
+func (s *Script) Run(ctx context.Context, in Inbound) {
+	if in.Leg == nil {
+		s.log.Error("call without a leg", "call", in.ID)
+		return
+	}
+	c := s.newCall(ctx, in)
+	s.gauge(1)
+	defer s.gauge(-1)
+	c.saveCall()
+	err := c.script()
+	c.finish(err)
+}
+
+// Rejected records and counts a call refused before it was answered (the
+// sip package's OnRejected). Missing fields are filled in: the hours from
+// the schedule at StartedAt, the outcome rejected, the end time now. It
+// waits for the store write (bounded by a timeout) and logs a failure.
+func (s *Script) Rejected(c clubline.Call) {
+	now := s.now()
+	if c.StartedAt.IsZero() {
+		c.StartedAt = now
+	}
+	if c.Hours == "" {
+		st := s.sched.At(c.StartedAt)
+		c.Hours, c.HoursReason = hoursOf(st)
+		c.AddTrace(st.String())
+	}
+	if c.Outcome == "" {
+		c.Outcome = clubline.OutcomeRejected
+	}
+	if c.EndedAt.IsZero() {
+		c.EndedAt = now
+	}
+	if c.Duration == 0 && c.EndedAt.After(c.StartedAt) {
+		c.Duration = c.EndedAt.Sub(c.StartedAt)
+	}
+	c.Trace = append([]string(nil), c.Trace...)
+	if s.metrics != nil {
+		s.metrics.CallEnded(c.Hours, c.Outcome)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := s.store.SaveCall(ctx, &c); err != nil {
+		s.log.Error("saving rejected call record", "call", c.ID, "err", err)
+	}
+}
+
+func (s *Script) gauge(d float64) {
+	if s.metrics != nil {
+		s.metrics.ActiveCalls.Add(d)
+	}
+}
+
+// hoursOf splits a status into the record's hours and reason
+// ("weekly mon-fri 08:30-16:30", "holiday Fête nationale").
+func hoursOf(st routing.Status) (clubline.Hours, string) {
+	h := clubline.HoursClosed
+	if st.Open {
+		h = clubline.HoursOpen
+	}
+	reason := string(st.Reason)
+	if st.Name != "" {
+		reason += " " + st.Name
+	}
+	return h, reason
+}

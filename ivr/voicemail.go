@@ -1,0 +1,176 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/clubline/clubline"
+)
+
+// voicemail asks for a message, beeps and records it. skip goes straight
+// to the beep (the caller pressed # or 0 during the closed message). A #
+// during the instruction skips to the beep too; while the office is closed
+// the urgency key still reaches the urgent line.
+func (c *call) voicemail(skip bool) error {
+	c.stage(clubline.StageVoicemail)
+	if !skip {
+		key, err := c.play(c.clips("voicemail"), func(k rune) bool { return k == '#' || c.isUrgencyKey(k) })
+		if err != nil {
+			return err
+		}
+		if c.isUrgencyKey(key) {
+			return c.urgencyKey()
+		}
+	}
+	if _, err := c.play(c.clips("beep"), noKeys); err != nil {
+		return err
+	}
+	return c.record()
+}
+
+// Why a recording stopped, in the trace's words.
+const (
+	stopPound   = "#"
+	stopSilence = "silence"
+	stopMax     = "max length"
+	stopHangup  = "hang-up"
+	stopEnded   = "call ended"
+	stopFailed  = "recording failed"
+)
+
+// record writes the caller's message to a WAV file in the voicemail
+// directory: under a temporary name (name + ".part") while it is
+// recorded, renamed when done. Less than MinLength of audio is no message:
+// the file is deleted. A message is saved even when the caller hangs up
+// while recording.
+func (c *call) record() error {
+	c.recorded = true
+	vo := c.s.o.Voicemail
+	dir := vo.Dir
+	if dir == "" {
+		return failf("no voicemail directory configured")
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return failf("creating voicemail directory: %v", err)
+	}
+	id := c.s.newID()
+	at := c.s.now()
+	final := filepath.Join(dir, fmt.Sprintf("%s-%s.wav", at.Format("20060102-150405"), id))
+	tmp := final + ".part"
+	w, err := c.s.create(tmp)
+	if err != nil {
+		return failf("creating voicemail file: %v", err)
+	}
+	sink := newMessageSink(w, vo)
+	why, recErr := c.capture(sink)
+	closeErr := w.Close()
+	length := w.Duration()
+
+	if recErr != nil {
+		c.failed = true
+		c.trace("voicemail: %s: %v", stopFailed, recErr)
+		c.log.Error("recording voicemail", "err", recErr)
+	}
+	if closeErr != nil {
+		c.log.Error("closing voicemail file", "err", closeErr)
+	}
+	if length < vo.MinLength {
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			c.log.Error("removing empty voicemail file", "err", err)
+		}
+		c.trace("voicemail: under %s, no message", vo.MinLength)
+		return c.bye("no_message")
+	}
+	path := final
+	if err := os.Rename(tmp, final); err != nil {
+		c.log.Error("renaming voicemail file; keeping the temporary name", "err", err)
+		path = tmp
+	}
+	within := vo.FollowUpWithin
+	if c.urgent {
+		within = vo.UrgentFollowUpWithin
+	}
+	vm := &clubline.Voicemail{
+		ID: id, CallID: c.rec.ID, From: c.rec.From, Category: c.rec.Category, Urgent: c.urgent,
+		RecordedAt: at, Duration: length, Path: path, FollowUpDue: at.Add(within),
+		Status: clubline.VoicemailNew,
+	}
+	c.rec.VoicemailID = id
+	c.trace("voicemail: %.1fs saved (%s)", length.Seconds(), why)
+	c.log.Info("voicemail saved", "voicemail", id, "urgent", c.urgent, "duration", length.Round(10*time.Millisecond))
+	if m := c.s.metrics; m != nil {
+		m.VoicemailSaved(c.urgent)
+		m.FollowUpsOpen.Inc()
+	}
+	c.saveVoicemail(vm)
+	return c.bye("voicemail_saved")
+}
+
+// bye says a last clip if the caller is still there.
+func (c *call) bye(name string) error {
+	if c.gone() {
+		return errEnded
+	}
+	_, err := c.play(c.clips(name), noKeys)
+	return err
+}
+
+// capture runs the leg's Record into sink until # is pressed, the sink
+// says stop (silence, max length, write error), the caller hangs up or
+// the call ends. It returns why it stopped, and an error when the leg or
+// the disk failed. Record has returned when capture does.
+func (c *call) capture(sink *messageSink) (string, error) {
+	vo := c.s.o.Voicemail
+	rctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.leg.Record(rctx, sink) }()
+	// The sink counts frames; this timer only ends a recording whose leg
+	// stopped sending them.
+	guard := time.NewTimer(vo.MaxLength + vo.SilenceTimeout + time.Second)
+	defer guard.Stop()
+	stop := func(why string) (string, error) {
+		cancel()
+		<-done
+		return why, sink.err()
+	}
+	for {
+		select {
+		case err := <-done:
+			if why, ok := sink.stopped(); ok {
+				return why, sink.err()
+			}
+			if c.gone() {
+				return stopHangup, nil
+			}
+			if err != nil {
+				return stopFailed, err
+			}
+			return stopEnded, nil
+		case <-sink.stop:
+			why, _ := sink.stopped()
+			return stop(why)
+		case k, ok := <-c.digits:
+			if !ok {
+				c.digits = nil
+				continue
+			}
+			if k == '#' {
+				return stop(stopPound)
+			}
+		case <-c.leg.Done():
+			return stop(stopHangup)
+		case <-c.ctx.Done():
+			return stop(stopEnded)
+		case <-guard.C:
+			return stop(stopMax)
+		}
+	}
+}

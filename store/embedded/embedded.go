@@ -1,0 +1,322 @@
+// Package embedded is the clubline.Store for a single box with no Redis: one
+// bbolt file under the data directory. Records are JSON values (the field
+// names of the Redis layout) and two index buckets keep calls by start time
+// and open voicemails by follow-up due time. See docs/data.md.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/store/internal/record"
+)
+
+// Bucket names. A bucket is a table in bbolt.
+var (
+	bucketMeta       = []byte("meta")           // "schema" → schemaVersion
+	bucketCalls      = []byte("calls")          // call id → JSON record
+	bucketCallsStart = []byte("calls_by_start") // start key (ms, id) → call id
+	bucketVoicemails = []byte("voicemails")     // voicemail id → JSON record
+	bucketFollowUps  = []byte("followups")      // due key (ms, id) → voicemail id
+)
+
+const schemaVersion = "1"
+
+// lockTimeout is how long Open waits for another process to release the
+// file before it gives up.
+const lockTimeout = time.Second
+
+// Store is a clubline.Store in a bbolt file. It is safe for concurrent use;
+// bbolt serialises writers and lets readers run alongside them.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+var _ clubline.Store = (*Store)(nil)
+
+// Open opens the store file at path, creating it (and its directory, mode
+// 0700: the records hold personal information) if needed. Only one process
+// may hold the file: if another has it open, Open fails after a second with
+// an error naming the file.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store: create the data directory for %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("embedded store: %s is locked by another process "+
+			"(is another clubline running with the same data directory?): %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketCallsStart, bucketVoicemails, bucketFollowUps} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get([]byte("schema")); {
+		case v == nil:
+			return meta.Put([]byte("schema"), []byte(schemaVersion))
+		case string(v) != schemaVersion:
+			return fmt.Errorf("schema version %q, this clubline reads version %s", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("embedded store: %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+// SaveCall writes the call record and moves its start-time index entry.
+func (s *Store) SaveCall(ctx context.Context, c *clubline.Call) error {
+	if err := record.CheckCall(c); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := record.FromCall(c)
+	val, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("embedded store: encode call %s: %w", c.ID, err)
+	}
+	id := []byte(c.ID)
+	return s.update("save call "+c.ID, func(tx *bolt.Tx) error {
+		calls, idx := tx.Bucket(bucketCalls), tx.Bucket(bucketCallsStart)
+		if old := calls.Get(id); old != nil {
+			var prev record.Call
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return fmt.Errorf("decode the previous record: %w", err)
+			}
+			started, err := record.ParseTime(prev.StartedAt)
+			if err != nil {
+				return fmt.Errorf("previous record: started_at: %w", err)
+			}
+			if err := idx.Delete(indexKey(started, c.ID)); err != nil {
+				return err
+			}
+		}
+		if err := calls.Put(id, val); err != nil {
+			return err
+		}
+		return idx.Put(indexKey(c.StartedAt, c.ID), id)
+	})
+}
+
+// Call returns the call record with that id, or clubline.ErrNotFound.
+func (s *Store) Call(ctx context.Context, id string) (*clubline.Call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var c *clubline.Call
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = getCall(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap("read call "+id, err)
+	}
+	return c, nil
+}
+
+// Calls returns the calls started in [from, to), oldest first (by id when
+// two start in the same millisecond), at most limit (<= 0: all).
+func (s *Store) Calls(ctx context.Context, from, to time.Time, limit int) ([]*clubline.Call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*clubline.Call
+	end := msKey(to.UnixMilli())
+	err := s.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketCallsStart).Cursor()
+		for k, id := cur.Seek(msKey(from.UnixMilli())); k != nil && bytes.Compare(k[:8], end) < 0; k, id = cur.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			c, err := getCall(tx, string(id))
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("list calls", err)
+	}
+	return out, nil
+}
+
+// SaveVoicemail writes the message, and adds it to or removes it from the
+// open follow-ups according to its status.
+func (s *Store) SaveVoicemail(ctx context.Context, v *clubline.Voicemail) error {
+	if err := record.CheckVoicemail(v); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	val, err := json.Marshal(record.FromVoicemail(v))
+	if err != nil {
+		return fmt.Errorf("embedded store: encode voicemail %s: %w", v.ID, err)
+	}
+	id := []byte(v.ID)
+	return s.update("save voicemail "+v.ID, func(tx *bolt.Tx) error {
+		vms, idx := tx.Bucket(bucketVoicemails), tx.Bucket(bucketFollowUps)
+		if old := vms.Get(id); old != nil {
+			var prev record.Voicemail
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return fmt.Errorf("decode the previous record: %w", err)
+			}
+			due, err := record.ParseTime(prev.FollowUpDue)
+			if err != nil {
+				return fmt.Errorf("previous record: follow_up_due: %w", err)
+			}
+			// Deleting a key that is not there is a no-op.
+			if err := idx.Delete(indexKey(due, v.ID)); err != nil {
+				return err
+			}
+		}
+		if err := vms.Put(id, val); err != nil {
+			return err
+		}
+		if record.Open(v) {
+			return idx.Put(indexKey(v.FollowUpDue, v.ID), id)
+		}
+		return nil
+	})
+}
+
+// Voicemail returns the message with that id, or clubline.ErrNotFound.
+func (s *Store) Voicemail(ctx context.Context, id string) (*clubline.Voicemail, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var v *clubline.Voicemail
+	err := s.db.View(func(tx *bolt.Tx) error {
+		val := tx.Bucket(bucketVoicemails).Get([]byte(id))
+		if val == nil {
+			return clubline.ErrNotFound
+		}
+		var r record.Voicemail
+		if err := json.Unmarshal(val, &r); err != nil {
+			return fmt.Errorf("decode voicemail %s: %w", id, err)
+		}
+		var err error
+		v, err = r.Domain()
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap("read voicemail "+id, err)
+	}
+	return v, nil
+}
+
+// FollowUps returns the open follow-ups due before the given time (zero:
+// all), most overdue first.
+func (s *Store) FollowUps(ctx context.Context, before time.Time) ([]clubline.FollowUp, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []clubline.FollowUp
+	err := s.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketFollowUps).Cursor()
+		for k, id := cur.First(); k != nil; k, id = cur.Next() {
+			ms := keyMillis(k)
+			if !before.IsZero() && ms >= before.UnixMilli() {
+				break
+			}
+			out = append(out, clubline.FollowUp{VoicemailID: string(id), Due: record.FromMillis(ms)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("list follow-ups", err)
+	}
+	return out, nil
+}
+
+// Ping reports whether the file is open and readable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.wrap("ping", s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	}))
+}
+
+// Close closes the file and releases its lock.
+func (s *Store) Close() error {
+	return s.wrap("close", s.db.Close())
+}
+
+func (s *Store) update(what string, fn func(tx *bolt.Tx) error) error {
+	return s.wrap(what, s.db.Update(fn))
+}
+
+// wrap names the file in an error, leaving ErrNotFound as it is.
+func (s *Store) wrap(what string, err error) error {
+	if err == nil || errors.Is(err, clubline.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("embedded store %s: %s: %w", s.path, what, err)
+}
+
+func getCall(tx *bolt.Tx, id string) (*clubline.Call, error) {
+	val := tx.Bucket(bucketCalls).Get([]byte(id))
+	if val == nil {
+		return nil, clubline.ErrNotFound
+	}
+	var r record.Call
+	if err := json.Unmarshal(val, &r); err != nil {
+		return nil, fmt.Errorf("decode call %s: %w", id, err)
+	}
+	return r.Domain()
+}
+
+// indexKey sorts by time (to the millisecond), then by id.
+func indexKey(t time.Time, id string) []byte {
+	return append(msKey(t.UnixMilli()), id...)
+}
+
+// msKey encodes a Unix millisecond count so that byte order is time order,
+// negative counts (before 1970, the zero time) included.
+func msKey(ms int64) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(ms)^(1<<63))
+}
+
+func keyMillis(k []byte) int64 {
+	return int64(binary.BigEndian.Uint64(k[:8]) ^ (1 << 63))
+}

@@ -1,0 +1,228 @@
+// Package record holds what the store adapters share: the time format of
+// stored records, the JSON form of a call and a voicemail (used by the
+// embedded store's values and the spool's journal), deep copies and the
+// checks every Store does before a write.
+package record
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clubline/clubline"
+)
+
+// TimeLayout is how stored times are written: RFC 3339 with milliseconds,
+// always in UTC ("2025-06-24T13:05:00.123Z").
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime writes t in TimeLayout, in UTC. The zero time is "".
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeLayout)
+}
+
+// ParseTime reads a time written by FormatTime. "" is the zero time.
+// Any RFC 3339 time is accepted, so a hand-edited record still reads.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+// Millis is t in Unix milliseconds, the score and sort key of the indexes.
+func Millis(t time.Time) int64 { return t.UnixMilli() }
+
+// FromMillis is the UTC time of a Unix millisecond count.
+func FromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// CheckCall returns an error for a call no store can keep.
+func CheckCall(c *clubline.Call) error {
+	if c == nil {
+		return errors.New("store: nil call")
+	}
+	if c.ID == "" {
+		return errors.New("store: call without an id")
+	}
+	return nil
+}
+
+// CheckVoicemail returns an error for a voicemail no store can keep.
+func CheckVoicemail(v *clubline.Voicemail) error {
+	if v == nil {
+		return errors.New("store: nil voicemail")
+	}
+	if v.ID == "" {
+		return errors.New("store: voicemail without an id")
+	}
+	return nil
+}
+
+// Open reports whether the voicemail belongs in the open follow-ups.
+func Open(v *clubline.Voicemail) bool { return v.Status == clubline.VoicemailNew }
+
+// CloneCall returns a deep copy of c.
+func CloneCall(c *clubline.Call) *clubline.Call {
+	cp := *c
+	if c.Trace != nil {
+		cp.Trace = append([]string(nil), c.Trace...)
+	}
+	return &cp
+}
+
+// CloneVoicemail returns a copy of v.
+func CloneVoicemail(v *clubline.Voicemail) *clubline.Voicemail {
+	cp := *v
+	return &cp
+}
+
+// Call is the JSON form of a clubline.Call. Field names match the Redis
+// hash fields, so a record reads the same wherever it is kept.
+type Call struct {
+	ID          string   `json:"id"`
+	From        string   `json:"from,omitempty"`
+	To          string   `json:"to,omitempty"`
+	StartedAt   string   `json:"started_at,omitempty"`
+	Hours       string   `json:"hours,omitempty"`
+	HoursReason string   `json:"hours_reason,omitempty"`
+	Language    string   `json:"language,omitempty"`
+	Choice      string   `json:"choice,omitempty"`
+	Category    string   `json:"category,omitempty"`
+	Route       string   `json:"route,omitempty"`
+	Outcome     string   `json:"outcome,omitempty"`
+	Stage       string   `json:"stage,omitempty"`
+	VoicemailID string   `json:"voicemail_id,omitempty"`
+	EndedAt     string   `json:"ended_at,omitempty"`
+	DurationMS  int64    `json:"duration_ms"`
+	Trace       []string `json:"trace,omitempty"`
+}
+
+// FromCall converts c to its stored form.
+func FromCall(c *clubline.Call) Call {
+	r := Call{
+		ID:          c.ID,
+		From:        c.From,
+		To:          c.To,
+		StartedAt:   FormatTime(c.StartedAt),
+		Hours:       string(c.Hours),
+		HoursReason: c.HoursReason,
+		Language:    c.Language,
+		Choice:      c.Choice,
+		Category:    c.Category,
+		Route:       c.Route,
+		Outcome:     string(c.Outcome),
+		Stage:       string(c.Stage),
+		VoicemailID: c.VoicemailID,
+		EndedAt:     FormatTime(c.EndedAt),
+		DurationMS:  c.Duration.Milliseconds(),
+	}
+	if len(c.Trace) > 0 {
+		r.Trace = append([]string(nil), c.Trace...)
+	}
+	return r
+}
+
+// Domain converts the stored form back to a clubline.Call.
+func (r Call) Domain() (*clubline.Call, error) {
+	started, err := ParseTime(r.StartedAt)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: started_at: %w", r.ID, err)
+	}
+	ended, err := ParseTime(r.EndedAt)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: ended_at: %w", r.ID, err)
+	}
+	c := &clubline.Call{
+		ID:          r.ID,
+		From:        r.From,
+		To:          r.To,
+		StartedAt:   started,
+		Hours:       clubline.Hours(r.Hours),
+		HoursReason: r.HoursReason,
+		Language:    r.Language,
+		Choice:      r.Choice,
+		Category:    r.Category,
+		Route:       r.Route,
+		Outcome:     clubline.Outcome(r.Outcome),
+		Stage:       clubline.Stage(r.Stage),
+		VoicemailID: r.VoicemailID,
+		EndedAt:     ended,
+		Duration:    time.Duration(r.DurationMS) * time.Millisecond,
+	}
+	if len(r.Trace) > 0 {
+		c.Trace = append([]string(nil), r.Trace...)
+	}
+	return c, nil
+}
+
+// Voicemail is the JSON form of a clubline.Voicemail, with the field names
+// of the Redis hash.
+type Voicemail struct {
+	ID          string `json:"id"`
+	CallID      string `json:"call_id,omitempty"`
+	From        string `json:"from,omitempty"`
+	Category    string `json:"category,omitempty"`
+	Urgent      bool   `json:"urgent"`
+	RecordedAt  string `json:"recorded_at,omitempty"`
+	DurationMS  int64  `json:"duration_ms"`
+	Path        string `json:"path,omitempty"`
+	FollowUpDue string `json:"follow_up_due,omitempty"`
+	Status      string `json:"status,omitempty"`
+}
+
+// FromVoicemail converts v to its stored form.
+func FromVoicemail(v *clubline.Voicemail) Voicemail {
+	return Voicemail{
+		ID:          v.ID,
+		CallID:      v.CallID,
+		From:        v.From,
+		Category:    v.Category,
+		Urgent:      v.Urgent,
+		RecordedAt:  FormatTime(v.RecordedAt),
+		DurationMS:  v.Duration.Milliseconds(),
+		Path:        v.Path,
+		FollowUpDue: FormatTime(v.FollowUpDue),
+		Status:      string(v.Status),
+	}
+}
+
+// Domain converts the stored form back to a clubline.Voicemail.
+func (r Voicemail) Domain() (*clubline.Voicemail, error) {
+	recorded, err := ParseTime(r.RecordedAt)
+	if err != nil {
+		return nil, fmt.Errorf("voicemail %s: recorded_at: %w", r.ID, err)
+	}
+	due, err := ParseTime(r.FollowUpDue)
+	if err != nil {
+		return nil, fmt.Errorf("voicemail %s: follow_up_due: %w", r.ID, err)
+	}
+	return &clubline.Voicemail{
+		ID:          r.ID,
+		CallID:      r.CallID,
+		From:        r.From,
+		Category:    r.Category,
+		Urgent:      r.Urgent,
+		RecordedAt:  recorded,
+		Duration:    time.Duration(r.DurationMS) * time.Millisecond,
+		Path:        r.Path,
+		FollowUpDue: due,
+		Status:      clubline.VoicemailStatus(r.Status),
+	}, nil
+}
+
+// TraceLine makes a trace step fit on one line: the Redis store keeps the
+// trace as lines joined by "\n", so a line break inside a step becomes a space.
+func TraceLine(step string) string {
+	if !strings.ContainsAny(step, "\r\n") {
+		return step
+	}
+	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(step)
+}

@@ -1,0 +1,299 @@
+// Package storetest is the contract every clubline.Store must pass. Each
+// implementation's tests call Run (and RunDurable when the store keeps its
+// data across a close) with a function that opens a fresh, empty store:
+//
+//	func TestContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) clubline.Store { return openEmpty(t) })
+//	}
+//
+// The suite closes every store it is given. Times are compared as instants
+// (a store may hand them back in UTC) at millisecond precision, which is
+// the precision every store must keep.
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline"
+)
+
+// Opener opens a new, empty store for one test.
+type Opener func(t *testing.T) clubline.Store
+
+// DurableOpener opens a new, empty store for one test, and returns with it
+// a function that opens the same data again. The suite calls reopen only
+// after it has closed the first store; reopen reports its own failures
+// through the t it was opened with.
+type DurableOpener func(t *testing.T) (s clubline.Store, reopen func() clubline.Store)
+
+type contractTest struct {
+	name string
+	fn   func(t *testing.T, s clubline.Store)
+}
+
+var contract = []contractTest{
+	{"CallRoundTrip", testCallRoundTrip},
+	{"CallInProgress", testCallInProgress},
+	{"CallOverwrite", testCallOverwrite},
+	{"CallOverwriteMovesStart", testCallOverwriteMovesStart},
+	{"NotFound", testNotFound},
+	{"RejectsInvalid", testRejectsInvalid},
+	{"KeepsNoReference", testKeepsNoReference},
+	{"CallsRange", testCallsRange},
+	{"CallsLimit", testCallsLimit},
+	{"CallsSameStart", testCallsSameStart},
+	{"VoicemailRoundTrip", testVoicemailRoundTrip},
+	{"FollowUpNewAndDone", testFollowUpNewAndDone},
+	{"FollowUpsBefore", testFollowUpsBefore},
+	{"Concurrent", testConcurrent},
+	{"Ping", testPing},
+}
+
+// Run runs the contract against the stores open returns, one fresh store
+// per subtest.
+func Run(t *testing.T, open Opener) {
+	t.Helper()
+	for _, tc := range contract {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { closeStore(t, s) })
+			tc.fn(t, s)
+		})
+	}
+}
+
+// RunDurable runs the contract, then checks that what a store holds is
+// still there, whole and indexed, after it is closed and opened again.
+func RunDurable(t *testing.T, open DurableOpener) {
+	t.Helper()
+	Run(t, func(t *testing.T) clubline.Store {
+		s, _ := open(t)
+		return s
+	})
+	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
+}
+
+func closeStore(t *testing.T, s clubline.Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// base is a start time in the club's zone (EDT) with milliseconds, so a
+// store that drops the zone or the milliseconds shows.
+var base = time.Date(2025, 6, 24, 9, 5, 0, 123_000_000, time.FixedZone("EDT", -4*3600))
+
+// fullCall is a finished call with every field set.
+func fullCall(id string, start time.Time) *clubline.Call {
+	return &clubline.Call{
+		ID:          id,
+		From:        "+15145550123",
+		To:          "+15145550000",
+		StartedAt:   start,
+		Hours:       clubline.HoursClosed,
+		HoursReason: "holiday Fête nationale",
+		Language:    "fr",
+		Choice:      "1",
+		Category:    "registrations",
+		Route:       "voicemail",
+		Outcome:     clubline.OutcomeVoicemail,
+		Stage:       clubline.StageVoicemail,
+		VoicemailID: "vm-" + id,
+		EndedAt:     start.Add(95*time.Second + 457*time.Millisecond),
+		Duration:    95*time.Second + 457*time.Millisecond,
+		Trace: []string{
+			"closed: holiday Fête nationale",
+			"language: fr",
+			"menu: 1 registrations → voicemail",
+			"voicemail: recorded 42.5 s",
+		},
+	}
+}
+
+// fullVoicemail is an open, urgent message with every field set.
+func fullVoicemail(id string, due time.Time) *clubline.Voicemail {
+	return &clubline.Voicemail{
+		ID:          id,
+		CallID:      "call-" + id,
+		From:        "+15145550123",
+		Category:    "registrations",
+		Urgent:      true,
+		RecordedAt:  due.Add(-24 * time.Hour),
+		Duration:    42*time.Second + 512*time.Millisecond,
+		Path:        "/var/lib/clubline/voicemail/2025/06/" + id + ".wav",
+		FollowUpDue: due,
+		Status:      clubline.VoicemailNew,
+	}
+}
+
+func saveCall(t *testing.T, s clubline.Store, c *clubline.Call) {
+	t.Helper()
+	if err := s.SaveCall(t.Context(), c); err != nil {
+		t.Fatalf("SaveCall(%q): %v", c.ID, err)
+	}
+}
+
+func saveVoicemail(t *testing.T, s clubline.Store, v *clubline.Voicemail) {
+	t.Helper()
+	if err := s.SaveVoicemail(t.Context(), v); err != nil {
+		t.Fatalf("SaveVoicemail(%q): %v", v.ID, err)
+	}
+}
+
+func getCall(t *testing.T, s clubline.Store, id string) *clubline.Call {
+	t.Helper()
+	c, err := s.Call(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Call(%q): %v", id, err)
+	}
+	if c == nil {
+		t.Fatalf("Call(%q) = nil, nil", id)
+	}
+	return c
+}
+
+func getVoicemail(t *testing.T, s clubline.Store, id string) *clubline.Voicemail {
+	t.Helper()
+	v, err := s.Voicemail(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Voicemail(%q): %v", id, err)
+	}
+	if v == nil {
+		t.Fatalf("Voicemail(%q) = nil, nil", id)
+	}
+	return v
+}
+
+func listCalls(t *testing.T, s clubline.Store, from, to time.Time, limit int) []string {
+	t.Helper()
+	cs, err := s.Calls(t.Context(), from, to, limit)
+	if err != nil {
+		t.Fatalf("Calls(%s, %s, %d): %v", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), limit, err)
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		if c == nil {
+			t.Fatalf("Calls returned a nil record")
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+func listFollowUps(t *testing.T, s clubline.Store, before time.Time) []clubline.FollowUp {
+	t.Helper()
+	fs, err := s.FollowUps(t.Context(), before)
+	if err != nil {
+		t.Fatalf("FollowUps(%s): %v", before.Format(time.RFC3339Nano), err)
+	}
+	return fs
+}
+
+func followUpIDs(fs []clubline.FollowUp) []string {
+	ids := make([]string, 0, len(fs))
+	for _, f := range fs {
+		ids = append(ids, f.VoicemailID)
+	}
+	return ids
+}
+
+func wantIDs(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
+
+// diffCall lists the fields in which got differs from want.
+func diffCall(got, want *clubline.Call) []string {
+	var d []string
+	str := func(name, g, w string) {
+		if g != w {
+			d = append(d, fmt.Sprintf("%s = %q, want %q", name, g, w))
+		}
+	}
+	tm := func(name string, g, w time.Time) {
+		if !g.Equal(w) {
+			d = append(d, fmt.Sprintf("%s = %s, want %s", name, fmtTime(g), fmtTime(w)))
+		}
+	}
+	str("ID", got.ID, want.ID)
+	str("From", got.From, want.From)
+	str("To", got.To, want.To)
+	tm("StartedAt", got.StartedAt, want.StartedAt)
+	str("Hours", string(got.Hours), string(want.Hours))
+	str("HoursReason", got.HoursReason, want.HoursReason)
+	str("Language", got.Language, want.Language)
+	str("Choice", got.Choice, want.Choice)
+	str("Category", got.Category, want.Category)
+	str("Route", got.Route, want.Route)
+	str("Outcome", string(got.Outcome), string(want.Outcome))
+	str("Stage", string(got.Stage), string(want.Stage))
+	str("VoicemailID", got.VoicemailID, want.VoicemailID)
+	tm("EndedAt", got.EndedAt, want.EndedAt)
+	if got.Duration != want.Duration {
+		d = append(d, fmt.Sprintf("Duration = %s, want %s", got.Duration, want.Duration))
+	}
+	if !(len(got.Trace) == 0 && len(want.Trace) == 0) && !slices.Equal(got.Trace, want.Trace) {
+		d = append(d, fmt.Sprintf("Trace = %q, want %q", got.Trace, want.Trace))
+	}
+	return d
+}
+
+func diffVoicemail(got, want *clubline.Voicemail) []string {
+	var d []string
+	str := func(name, g, w string) {
+		if g != w {
+			d = append(d, fmt.Sprintf("%s = %q, want %q", name, g, w))
+		}
+	}
+	tm := func(name string, g, w time.Time) {
+		if !g.Equal(w) {
+			d = append(d, fmt.Sprintf("%s = %s, want %s", name, fmtTime(g), fmtTime(w)))
+		}
+	}
+	str("ID", got.ID, want.ID)
+	str("CallID", got.CallID, want.CallID)
+	str("From", got.From, want.From)
+	str("Category", got.Category, want.Category)
+	if got.Urgent != want.Urgent {
+		d = append(d, fmt.Sprintf("Urgent = %t, want %t", got.Urgent, want.Urgent))
+	}
+	tm("RecordedAt", got.RecordedAt, want.RecordedAt)
+	if got.Duration != want.Duration {
+		d = append(d, fmt.Sprintf("Duration = %s, want %s", got.Duration, want.Duration))
+	}
+	str("Path", got.Path, want.Path)
+	tm("FollowUpDue", got.FollowUpDue, want.FollowUpDue)
+	str("Status", string(got.Status), string(want.Status))
+	return d
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "zero time"
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+func wantCall(t *testing.T, got, want *clubline.Call) {
+	t.Helper()
+	if d := diffCall(got, want); len(d) > 0 {
+		t.Errorf("call %q differs from what was saved:\n\t%s", want.ID, strings.Join(d, "\n\t"))
+	}
+}
+
+func wantVoicemail(t *testing.T, got, want *clubline.Voicemail) {
+	t.Helper()
+	if d := diffVoicemail(got, want); len(d) > 0 {
+		t.Errorf("voicemail %q differs from what was saved:\n\t%s", want.ID, strings.Join(d, "\n\t"))
+	}
+}
