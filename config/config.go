@@ -1,0 +1,318 @@
+// Package config reads clubline's YAML file: it starts from the defaults,
+// decodes strictly (an unknown key is an error), checks everything, and
+// reports every problem at once with its file, line, key and fix. It builds
+// the routing values the rest of clubline runs on, and watches the file to
+// swap in a new valid config.
+package config
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+	_ "time/tzdata" // time zones work on machines without a tz database
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/clubline/clubline/routing"
+)
+
+// Config is one valid config file. It is a snapshot: nothing changes it
+// after Parse; a reload makes a new one.
+type Config struct {
+	Club      Club
+	SIP       SIP
+	Hours     Hours
+	Menu      Menu
+	Voicemail Voicemail
+	Store     Store
+	HTTP      HTTP
+	Prompts   Prompts
+	Groups    []Group
+
+	schedule   *routing.Schedule
+	promptRefs []PromptRef
+}
+
+// Club says who answers and in which languages.
+type Club struct {
+	Name     string
+	Timezone string
+	Location *time.Location // Timezone, loaded
+	// Languages are the languages callers may choose, the default first
+	// ("fr", "en").
+	Languages []string
+	// LanguageKey is the key that switches to the next language during
+	// the greeting; empty when there is only one language.
+	LanguageKey string
+}
+
+// SIP is what the SIP server listens on and answers.
+type SIP struct {
+	Listen        []Listener
+	PublicAddress string // host or IP written in Contact and SDP; empty: the listener's
+	RTPPorts      PortRange
+	RTPTimeout    time.Duration
+	Numbers       []string // request-URI users answered; others get 404
+	MaxCalls      int      // beyond it: 503 with Retry-After
+	DrainTimeout  time.Duration
+}
+
+// Listener is one address the SIP server listens on.
+type Listener struct {
+	Transport string // "udp", "tcp" or "ws"
+	Addr      string // host:port
+}
+
+func (l Listener) String() string { return l.Transport + "://" + l.Addr }
+
+// PortRange is a range of UDP ports for RTP, both ends included. Min is
+// even and Max odd, so every RTP port has its RTCP port.
+type PortRange struct{ Min, Max int }
+
+func (p PortRange) String() string { return strconv.Itoa(p.Min) + "-" + strconv.Itoa(p.Max) }
+
+// Hours are the office hours as written; Config.Schedule is them, ready to
+// ask.
+type Hours struct {
+	Weekly   routing.Weekly
+	Seasons  []routing.Season
+	Closures []routing.Closure
+	Holidays routing.HolidaySet
+	Override routing.Override
+}
+
+// Menu is what a caller is offered after the greeting.
+type Menu struct {
+	Timeout time.Duration // how long to wait for a key
+	Retries int           // how many times the menu is repeated after no key or a wrong key
+	Default string        // route taken after the retries
+	Options []MenuOption
+}
+
+// MenuOption is one key of the menu.
+type MenuOption struct {
+	Key      string // "0"-"9", "*" or "#"
+	Category string // one of Categories, or a custom one (then Prompt is set)
+	Route    string // a group id, RouteVoicemail or RouteUrgency
+	Prompt   string // the prompt that says the option; empty: the category's built-in prompt
+	Line     int    // line in the file; 0 for a default option
+}
+
+// Routes a menu option may take besides a group.
+const (
+	RouteVoicemail = "voicemail"
+	RouteUrgency   = "urgency"
+)
+
+// Categories are the built-in categories, each with its own prompts.
+var Categories = []string{"registrations", "programs", "schedules", "equipment", "coaching", "sponsors", "development", "urgent", "message"}
+
+// IsBuiltinCategory reports whether c is one of Categories.
+func IsBuiltinCategory(c string) bool { return slices.Contains(Categories, c) }
+
+// Voicemail is how messages are recorded and followed up.
+type Voicemail struct {
+	Dir                  string
+	MaxLength            time.Duration
+	SilenceTimeout       time.Duration
+	MinLength            time.Duration // shorter recordings are dropped
+	FollowUpWithin       time.Duration
+	UrgentFollowUpWithin time.Duration
+}
+
+// Store is where call records go.
+type Store struct {
+	RedisURL  string // empty: the embedded store in DataDir
+	KeyPrefix string
+	DataDir   string
+}
+
+// HTTP is the admin listener (/metrics, /healthz, /readyz).
+type HTTP struct {
+	Listen string // host:port
+}
+
+// Prompts is where admins put WAVs that replace built-in prompts.
+type Prompts struct {
+	Dir string // <dir>/<lang>/<name>.wav; empty: built-in prompts only
+}
+
+// Group is a staff group a route can name.
+type Group struct {
+	ID   string
+	Line int
+}
+
+// PromptRef is a prompt the file names (a closure's or a custom menu
+// option's), for `clubline check` to look up in the prompt set.
+type PromptRef struct {
+	Name string // "closure_holidays"
+	Key  string // where it is named: "hours.closures[2].prompt"
+	Line int
+}
+
+// Default is the config a file starts from: a Quebec club open weekdays
+// 08:30-16:30, in French then English, with the standard menu.
+func Default() *Config {
+	loc, err := time.LoadLocation(defaultTimezone)
+	if err != nil {
+		panic("config: embedded tz database lacks " + defaultTimezone) // cannot happen with time/tzdata
+	}
+	opts := make([]MenuOption, 0, len(Categories))
+	for i, c := range Categories {
+		key, route := strconv.Itoa(i+1), "office"
+		switch c {
+		case "urgent":
+			key, route = "9", RouteUrgency
+		case "message":
+			key, route = "0", RouteVoicemail
+		}
+		opts = append(opts, MenuOption{Key: key, Category: c, Route: route})
+	}
+	return &Config{
+		Club: Club{Timezone: defaultTimezone, Location: loc, Languages: []string{"fr", "en"}, LanguageKey: "8"},
+		SIP: SIP{
+			Listen:     []Listener{{"udp", "0.0.0.0:5060"}, {"tcp", "0.0.0.0:5060"}},
+			RTPPorts:   PortRange{10000, 10999},
+			RTPTimeout: 30 * time.Second,
+			Numbers:    []string{"club"},
+			MaxCalls:   200, DrainTimeout: 2 * time.Minute,
+		},
+		Hours: Hours{
+			Weekly:   routing.Weekly{{First: time.Monday, Last: time.Friday, Ranges: []routing.Range{{Start: 8*60 + 30, End: 16*60 + 30}}}},
+			Holidays: routing.HolidaysQuebec,
+			Override: routing.OverrideAuto,
+		},
+		Menu: Menu{Timeout: 5 * time.Second, Retries: 2, Default: "office", Options: opts},
+		Voicemail: Voicemail{
+			Dir: "data/voicemail", MaxLength: 3 * time.Minute, SilenceTimeout: 8 * time.Second, MinLength: time.Second,
+			FollowUpWithin: 48 * time.Hour, UrgentFollowUpWithin: 2 * time.Hour,
+		},
+		Store:  Store{KeyPrefix: "clubline:", DataDir: "data"},
+		HTTP:   HTTP{Listen: "127.0.0.1:9090"},
+		Groups: []Group{{ID: "office"}},
+	}
+}
+
+const defaultTimezone = "America/Toronto"
+
+// Load reads and parses the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: "cannot read the file: " + unwrapPathError(err), Fix: "check the path given with --config"}}
+	}
+	return Parse(path, data)
+}
+
+func unwrapPathError(err error) string {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Parse reads a config from data; filename is used in errors. On any
+// problem it returns nil and an Errors listing every problem found.
+func Parse(filename string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{syntaxError(filename, err)}
+	}
+	d := &decoder{file: filename}
+	c := Default()
+	d.decode(&root, c)
+	if len(d.errs) > 0 {
+		d.errs.sort()
+		return nil, d.errs
+	}
+	c.schedule = c.buildSchedule()
+	return c, nil
+}
+
+// Schedule is the office hours, ready to ask. Parse builds it once; every
+// call returns the same value.
+func (c *Config) Schedule() *routing.Schedule {
+	if c.schedule != nil {
+		return c.schedule
+	}
+	return c.buildSchedule()
+}
+
+func (c *Config) buildSchedule() *routing.Schedule {
+	return &routing.Schedule{
+		Location: c.Club.Location,
+		Weekly:   c.Hours.Weekly,
+		Seasons:  c.Hours.Seasons,
+		Closures: c.Hours.Closures,
+		Holidays: c.Hours.Holidays,
+		Override: c.Hours.Override,
+	}
+}
+
+// PromptRefs lists the prompts the file names, for a check against the
+// prompt set.
+func (c *Config) PromptRefs() []PromptRef { return append([]PromptRef(nil), c.promptRefs...) }
+
+// HasGroup reports whether a group id exists.
+func (c *Config) HasGroup(id string) bool {
+	for _, g := range c.Groups {
+		if g.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// decode fills c from the document, section by section, then checks what
+// spans sections.
+func (d *decoder) decode(root *yaml.Node, c *Config) {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	x := &crossRefs{nameLine: -1}
+	d.fields(doc, "", "", func(key string, k, v *yaml.Node) {
+		switch key {
+		case "club":
+			x.clubLine = k.Line
+			d.club(v, &c.Club, x)
+		case "sip":
+			d.sip(v, &c.SIP)
+		case "hours":
+			d.hours(v, &c.Hours, &c.promptRefs)
+		case "menu":
+			d.menu(v, &c.Menu, x, &c.promptRefs)
+		case "voicemail":
+			d.voicemail(v, &c.Voicemail)
+		case "store":
+			d.store(v, &c.Store)
+		case "http":
+			d.http(v, &c.HTTP)
+		case "prompts":
+			d.fields(v, "prompts", "prompts", func(_ string, _, v *yaml.Node) { d.str(v, "prompts.dir", &c.Prompts.Dir) })
+		case "groups":
+			x.groupsLine = k.Line
+			c.Groups = d.groups(v)
+		}
+	})
+	if x.nameLine < 0 {
+		d.errs = append(d.errs, &Error{File: d.file, Line: x.clubLine, Key: "club.name", Msg: "missing",
+			Fix: "add the club's name under club, e.g. \"name: Club de Soccer Roussillon\""})
+	}
+	d.crossCheck(c, x)
+}
+
+// crossRefs keeps the lines of values that other sections check against.
+type crossRefs struct {
+	clubLine       int
+	nameLine       int // line of club.name; -1 when absent
+	languageKey    *yaml.Node
+	groupsLine     int
+	menuDefault    *yaml.Node
+	optionsLine    int
+	routes         []routeRef
+	multiLanguages bool
+}
