@@ -1,0 +1,43 @@
+package media
+
+import "net/netip"
+
+// Hooks for the external tests and benchmarks: they drive one half of a
+// session synchronously, with its goroutines not started.
+
+// NewIdleSession builds a session without starting its goroutines; Close
+// still closes its socket.
+func NewIdleSession(cfg SessionConfig) *Session { return newSession(cfg) }
+
+// Tick runs one frame of the clock.
+func (s *Session) Tick() { s.tick() }
+
+// QueueFrame queues f as if a Play were running.
+func (s *Session) QueueFrame(f *Frame) bool {
+	s.playq.mu.Lock()
+	if s.playq.cur == nil {
+		s.playq.cur = &player{wake: make(chan struct{}, 1), replaced: make(chan struct{})}
+	}
+	p := s.playq.cur
+	s.playq.mu.Unlock()
+	ok, _ := s.playq.push(p, f)
+	return ok
+}
+
+// HandlePacket runs the reader's work for one datagram.
+func (s *Session) HandlePacket(b []byte, from netip.AddrPort) { s.handlePacket(b, from) }
+
+// StartRecording attaches a recorder as Record does.
+func (s *Session) StartRecording() {
+	s.rxMu.Lock()
+	defer s.rxMu.Unlock()
+	s.rec = &recorder{notify: make(chan struct{}, 1), replaced: make(chan struct{})}
+	s.jb.reset()
+}
+
+// PopFrame takes the next recorded frame, as Record does.
+func (s *Session) PopFrame(f *Frame) bool {
+	s.rxMu.Lock()
+	defer s.rxMu.Unlock()
+	return s.jb.pop(f, popWait)
+}
