@@ -1,0 +1,81 @@
+package sip
+
+import (
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// The ACK of a 2xx to an INVITE is a transaction of its own (RFC 3261
+// §13.3.1.4, RFC 6026): sipgo hands it to onAck, which passes it to the
+// goroutine waiting for it through a channel keyed by the INVITE's CSeq.
+
+// ackChan registers the channel the ACK for the INVITE of CSeq seq is
+// delivered on.
+func (c *call) ackChan(seq uint32) chan *sipmsg.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, ok := c.ackWait[seq]
+	if !ok {
+		ch = make(chan *sipmsg.Request, 1)
+		c.ackWait[seq] = ch
+	}
+	return ch
+}
+
+func (c *call) forgetAck(seq uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.ackWait, seq)
+}
+
+// deliverAck hands an ACK to whoever waits for it; a retransmitted ACK
+// finds the channel full and is dropped.
+func (c *call) deliverAck(ack *sipmsg.Request) {
+	seq := ack.CSeq().SeqNo
+	if seq == c.invite.CSeq().SeqNo {
+		c.ackOnce.Do(func() { close(c.acked) })
+	}
+	c.mu.Lock()
+	ch := c.ackWait[seq]
+	c.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- ack:
+		default:
+		}
+	}
+}
+
+// awaitACK waits for the ACK of a 2xx to an INVITE, retransmitting the
+// 2xx over UDP from T1, doubling up to T2 (RFC 3261 §13.3.1.4), for at
+// most 64*T1. It returns nil if none came or stop closed first. A peer
+// that reuses the INVITE's branch for its ACK is served too.
+func awaitACK(tx sipmsg.ServerTransaction, res *sipmsg.Response, transport string,
+	acks <-chan *sipmsg.Request, stop <-chan struct{}) *sipmsg.Request {
+	var retransmit <-chan time.Time
+	interval := sipmsg.T1
+	rt := time.NewTimer(interval)
+	defer rt.Stop()
+	if !sipmsg.IsReliable(transport) {
+		retransmit = rt.C
+	}
+	giveUp := time.NewTimer(64 * sipmsg.T1)
+	defer giveUp.Stop()
+	for {
+		select {
+		case ack := <-acks:
+			return ack
+		case ack := <-tx.Acks():
+			return ack
+		case <-retransmit:
+			_ = tx.Respond(res) // a failure shows as a missing ACK
+			interval = min(2*interval, sipmsg.T2)
+			rt.Reset(interval)
+		case <-giveUp.C:
+			return nil
+		case <-stop:
+			return nil
+		}
+	}
+}

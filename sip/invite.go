@@ -1,0 +1,338 @@
+package sip
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/media"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// onInvite answers a new call, or hands a re-INVITE to its call.
+func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if h := missingHeader(req); h != "" {
+		s.respond(tx, rejectBadRequest("missing "+h+" header").response(req))
+		return
+	}
+	if toTag(req) != "" {
+		s.onReinvite(req, tx)
+		return
+	}
+	s.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusTrying, "Trying", nil))
+	a := &attempt{s: s, req: req, tx: tx, started: time.Now(), id: s.o.NewCallID(),
+		from: userOf(req.From().Address), to: req.Recipient.User}
+	if a.to == "" {
+		a.to = req.To().Address.User
+	}
+	a.log = s.log.With("call", a.id)
+	a.log.Info("incoming call", "from", MaskNumber(a.from), "to", MaskNumber(a.to),
+		"transport", req.Transport(), "sip_call_id", req.CallID().Value())
+	s.answer(a)
+}
+
+func userOf(u sipmsg.Uri) string {
+	if u.User != "" {
+		return u.User
+	}
+	return "anonymous"
+}
+
+// attempt is an INVITE on its way to an answer or a refusal.
+type attempt struct {
+	s        *Server
+	req      *sipmsg.Request
+	tx       sipmsg.ServerTransaction
+	started  time.Time
+	id       string
+	from, to string
+	log      *slog.Logger
+}
+
+// reject answers the INVITE with r (unless sipgo already answered a CANCEL
+// with 487) and hands the record of the refused call to OnRejected.
+func (a *attempt) reject(r *rejection) {
+	if r.outcome != clubline.OutcomeAbandoned {
+		a.s.respond(a.tx, r.response(a.req))
+	}
+	now := time.Now()
+	rec := clubline.Call{
+		ID: a.id, From: a.from, To: a.to, StartedAt: a.started,
+		Outcome: r.outcome, EndedAt: now, Duration: now.Sub(a.started),
+	}
+	rec.AddTrace(r.trace())
+	a.log.Info("call refused", "status", r.code, "why", maskDigits(r.why), "outcome", string(r.outcome))
+	a.s.o.OnRejected(rec)
+}
+
+// answer takes an admitted INVITE to its 200 OK, then leaves the call to
+// its supervisor.
+func (s *Server) answer(a *attempt) {
+	if r := s.admit(); r != nil {
+		a.reject(r)
+		return
+	}
+	c, r := s.prepare(a)
+	if r != nil {
+		s.release("")
+		a.reject(r)
+		return
+	}
+	if r := s.ringAndAnswer(a, c); r != nil {
+		c.finish(endReason{text: "not answered"}) // frees the RTP port
+		s.release(c.dlg.key())
+		a.reject(r)
+		return
+	}
+	// This handler holds a slot in s.wg, so the count is above zero and
+	// Add is allowed even while Close waits.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.run()
+	}()
+}
+
+// prepare checks the request, negotiates media and builds the dialog and
+// the call, registered under its dialog key.
+func (s *Server) prepare(a *attempt) (*call, *rejection) {
+	req := a.req
+	if !s.numbers.accepts(a.to) {
+		return nil, rejectUnknownNumber(a.to)
+	}
+	if unknown := unsupportedRequires(req); len(unknown) > 0 {
+		return nil, rejectBadExtension(unknown)
+	}
+	st, r := negotiateTimer(req, sessionTimer{}, s.o.MinSessionExpires)
+	if r != nil {
+		return nil, r
+	}
+	offer, r := sdpBody(req)
+	if r != nil {
+		return nil, r
+	}
+	l := s.listenerFor(req.Transport())
+	if l == nil {
+		return nil, rejectInternal(errors.New("no listener for transport " + req.Transport()))
+	}
+	adv := s.advertiseIP(req, l)
+	ms, sdp, r := s.openMedia(a, l, adv, offer)
+	if r != nil {
+		return nil, r
+	}
+	c := s.newInboundCall(a, l, adv, ms, st, sdp)
+	if !s.register(c.dlg.key(), c) {
+		ms.close()
+		return nil, rejectShutdown()
+	}
+	return c, nil
+}
+
+// openMedia takes an RTP port and answers the offer, or makes one for an
+// INVITE without (delayed offer: the answer comes in the ACK).
+func (s *Server) openMedia(a *attempt, l *listener, adv netip.Addr, offer []byte) (*mediaState, []byte, *rejection) {
+	// RTP binds where SIP listens; behind NAT the SDP shows the public address.
+	bindIP := l.addr.Addr()
+	if bindIP.IsUnspecified() || bindIP.Is4() != adv.Is4() {
+		bindIP = unspecifiedLike(adv)
+	}
+	conn, err := media.ListenRTP(bindIP, s.o.RTPPortMin, s.o.RTPPortMax)
+	if err != nil {
+		return nil, nil, rejectNoRTPPort(err, s.o.RetryAfter)
+	}
+	rtpPort := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+	ms := newMediaState(conn, media.Local{
+		Addr:            netip.AddrPortFrom(adv, rtpPort),
+		Codecs:          s.o.Codecs,
+		DTMFPayloadType: s.o.DTMFPayloadType,
+	}, s.o.RTPTimeout, a.log)
+	if offer == nil {
+		a.log.Info("INVITE without SDP: offering in 200 OK")
+		return ms, ms.offer(), nil
+	}
+	sdp, err := ms.answer(offer)
+	if err != nil {
+		ms.close()
+		if errors.Is(err, media.ErrNoCommonCodec) {
+			return nil, nil, rejectNoCommonCodec()
+		}
+		return nil, nil, rejectBadSDP(err)
+	}
+	return ms, sdp, nil
+}
+
+// newInboundCall builds the dialog (our To tag, our Contact) and the call
+// with its 200 OK.
+func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, ms *mediaState,
+	st sessionTimer, sdp []byte) *call {
+	localTag := sipmsg.GenerateTagN(16)
+	invite := a.req.Clone()
+	invite.To().Params.Add("tag", localTag)
+	contact := sipmsg.Uri{Scheme: "sip", User: a.to, Host: uriHost(adv), Port: int(l.addr.Port())}
+	end := dialogEnd{client: s.client, host: uriHost(adv), port: int(l.addr.Port()), contact: contact}
+	if l.network == "tcp" {
+		end.contact.UriParams = sipmsg.NewParams()
+		end.contact.UriParams.Add("transport", "tcp")
+	} else {
+		end.laddr = l.udpAddr
+	}
+	c := newCall(s, a.id, newUASDialog(invite, localTag, end), a.tx, ms)
+	c.from, c.to, c.log, c.started, c.invite, c.timer = a.from, a.to, a.log, a.started, invite, st
+	c.ackChan(invite.CSeq().SeqNo) // before the 200 OK: the ACK may beat the supervisor
+
+	c.ok = sipmsg.NewResponseFromRequest(invite, sipmsg.StatusOK, "OK", sdp)
+	c.ok.AppendHeader(&sipmsg.ContactHeader{Address: end.contact})
+	c.ok.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
+	for _, h := range capabilityHeaders() {
+		c.ok.AppendHeader(h)
+	}
+	for _, h := range st.headers() {
+		c.ok.AppendHeader(h)
+	}
+	c.ok.AppendHeader(sipmsg.NewHeader("Server", userAgent))
+	return c
+}
+
+// ringAndAnswer sends 180 and waits Options.RingFor if asked, then the
+// 200 OK. A CANCEL before the 200 wins: sipgo has answered it (200 for the
+// CANCEL, 487 for the INVITE) and the attempt is abandoned.
+func (s *Server) ringAndAnswer(a *attempt, c *call) *rejection {
+	cancelled := make(chan struct{})
+	var once sync.Once
+	if !a.tx.OnCancel(func(*sipmsg.Request) { once.Do(func() { close(cancelled) }) }) {
+		return rejectCancelled()
+	}
+	if s.o.RingFor > 0 {
+		ring := sipmsg.NewResponseFromRequest(c.invite, sipmsg.StatusRinging, "Ringing", nil)
+		s.respond(a.tx, ring)
+		t := time.NewTimer(s.o.RingFor)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-cancelled:
+			return rejectCancelled()
+		case <-s.stop.Done():
+			return rejectShutdown()
+		case <-a.tx.Done():
+			return rejectCancelled()
+		}
+	}
+	// sipgo overwrites its 487 with whatever is sent after a CANCEL, so look
+	// before answering.
+	select {
+	case <-cancelled:
+		return rejectCancelled()
+	default:
+	}
+	if errors.Is(a.tx.Err(), sipmsg.ErrTransactionCanceled) {
+		return rejectCancelled()
+	}
+	if err := a.tx.Respond(c.ok); err != nil {
+		if errors.Is(err, sipmsg.ErrTransactionCanceled) {
+			return rejectCancelled()
+		}
+		return rejectInternal(err)
+	}
+	return nil
+}
+
+// unsupportedRequires lists the Require option tags clubline does not
+// support (RFC 3261 §8.2.2.3: answer 420 naming them).
+func unsupportedRequires(req *sipmsg.Request) []string {
+	var out []string
+	for _, t := range tokens(req, "Require") {
+		if t != "timer" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// sdpBody returns the SDP offer of a request, nil for none (delayed
+// offer). Carriers sometimes send multipart/mixed with SDP and ISUP; the
+// SDP part is used.
+func sdpBody(req *sipmsg.Request) ([]byte, *rejection) {
+	body := req.Body()
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, nil
+	}
+	ct, _ := header(req, "Content-Type")
+	typ, params, err := mime.ParseMediaType(ct)
+	if err != nil && ct == "" {
+		typ = contentTypeSDP // a body without a type: assume SDP
+	} else if err != nil {
+		return nil, rejectUnsupportedBody(ct)
+	}
+	switch typ {
+	case contentTypeSDP:
+		return body, nil
+	case "multipart/mixed", "multipart/alternative":
+		mr := multipart.NewReader(strings.NewReader(string(body)), params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				return nil, rejectUnsupportedBody(typ + " without an application/sdp part")
+			}
+			if pt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); pt == contentTypeSDP {
+				b, err := io.ReadAll(p)
+				if err != nil {
+					return nil, rejectBadSDP(err)
+				}
+				return b, nil
+			}
+		}
+	}
+	return nil, rejectUnsupportedBody(typ)
+}
+
+// advertiseIP is the address put in Contact and SDP: PublicAddress, else
+// the listener's own address, else (wildcard listener) the local address
+// that routes to the caller.
+func (s *Server) advertiseIP(req *sipmsg.Request, l *listener) netip.Addr {
+	if s.publicIP.IsValid() {
+		return s.publicIP
+	}
+	if ip := l.addr.Addr(); !ip.IsUnspecified() {
+		return ip
+	}
+	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+		if ip, ok := localIPFor(src); ok {
+			return ip
+		}
+	}
+	return netip.IPv4Unspecified()
+}
+
+// localIPFor asks the routing table which local address reaches remote.
+// A connected UDP socket sends nothing.
+func localIPFor(remote netip.AddrPort) (netip.Addr, bool) {
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(remote))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), true
+}
+
+func unspecifiedLike(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// uriHost writes an IP for a SIP URI host (IPv6 in brackets).
+func uriHost(ip netip.Addr) string {
+	if ip.Is6() {
+		return "[" + ip.String() + "]"
+	}
+	return ip.String()
+}

@@ -1,0 +1,89 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+)
+
+// sipgo logs whole messages and request lines, which carry the caller's
+// number. redactHandler sits between sipgo and clubline's logger: it drops
+// raw message bodies and masks every run of seven or more digits.
+type redactHandler struct{ next slog.Handler }
+
+// redactedLogger wraps l for use by sipgo.
+func redactedLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(redactHandler{next: l.Handler()}).With("component", "sipgo")
+}
+
+var longDigits = regexp.MustCompile(`\+?[0-9]{7,}`)
+
+// maskDigits masks every phone-number-like run of digits in s.
+func maskDigits(s string) string { return longDigits.ReplaceAllStringFunc(s, MaskNumber) }
+
+// rawKeys are the attributes under which sipgo logs raw SIP text.
+var rawKeys = map[string]bool{"data": true, "req": true, "res": true, "msg": true}
+
+func (h redactHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
+	level := r.Level
+	switch {
+	case r.Message == "failed to parse":
+		// Garbage from the network (SIP scanners): not clubline's error,
+		// and a flood of it must not flood the logs.
+		level = slog.LevelDebug
+	case level > slog.LevelWarn:
+		level = slog.LevelWarn // sipgo's errors are about what peers sent
+	}
+	if level != r.Level && !h.next.Enabled(ctx, level) {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, level, maskDigits(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(as))
+	for i, a := range as {
+		red[i] = redactAttr(a)
+	}
+	return redactHandler{next: h.next.WithAttrs(red)}
+}
+
+func (h redactHandler) WithGroup(name string) slog.Handler {
+	return redactHandler{next: h.next.WithGroup(name)}
+}
+
+func redactAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch {
+	case v.Kind() == slog.KindGroup:
+		g := v.Group()
+		red := make([]any, len(g))
+		for i, ga := range g {
+			red[i] = redactAttr(ga)
+		}
+		return slog.Group(a.Key, red...)
+	case rawKeys[a.Key]:
+		if v.Kind() == slog.KindString && len(v.String()) > 80 {
+			return slog.String(a.Key, fmt.Sprintf("[%d bytes redacted]", len(v.String())))
+		}
+		return slog.String(a.Key, maskDigits(v.String()))
+	case v.Kind() == slog.KindString:
+		return slog.String(a.Key, maskDigits(v.String()))
+	case v.Kind() == slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, maskDigits(err.Error()))
+		}
+		return slog.String(a.Key, maskDigits(fmt.Sprint(v.Any())))
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}

@@ -1,0 +1,216 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/media"
+)
+
+// Options configure a Server. cmd/clubline fills them from the config; the
+// zero value of each optional field picks the default named beside it.
+type Options struct {
+	// Listen lists the addresses to serve, as "udp://0.0.0.0:5060" or
+	// "tcp://127.0.0.1:0" (port 0: any free port, read it from Addrs).
+	Listen []string
+	// PublicAddress is the IP address (or host name, resolved once at Start)
+	// put in Contact and SDP, for a server behind NAT. Empty: the address of
+	// the listener, or for a wildcard listener the local address that routes
+	// to the caller.
+	PublicAddress string
+	// RTPPortMin and RTPPortMax bound the UDP ports of RTP legs
+	// (default 10000–20000).
+	RTPPortMin, RTPPortMax int
+	// RTPTimeout ends a call when no RTP arrives for this long (default 30s).
+	RTPTimeout time.Duration
+	// Numbers are the request-URI users answered; any other gets 404. They
+	// match ignoring separators, and a national number matches its E.164
+	// form ("5145550101" and "+15145550101"). Empty answers every number.
+	Numbers []string
+	// MaxCalls is the number of calls handled at once; beyond it INVITEs get
+	// 503 with Retry-After. Zero: no limit.
+	MaxCalls int
+	// Handle is the call script. It runs on the call's own goroutine with a
+	// context that ends when the call does (BYE, RTP timeout, session timer,
+	// shutdown); when it returns, the call is hung up if still up. Required.
+	Handle func(ctx context.Context, in ivr.Inbound)
+	// OnRejected receives the record of a call refused before the answer
+	// (404, 488, 503…, outcome rejected) or cancelled by the caller (487,
+	// outcome abandoned). It must not block for long.
+	OnRejected func(c clubline.Call)
+	// Logger receives the server's logs; each call logs with its call id.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// NewCallID returns clubline's id for a new call (default: 12 hex digits
+	// of Unix milliseconds, a dash and 8 random hex digits, which sorts by
+	// arrival).
+	NewCallID func() string
+
+	// RingFor, when positive, sends 180 Ringing and waits this long before
+	// answering; a CANCEL meanwhile ends the attempt with 487.
+	RingFor time.Duration
+	// RetryAfter is the Retry-After of a 503 (default 30s).
+	RetryAfter time.Duration
+	// Codecs are accepted in this order of preference (default PCMU, PCMA).
+	Codecs []media.Codec
+	// DTMFPayloadType is the RTP payload type offered for RFC 4733 events
+	// (default 101).
+	DTMFPayloadType uint8
+	// MinSessionExpires is the shortest session timer accepted (RFC 4028,
+	// default and lowest sensible value 90s; tests go lower).
+	MinSessionExpires time.Duration
+}
+
+// Defaults.
+const (
+	defaultRTPPortMin  = 10000
+	defaultRTPPortMax  = 20000
+	defaultRTPTimeout  = 30 * time.Second
+	defaultRetryAfter  = 30 * time.Second
+	defaultDTMFPayload = 101
+)
+
+// listenAddr is one parsed entry of Options.Listen.
+type listenAddr struct {
+	network string // "udp" or "tcp"
+	addr    string // host:port
+}
+
+func parseListen(s string) (listenAddr, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return listenAddr{}, fmt.Errorf("listen address %q: want udp://host:port or tcp://host:port", s)
+	}
+	network := strings.ToLower(u.Scheme)
+	if network != "udp" && network != "tcp" {
+		return listenAddr{}, fmt.Errorf("listen address %q: transport %q is not udp or tcp", s, u.Scheme)
+	}
+	if u.Port() == "" {
+		return listenAddr{}, fmt.Errorf("listen address %q: missing port (5060, or 0 for any)", s)
+	}
+	return listenAddr{network: network, addr: u.Host}, nil
+}
+
+// withDefaults validates o and fills in its defaults.
+func (o Options) withDefaults() (Options, []listenAddr, error) {
+	var errs []error
+	if o.Handle == nil {
+		errs = append(errs, errors.New("Handle is required: it is the call script"))
+	}
+	if len(o.Listen) == 0 {
+		errs = append(errs, errors.New("Listen is empty: give at least one udp:// or tcp:// address"))
+	}
+	var addrs []listenAddr
+	for _, l := range o.Listen {
+		a, err := parseListen(l)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		addrs = append(addrs, a)
+	}
+	if o.RTPPortMin == 0 && o.RTPPortMax == 0 {
+		o.RTPPortMin, o.RTPPortMax = defaultRTPPortMin, defaultRTPPortMax
+	}
+	if o.RTPPortMin <= 0 || o.RTPPortMax > 65535 || o.RTPPortMin > o.RTPPortMax {
+		errs = append(errs, fmt.Errorf("RTP ports %d–%d: want 1 ≤ min ≤ max ≤ 65535", o.RTPPortMin, o.RTPPortMax))
+	}
+	if o.MaxCalls < 0 {
+		errs = append(errs, fmt.Errorf("MaxCalls %d is negative: use 0 for no limit", o.MaxCalls))
+	}
+	if o.RTPTimeout <= 0 {
+		o.RTPTimeout = defaultRTPTimeout
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = defaultRetryAfter
+	}
+	if len(o.Codecs) == 0 {
+		o.Codecs = []media.Codec{media.PCMU, media.PCMA}
+	}
+	if o.MinSessionExpires <= 0 {
+		o.MinSessionExpires = MinSessionExpires
+	}
+	if o.DTMFPayloadType == 0 {
+		o.DTMFPayloadType = defaultDTMFPayload
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.NewCallID == nil {
+		o.NewCallID = NewCallID
+	}
+	if o.OnRejected == nil {
+		o.OnRejected = func(clubline.Call) {}
+	}
+	return o, addrs, errors.Join(errs...)
+}
+
+// NewCallID returns a new call id that sorts by time of arrival: 12 hex
+// digits of Unix milliseconds, a dash, 8 random hex digits.
+func NewCallID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return fmt.Sprintf("%012x-%s", time.Now().UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// numberSet matches request-URI users against Options.Numbers.
+type numberSet []string
+
+func newNumberSet(numbers []string) numberSet {
+	var s numberSet
+	for _, n := range numbers {
+		if d := digitsOf(n); d != "" {
+			s = append(s, d)
+		} else {
+			s = append(s, strings.ToLower(n)) // a SIP user such as "office"
+		}
+	}
+	return s
+}
+
+// accepts reports whether user is one of the numbers; an empty set accepts all.
+func (s numberSet) accepts(user string) bool {
+	if len(s) == 0 {
+		return true
+	}
+	d := digitsOf(user)
+	for _, n := range s {
+		switch {
+		case d == "":
+			if strings.EqualFold(n, user) {
+				return true
+			}
+		case n == d:
+			return true
+		case len(n) >= 10 && len(d) >= 10 && (strings.HasSuffix(n, d) || strings.HasSuffix(d, n)):
+			// national vs international form of the same number
+			return true
+		}
+	}
+	return false
+}
+
+// digitsOf returns the digits of a phone number written with separators
+// ("+1 (514) 555-0101" → "15145550101"), or "" if s is not a number.
+func digitsOf(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			b.WriteRune(c)
+		case c == '+' || c == '-' || c == ' ' || c == '.' || c == '(' || c == ')':
+		default:
+			return ""
+		}
+	}
+	return b.String()
+}
