@@ -17,8 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Check reports whether one part of clubline is ready; a nil error means ready.
-type Check func(ctx context.Context) error
+// Check reports whether one part of clubline is ready: a nil error means
+// ready, and detail (may be empty) says in what state, e.g. "spooling to
+// disk: redis unreachable".
+type Check func(ctx context.Context) (detail string, err error)
 
 // Options are the values the admin server needs.
 type Options struct {
@@ -104,12 +106,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	ready := true
 	for _, name := range names {
-		if err := s.opts.Checks[name](ctx); err != nil {
+		detail, err := s.opts.Checks[name](ctx)
+		switch {
+		case err != nil:
 			ready = false
 			fmt.Fprintf(&b, "%s: not ready: %v\n", name, err)
-			continue
+		case detail != "":
+			fmt.Fprintf(&b, "%s: ok (%s)\n", name, detail)
+		default:
+			fmt.Fprintf(&b, "%s: ok\n", name)
 		}
-		fmt.Fprintf(&b, "%s: ok\n", name)
 	}
 	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)

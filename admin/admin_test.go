@@ -39,12 +39,12 @@ func TestEndpoints(t *testing.T) {
 		Listen:   "127.0.0.1:0",
 		Gatherer: reg,
 		Checks: map[string]admin.Check{
-			"sip": func(context.Context) error { return nil },
-			"store": func(context.Context) error {
+			"sip": func(context.Context) (string, error) { return "", nil },
+			"store": func(context.Context) (string, error) {
 				if storeDown.Load() {
-					return storeErr
+					return "", storeErr
 				}
-				return nil
+				return "redis", nil
 			},
 		},
 	})
@@ -60,7 +60,7 @@ func TestEndpoints(t *testing.T) {
 	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "clubline_active_calls 3") {
 		t.Errorf("metrics = %d, missing active calls gauge:\n%s", code, body)
 	}
-	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, "store: ok") {
+	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, "store: ok (redis)") {
 		t.Errorf("readyz = %d %q", code, body)
 	}
 	storeDown.Store(true)

@@ -31,6 +31,7 @@ type Watcher struct {
 	reload   chan struct{}
 	debounce time.Duration
 	last     [sha256.Size]byte // the content last read, applied or not
+	fw       *fsnotify.Watcher // set by Start
 }
 
 // NewWatcher prepares a watcher of the file at path; Run starts it. The
@@ -55,25 +56,40 @@ func (w *Watcher) Reload() {
 	}
 }
 
-// Run watches until ctx ends, then returns nil. It returns an error only
-// when it cannot watch the file's folder at all.
+// Start begins watching, synchronously, so that an edit made as soon as
+// Start returns is seen; call it right after loading the file, then Run.
+// It returns an error when it cannot watch the file's folder at all.
 //
 // It watches the folder rather than the file: editors and config
 // management replace a file by renaming a new one over it, which a watch
 // on the file itself would lose.
-func (w *Watcher) Run(ctx context.Context) error {
+func (w *Watcher) Start() error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("config: watching %s: %w", w.path, err)
 	}
-	defer fw.Close()
 	dir := filepath.Dir(w.path)
 	if err := fw.Add(dir); err != nil {
+		fw.Close()
 		return fmt.Errorf("config: watching folder %s: %w", dir, err)
 	}
 	if data, err := os.ReadFile(w.path); err == nil {
 		w.last = sha256.Sum256(data)
 	}
+	w.fw = fw
+	return nil
+}
+
+// Run watches until ctx ends, then returns nil. It calls Start first if
+// the caller has not.
+func (w *Watcher) Run(ctx context.Context) error {
+	if w.fw == nil {
+		if err := w.Start(); err != nil {
+			return err
+		}
+	}
+	fw := w.fw
+	defer fw.Close()
 	base := filepath.Base(w.path)
 
 	timer := time.NewTimer(time.Hour)

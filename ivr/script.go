@@ -278,10 +278,10 @@ func (s *Script) Run(ctx context.Context, in Inbound) {
 // the schedule at StartedAt, the outcome rejected, the end time now. It
 // waits for the store write (bounded by a timeout) and logs a failure.
 func (s *Script) Rejected(c clubline.Call) {
+	// The script's clock dates every record, answered or not; the refusal
+	// came microseconds after the INVITE arrived.
 	now := s.now()
-	if c.StartedAt.IsZero() {
-		c.StartedAt = now
-	}
+	c.StartedAt = now
 	if c.Hours == "" {
 		st := s.sched.At(c.StartedAt)
 		c.Hours, c.HoursReason = hoursOf(st)

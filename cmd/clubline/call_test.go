@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip"
+)
+
+func TestParseKeysAndTones(t *testing.T) {
+	keys, err := parseKeys("0@9s, 1@4s,#@1.5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []keyPress{{'#', 1500 * time.Millisecond}, {'1', 4 * time.Second}, {'0', 9 * time.Second}}
+	if len(keys) != len(want) {
+		t.Fatalf("keys = %v", keys)
+	}
+	for i := range want {
+		if keys[i] != want[i] {
+			t.Errorf("key %d = %v, want %v", i, keys[i], want[i])
+		}
+	}
+	tones, err := parseTones("440@12s:2s,1000@0s:500ms")
+	if err != nil || len(tones) != 2 || tones[0] != (tonePlay{440, 12 * time.Second, 2 * time.Second}) {
+		t.Errorf("tones = %v, %v", tones, err)
+	}
+	for _, bad := range []string{"1", "x@1s", "12@1s", "1@soon", "1@-1s"} {
+		if _, err := parseKeys(bad); err == nil {
+			t.Errorf("parseKeys(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"440@1s", "440:1s", "0@1s:1s", "5000@1s:1s", "440@1s:0s", "abc@1s:1s"} {
+		if _, err := parseTones(bad); err == nil {
+			t.Errorf("parseTones(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCallUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"--dtmf", "1@1s"},
+		{"sip:1@127.0.0.1", "--dtmf", "Q@1s"},
+		{"sip:1@127.0.0.1", "extra"},
+		{"sip:1@127.0.0.1", "--transport", "sctp"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := runCall(args, &out, &errOut); code != 2 {
+			t.Errorf("runCall(%q) = %d, want 2 (stderr %q)", args, code, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := runCall([]string{"--help"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "--dtmf") {
+		t.Errorf("--help: %d %q", code, errOut.String())
+	}
+}
+
+// callTestServer answers +15145550100 with a 1 kHz tone, then waits for
+// the key 9 and hangs up.
+func callTestServer(t *testing.T) (uri string, digits chan rune) {
+	t.Helper()
+	digits = make(chan rune, 8)
+	srv, err := sip.NewServer(sip.Options{
+		Listen:     []string{"udp://127.0.0.1:0"},
+		RTPPortMin: 40000, RTPPortMax: 40999,
+		Numbers:    []string{"+15145550100"},
+		Logger:     testLogger(t),
+		OnRejected: func(clubline.Call) {},
+		Handle: func(ctx context.Context, in ivr.Inbound) {
+			_ = in.Leg.Play(ctx, media.Tone(1000, 500*time.Millisecond, 8000))
+			for {
+				select {
+				case d := <-in.Leg.Digits():
+					digits <- d
+					if d == '9' {
+						_ = in.Leg.Hangup(ctx)
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := strings.TrimPrefix(srv.Addrs()[0], "udp://")
+	return "sip:+15145550100@" + addr, digits
+}
+
+func TestCallCommand(t *testing.T) {
+	uri, digits := callTestServer(t)
+	wav := filepath.Join(t.TempDir(), "heard.wav")
+	var out, errOut bytes.Buffer
+	code := runCall([]string{uri, "--dtmf", "4@700ms,9@1s", "--record", wav, "--tone", "440@100ms:300ms",
+		"--hangup-after", "10s"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	text := out.String()
+	for _, want := range []string{"answered after", "pressed 4 (RFC 4733)", "pressed 9", "playing 440 Hz",
+		"sound(s) in", "at    0.0", "the other side hung up (remote BYE)", "recorded to " + wav} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	t.Logf("output:\n%s", text)
+	if got := string([]rune{<-digits, <-digits}); got != "49" {
+		t.Errorf("server got %q, want 49", got)
+	}
+	if st, err := os.Stat(wav); err != nil || st.Size() < 44+8000 {
+		t.Errorf("recording: %v, %v", st, err)
+	}
+}
+
+func TestCallCommandInfoAndHangupAfter(t *testing.T) {
+	uri, digits := callTestServer(t)
+	var out, errOut bytes.Buffer
+	code := runCall([]string{"--info", "--dtmf", "2@200ms", "--hangup-after", "600ms", uri}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "pressed 2 (SIP INFO)") || !strings.Contains(out.String(), "we hung up (local BYE)") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if d := <-digits; d != '2' {
+		t.Errorf("server got %q", d)
+	}
+}
+
+func TestCallCommandRefused(t *testing.T) {
+	uri, _ := callTestServer(t)
+	var out, errOut bytes.Buffer
+	code := runCall([]string{strings.Replace(uri, "+15145550100", "123", 1)}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "refused: 404") {
+		t.Errorf("exit %d, stderr %q; want 1 and the 404", code, errOut.String())
+	}
+}

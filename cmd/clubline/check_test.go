@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const exampleConfig = "../../config/example.yaml"
+
+// upcoming is a line of the "in the next 60 days" list.
+func upcoming(when, what string) string { return fmt.Sprintf("  %-32s  %s\n", when, what) }
+
+func check(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = runCheck(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCheckAtHoliday(t *testing.T) {
+	code, out, errOut := check(t, "--config", exampleConfig, "--at", "2027-06-24 10:00")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		exampleConfig + ": valid — Club de Soccer Roussillon, America/Toronto, languages fr, en\n",
+		"2027-06-24 10:00 (Thursday): closed — holiday Fête nationale; reopens Friday 2027-06-25 08:30\n",
+		"Week from Thursday 2027-06-24:\n" +
+			"  Thu 2027-06-24  closed — Fête nationale (holiday)\n" +
+			"  Fri 2027-06-25  08:30-16:30\n" +
+			"  Sat 2027-06-26  closed\n" +
+			"  Sun 2027-06-27  closed\n" +
+			"  Mon 2027-06-28  08:30-16:30\n",
+		"Holidays, closures and seasons in the next 60 days:\n" +
+			upcoming("Thu 2027-06-24", "Fête nationale (holiday)") +
+			upcoming("Thu 2027-07-01", "Fête du Canada (holiday)"),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
+		}
+	}
+}
+
+func TestCheckAtOpen(t *testing.T) {
+	code, out, _ := check(t, "--config", exampleConfig, "--at", "2026-06-16 10:00")
+	if code != 0 || !strings.Contains(out, "2026-06-16 10:00 (Tuesday): open — weekly mon-fri 08:30-16:30\n") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+}
+
+func TestCheckSeasonAndClosures(t *testing.T) {
+	code, out, _ := check(t, "--config", exampleConfig, "--at", "2026-12-20 12:00")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"2026-12-20 12:00 (Sunday): closed — no weekly hours on Sunday; reopens Monday 2026-12-21 08:30\n",
+		"  Thu 2026-12-24  closed — Vacances des fêtes (closure)\n",
+		"  Fri 2026-12-25  closed — Noël (closure)\n",
+		upcoming("Thu 2026-12-24 to Mon 2027-01-04", "Vacances des fêtes (closure)"),
+		upcoming("Mon 2027-01-11 to Fri 2027-02-12", "Inscriptions hiver (season)"),
+		upcoming("Fri 2027-01-01", "Jour de l'An (holiday)"),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
+		}
+	}
+	_, out, _ = check(t, "--config", exampleConfig, "--at", "2027-01-15 17:00")
+	for _, want := range []string{
+		"2027-01-15 17:00 (Friday): closed — season Inscriptions hiver; reopens Saturday 2027-01-16 09:00\n",
+		"  Sat 2027-01-16  09:00-12:00 (season Inscriptions hiver)\n",
+		"  Mon 2027-01-18  08:30-20:00 (season Inscriptions hiver)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
+		}
+	}
+}
+
+func TestCheckNow(t *testing.T) {
+	defer func(f func() time.Time) { checkNow = f }(checkNow)
+	checkNow = func() time.Time { return time.Date(2029, 6, 25, 14, 0, 0, 0, time.UTC) }
+	code, out, _ := check(t, "--config", exampleConfig)
+	if code != 0 || !strings.Contains(out, "2029-06-25 10:00 (Monday): closed — holiday Fête nationale; reopens Tuesday 2029-06-26 08:30") ||
+		!strings.Contains(out, "Fête nationale (holiday, in place of Sun 2029-06-24)") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+}
+
+func TestCheckInvalid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	bad := "club:\n  name: Test\n  timezone: Mars/Olympus\nhours:\n  weekly:\n    mon-fri: 25:00-16:30\n"
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := check(t, "--config", path)
+	if code != 1 || out != "" {
+		t.Errorf("exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{
+		path + `:3: club.timezone: unknown time zone "Mars/Olympus"`,
+		path + `:6: hours.weekly.mon-fri: "25:00": hours run from 00 to 23`,
+		"not valid (2 problems)",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestCheckMissingPrompt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	cfg := "club:\n  name: Test\nhours:\n  closures:\n    - { date: 2026-12-25, name: Noël, prompt: closure_noel }\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := check(t, "--config", path)
+	if code != 1 || !strings.Contains(errOut, path+`:5: hours.closures[1].prompt: no recording "closure_noel" in fr`) ||
+		!strings.Contains(errOut, `no recording "closure_noel" in en`) {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+}
+
+func TestCheckUsage(t *testing.T) {
+	if code, _, errOut := check(t, "--config", exampleConfig, "--at", "June 24"); code != 2 || !strings.Contains(errOut, "YYYY-MM-DD HH:MM") {
+		t.Errorf("bad --at: exit %d\n%s", code, errOut)
+	}
+	if code, _, _ := check(t, "--nope"); code != 2 {
+		t.Errorf("unknown flag: exit %d", code)
+	}
+	if code, _, errOut := check(t, "--config", "does/not/exist.yaml"); code != 1 || !strings.Contains(errOut, "does/not/exist.yaml: cannot read the file") {
+		t.Errorf("missing file: exit %d\n%s", code, errOut)
+	}
+}

@@ -1,0 +1,48 @@
+// Command clubline is the phone line of a club: `clubline serve` answers
+// calls, `clubline check` validates the config file and shows the week
+// ahead, `clubline call` places a test call from the terminal.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: clubline <command> [flags]
+
+commands:
+  serve   answer the club's line (default; with no --config: config/example.yaml and the embedded store)
+  check   check a config file and show the week ahead, or what a call at --at would get
+  call    place a call from the terminal: press keys, record what you hear
+
+Run "clubline <command> --help" for a command's flags.
+`
+
+// run dispatches to a subcommand and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return runServe(nil, stdout, stderr)
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(rest, stdout, stderr)
+	case "check":
+		return runCheck(rest, stdout, stderr)
+	case "call":
+		return runCall(rest, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		if len(cmd) > 0 && cmd[0] == '-' { // flags only: serve
+			return runServe(args, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "clubline: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}

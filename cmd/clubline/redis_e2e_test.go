@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/store/redis"
+)
+
+// redisServer runs a throwaway redis-server on a port of its own.
+type redisServer struct {
+	t    *testing.T
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func startRedis(t *testing.T, port int, dir string) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CLUBLINE_TEST_REDIS_URL") != "" {
+			t.Fatal("CLUBLINE_TEST_REDIS_URL is set but redis-server is not installed")
+		}
+		t.Skip("redis-server is not installed (apt-get install redis-server); .ci/run installs it and runs this test")
+	}
+	if port == 0 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+	}
+	r := &redisServer{t: t, port: port, dir: dir}
+	r.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir)
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", r.addr())
+		if err == nil {
+			conn.Close()
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not come up on %s", r.addr())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *redisServer) stop() {
+	if r.cmd.Process != nil && r.cmd.ProcessState == nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+	}
+}
+
+// Redis goes down in the middle of the day: calls go on, their records
+// wait on disk, and every one of them is in Redis once it is back.
+func TestRedisOutageLosesNoRecord(t *testing.T) {
+	t.Parallel()
+	rdir := t.TempDir()
+	rs := startRedis(t, 0, rdir)
+	prefix := fmt.Sprintf("clubline-e2e-%d:", time.Now().UnixNano())
+	url := "redis://" + rs.addr() + "/0"
+	l := startLine(t, lineOpts{at: tuesdayEve, redisURL: url, prefix: prefix})
+
+	call := func() {
+		c := l.dial(phone.Options{})
+		l.awaitHeard(c, "fr", "greeting", 5*time.Second)
+		if err := c.Hangup(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call()
+	rs.stop()
+	call()
+	call()
+	// The writes fail (once go-redis gives up) and land in the spool on disk.
+	deadline := time.Now().Add(30 * time.Second)
+	for l.metric("clubline_store_spooled_records") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("records of calls made during the outage were not spooled to disk (%d pending)", l.m.Store.Pending())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rd := l.get("/readyz"); !strings.Contains(rd, "spooling") {
+		t.Errorf("/readyz during the outage = %q, want it to say the store is spooling", rd)
+	}
+
+	startRedis(t, rs.port, rdir)
+	deadline = time.Now().Add(60 * time.Second)
+	for l.m.Store.Pending() > 0 || l.metric("clubline_store_spooled_records") > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records still waiting a minute after Redis came back", l.m.Store.Pending())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	direct, err := redis.New(redis.Options{URL: url, KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	calls, err := direct.Calls(context.Background(), time.Time{}, time.Now().AddDate(3, 0, 0), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := 0
+	for _, c := range calls {
+		if !c.EndedAt.IsZero() {
+			ended++
+		}
+	}
+	if len(calls) != 3 || ended != 3 {
+		t.Fatalf("Redis holds %d call records (%d final) after the outage, want all 3 final", len(calls), ended)
+	}
+}

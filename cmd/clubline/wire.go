@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/admin"
+	"github.com/clubline/clubline/config"
+	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/metrics"
+	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/store/embedded"
+	"github.com/clubline/clubline/store/redis"
+	"github.com/clubline/clubline/store/spool"
+)
+
+// Main is clubline wired together: the config file, the store, the prompts,
+// the call script, the SIP server and the HTTP server. `clubline serve`
+// runs one, and so do the end-to-end tests (on port 0).
+type Main struct {
+	ConfigPath string
+	Logger     *slog.Logger
+	// Now is the clock the call script reads the schedule with (tests set
+	// it to a chosen moment). Default: time.Now.
+	Now func() time.Time
+
+	// Set by Start.
+	Config   *config.Config // the config in force at start-up
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+	Store    *spool.Spool
+	SIP      *sip.Server
+	Admin    *admin.Server
+
+	script  atomic.Pointer[ivr.Script] // the snapshot new calls take
+	backend string                     // "redis" or "embedded"
+	watcher *config.Watcher
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Start loads the config and brings everything up; on error nothing is
+// left running.
+func (m *Main) Start(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	cfg, set, err := loadConfig(m.ConfigPath)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	var cleanups []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		}
+	}()
+
+	m.Registry = prometheus.NewRegistry()
+	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if m.Metrics, err = metrics.New(m.Registry); err != nil {
+		return err
+	}
+	m.Metrics.ConfigLoaded.SetToCurrentTime()
+
+	if m.Store, err = m.openStore(cfg); err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { m.Store.Close() })
+	m.countFollowUps(ctx)
+	m.script.Store(m.newScript(cfg, set))
+
+	m.SIP, err = sip.NewServer(sip.Options{
+		Listen:        listenURIs(cfg.SIP.Listen),
+		PublicAddress: cfg.SIP.PublicAddress,
+		RTPPortMin:    cfg.SIP.RTPPorts.Min,
+		RTPPortMax:    cfg.SIP.RTPPorts.Max,
+		RTPTimeout:    cfg.SIP.RTPTimeout,
+		Numbers:       cfg.SIP.Numbers,
+		MaxCalls:      cfg.SIP.MaxCalls,
+		Handle:        func(ctx context.Context, in ivr.Inbound) { m.script.Load().Run(ctx, in) },
+		OnRejected:    func(c clubline.Call) { m.script.Load().Rejected(c) },
+		Logger:        m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
+	}
+	if err = m.SIP.Start(ctx); err != nil {
+		return fmt.Errorf("%s: sip.listen: %w", m.ConfigPath, err)
+	}
+	cleanups = append(cleanups, func() { m.SIP.Close() })
+
+	m.Admin = admin.New(admin.Options{
+		Listen:   cfg.HTTP.Listen,
+		Gatherer: m.Registry,
+		Logger:   m.Logger,
+		Checks: map[string]admin.Check{
+			"sip":   m.sipReady,
+			"store": m.storeReady,
+		},
+	})
+	if err = m.Admin.Start(); err != nil {
+		return fmt.Errorf("%s: %w", m.ConfigPath, err)
+	}
+
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop = stop
+	m.watcher = config.NewWatcher(m.ConfigPath, m.Logger, m.apply, m.reloadFailed)
+	if werr := m.watcher.Start(); werr != nil {
+		m.Logger.Error("config watcher not started: edits to the file apply only at restart", "err", werr)
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.watcher.Run(wctx); err != nil {
+			m.Logger.Error("config watcher stopped: edits to the file are not applied until restart or SIGHUP", "err", err)
+		}
+	}()
+	m.Logger.Info("clubline started", "config", m.ConfigPath, "store", m.backend, "sip", m.SIP.Addrs(), "http", m.Admin.Addr())
+	return nil
+}
+
+// Reload re-reads the config file now (SIGHUP).
+func (m *Main) Reload() { m.watcher.Reload() }
+
+// Shutdown drains: new calls get 503 and active calls may finish until ctx
+// ends; then they are hung up, the records flushed and everything closed.
+func (m *Main) Shutdown(ctx context.Context) error {
+	m.SIP.Drain()
+	if err := m.SIP.Wait(ctx); err != nil {
+		m.Logger.Warn("drain time is up: hanging up the calls still active", "active", m.SIP.Active())
+		m.SIP.HangupAll()
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = m.SIP.Wait(wctx)
+		cancel()
+	}
+	m.stop()
+	m.wg.Wait()
+	var errs []error
+	if err := m.SIP.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("sip: %w", err))
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Admin.Shutdown(hctx); err != nil {
+		errs = append(errs, fmt.Errorf("http: %w", err))
+	}
+	if err := m.Store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// loadConfig loads the file and the prompts it names; any problem in either
+// is reported as file:line errors.
+func loadConfig(path string) (*config.Config, *prompts.Set, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if errs := checkPrompts(path, cfg); len(errs) > 0 {
+		return nil, nil, errs
+	}
+	set, err := prompts.Load(cfg.Prompts.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, set, nil
+}
+
+// apply puts a new valid config in force for new calls.
+func (m *Main) apply(cfg *config.Config) {
+	_, set, err := loadConfig(m.ConfigPath) // the prompts may have changed too
+	if err != nil {
+		m.reloadFailed(err)
+		return
+	}
+	m.script.Store(m.newScript(cfg, set))
+	m.Metrics.ConfigReloaded(true)
+	m.Metrics.ConfigLoaded.SetToCurrentTime()
+	for _, what := range restartNeeded(m.Config, cfg) {
+		m.Logger.Warn("config changed in a section that applies only at start-up: restart clubline to apply it", "key", what)
+	}
+	m.Logger.Info("config reloaded: new calls use it", "config", m.ConfigPath)
+}
+
+func (m *Main) reloadFailed(err error) {
+	m.Metrics.ConfigReloaded(false)
+	m.Logger.Error("config not reloaded: the running config stays until the file is fixed\n"+err.Error(), "config", m.ConfigPath)
+}
+
+// newScript builds the call script for one config snapshot.
+func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
+	opts := ivr.Options{
+		Languages:   cfg.Club.Languages,
+		LanguageKey: cfg.Club.LanguageKey,
+		Menu: ivr.Menu{
+			Timeout: cfg.Menu.Timeout,
+			Retries: cfg.Menu.Retries,
+			Default: cfg.Menu.Default,
+		},
+		Voicemail: ivr.VoicemailOptions{
+			Dir:                  cfg.Voicemail.Dir,
+			MaxLength:            cfg.Voicemail.MaxLength,
+			SilenceTimeout:       cfg.Voicemail.SilenceTimeout,
+			MinLength:            cfg.Voicemail.MinLength,
+			FollowUpWithin:       cfg.Voicemail.FollowUpWithin,
+			UrgentFollowUpWithin: cfg.Voicemail.UrgentFollowUpWithin,
+		},
+	}
+	for _, o := range cfg.Menu.Options {
+		opts.Menu.Options = append(opts.Menu.Options, ivr.MenuOption{Key: o.Key, Category: o.Category, Route: o.Route, Prompt: o.Prompt})
+	}
+	for _, g := range cfg.Groups {
+		opts.Groups = append(opts.Groups, g.ID)
+	}
+	return ivr.New(opts, cfg.Schedule(), set, m.Store, m.Metrics, m.Logger, ivr.WithClock(m.Now))
+}
+
+// openStore opens Redis when a URL is set, else the embedded store in the
+// data directory, behind the spool that keeps calls from waiting on it.
+func (m *Main) openStore(cfg *config.Config) (*spool.Spool, error) {
+	var backend clubline.Store
+	if cfg.Store.RedisURL != "" {
+		redis.RouteLibraryLogs(m.Logger)
+		r, err := redis.New(redis.Options{URL: cfg.Store.RedisURL, KeyPrefix: cfg.Store.KeyPrefix, Logger: m.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("%s: store.redis_url: %w", m.ConfigPath, err)
+		}
+		backend, m.backend = r, "redis"
+	} else {
+		path := filepath.Join(cfg.Store.DataDir, "clubline.db")
+		e, err := embedded.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: store.data_dir: %w", m.ConfigPath, err)
+		}
+		backend, m.backend = e, "embedded "+path
+	}
+	sp, err := spool.New(backend, spool.Options{
+		Dir:     filepath.Join(cfg.Store.DataDir, "spool"),
+		Logger:  m.Logger,
+		Spooled: func(n int) { m.Metrics.StoreSpooled.Set(float64(n)) },
+	})
+	if err != nil {
+		backend.Close()
+		return nil, fmt.Errorf("%s: store.data_dir: %w", m.ConfigPath, err)
+	}
+	return sp, nil
+}
+
+// countFollowUps sets the open follow-ups gauge from the store at start-up.
+func (m *Main) countFollowUps(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	open, err := m.Store.FollowUps(ctx, time.Time{})
+	if err != nil {
+		m.Logger.Warn("could not count open follow-ups; clubline_followups_open counts from zero", "err", err)
+		return
+	}
+	m.Metrics.FollowUpsOpen.Set(float64(len(open)))
+}
+
+func (m *Main) sipReady(context.Context) (string, error) {
+	if len(m.SIP.Addrs()) == 0 {
+		return "", errors.New("no SIP listener is up")
+	}
+	if m.SIP.Draining() {
+		return "", errors.New("draining: shutting down, new calls get 503")
+	}
+	return fmt.Sprintf("%d active calls", m.SIP.Active()), nil
+}
+
+func (m *Main) storeReady(ctx context.Context) (string, error) {
+	if err := m.Store.Ping(ctx); err != nil {
+		// Records are safe in the spool and written when the store is back.
+		return fmt.Sprintf("%s unreachable, spooling %d records to disk: %v", m.backend, m.Store.Pending(), err), nil
+	}
+	return m.backend, nil
+}
+
+func listenURIs(ls []config.Listener) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.String()
+	}
+	return out
+}
+
+// restartNeeded names the settings that changed in a reload but only take
+// effect at start-up.
+func restartNeeded(old, cur *config.Config) []string {
+	var keys []string
+	if fmt.Sprint(old.SIP) != fmt.Sprint(cur.SIP) {
+		keys = append(keys, "sip")
+	}
+	if old.Store != cur.Store {
+		keys = append(keys, "store")
+	}
+	if old.HTTP != cur.HTTP {
+		keys = append(keys, "http")
+	}
+	return keys
+}
