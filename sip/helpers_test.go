@@ -56,7 +56,7 @@ func newHarness(t *testing.T, handle func(context.Context, ivr.Inbound), mutate 
 		RTPTimeout: 10 * time.Second,
 		Numbers:    []string{clubNumber},
 		Handle:     handle,
-		OnRejected: func(c clubline.Call) { h.rejected <- c },
+		OnRejected: func(c clubline.Call, _ int) { h.rejected <- c },
 		Logger:     testLogger(t),
 	}
 	for _, m := range mutate {

@@ -70,7 +70,7 @@ func (a *attempt) reject(r *rejection) {
 	}
 	rec.AddTrace(r.trace())
 	a.log.Info("call refused", "status", r.code, "why", maskDigits(r.why), "outcome", string(r.outcome))
-	a.s.o.OnRejected(rec)
+	a.s.o.OnRejected(rec, r.code)
 }
 
 // answer takes an admitted INVITE to its 200 OK, then leaves the call to

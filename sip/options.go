@@ -46,7 +46,8 @@ type Options struct {
 	// OnRejected receives the record of a call refused before the answer
 	// (404, 488, 503…, outcome rejected) or cancelled by the caller (487,
 	// outcome abandoned). It must not block for long.
-	OnRejected func(c clubline.Call)
+	// status is the SIP status of the refusal (487 for a CANCEL).
+	OnRejected func(c clubline.Call, status int)
 	// Logger receives the server's logs; each call logs with its call id.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -149,7 +150,7 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 		o.NewCallID = NewCallID
 	}
 	if o.OnRejected == nil {
-		o.OnRejected = func(clubline.Call) {}
+		o.OnRejected = func(clubline.Call, int) {}
 	}
 	return o, addrs, errors.Join(errs...)
 }

@@ -74,7 +74,7 @@ func callTestServer(t *testing.T) (uri string, digits chan rune) {
 		RTPPortMin: 40000, RTPPortMax: 40999,
 		Numbers:    []string{"+15145550100"},
 		Logger:     testLogger(t),
-		OnRejected: func(clubline.Call) {},
+		OnRejected: func(clubline.Call, int) {},
 		Handle: func(ctx context.Context, in ivr.Inbound) {
 			_ = in.Leg.Play(ctx, media.Tone(1000, 500*time.Millisecond, 8000))
 			for {

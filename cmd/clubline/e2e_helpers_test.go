@@ -123,7 +123,13 @@ func writeConfig(t *testing.T, dir string, o lineOpts) string {
 func startLine(t *testing.T, o lineOpts) *line {
 	t.Helper()
 	dir := t.TempDir()
-	path := writeConfig(t, dir, o)
+	return startLineIn(t, dir, writeConfig(t, dir, o), o.at)
+}
+
+// startLineIn starts clubline on the config file at path, in dir.
+func startLineIn(t *testing.T, dir, path string, at time.Time) *line {
+	t.Helper()
+	o := lineOpts{at: at}
 	started := time.Now()
 	m := &Main{
 		ConfigPath: path,

@@ -178,6 +178,9 @@ func TestRejections(t *testing.T) {
 	_ = first.Hangup(ctx)
 
 	l.awaitMetric(`clubline_calls_total{hours="open",outcome="rejected"}`, 3)
+	for _, code := range []string{"404", "488", "503"} {
+		l.awaitMetric(`clubline_sip_rejected_total{code="`+code+`"}`, 1)
+	}
 	calls, err := l.m.Store.Calls(ctx, time.Time{}, time.Now().AddDate(3, 0, 0), 0)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,9 +61,18 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	cfg, set, err := loadConfig(m.ConfigPath)
+	cfg, set, data, err := loadConfig(m.ConfigPath)
+	var brokenFile error // the file's errors, when starting from the last good copy
 	if err != nil {
-		return err
+		var lerr error
+		if cfg, set, _, lerr = loadConfig(lastGoodPath(m.ConfigPath)); lerr != nil {
+			return err
+		}
+		brokenFile = err
+		m.Logger.Error("the config file has mistakes: clubline starts with the last good copy of it, and applies the file as soon as it is fixed\n"+err.Error(),
+			"config", m.ConfigPath, "last_good", lastGoodPath(m.ConfigPath))
+	} else {
+		m.saveLastGood(data)
 	}
 	m.Config = cfg
 	var cleanups []func()
@@ -79,6 +90,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return err
 	}
 	m.Metrics.ConfigLoaded.SetToCurrentTime()
+	if brokenFile != nil {
+		m.Metrics.ConfigReloaded(false)
+	}
 
 	if m.Store, err = m.openStore(cfg); err != nil {
 		return err
@@ -96,8 +110,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Numbers:       cfg.SIP.Numbers,
 		MaxCalls:      cfg.SIP.MaxCalls,
 		Handle:        func(ctx context.Context, in ivr.Inbound) { m.script.Load().Run(ctx, in) },
-		OnRejected:    func(c clubline.Call) { m.script.Load().Rejected(c) },
-		Logger:        m.Logger,
+		OnRejected: func(c clubline.Call, status int) {
+			m.Metrics.SIPRejected.WithLabelValues(strconv.Itoa(status)).Inc()
+			m.script.Load().Rejected(c)
+		},
+		Logger: m.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
@@ -169,29 +186,54 @@ func (m *Main) Shutdown(ctx context.Context) error {
 }
 
 // loadConfig loads the file and the prompts it names; any problem in either
-// is reported as file:line errors.
-func loadConfig(path string) (*config.Config, *prompts.Set, error) {
-	cfg, err := config.Load(path)
+// is reported as file:line errors. It returns the bytes it validated.
+func loadConfig(path string) (*config.Config, *prompts.Set, []byte, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, config.Errors{{File: path, Msg: "cannot read the config file: " + err.Error(),
+			Fix: "check the path given to --config"}}
+	}
+	cfg, err := config.Parse(path, data)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if errs := checkPrompts(path, cfg); len(errs) > 0 {
-		return nil, nil, errs
+		return nil, nil, nil, errs
 	}
 	set, err := prompts.Load(cfg.Prompts.Dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return cfg, set, nil
+	return cfg, set, data, nil
+}
+
+// lastGoodPath is where the last valid copy of the config file is kept,
+// beside it, so that a restart with a broken file still answers the line.
+func lastGoodPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".last-good")
+}
+
+// saveLastGood keeps a copy of a config file that loaded without error.
+func (m *Main) saveLastGood(data []byte) {
+	path := lastGoodPath(m.ConfigPath)
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		m.Logger.Warn("could not keep a last good copy of the config: a restart with a broken file would not start", "path", path, "err", err)
+	}
 }
 
 // apply puts a new valid config in force for new calls.
 func (m *Main) apply(cfg *config.Config) {
-	_, set, err := loadConfig(m.ConfigPath) // the prompts may have changed too
+	_, set, data, err := loadConfig(m.ConfigPath) // the prompts may have changed too
 	if err != nil {
 		m.reloadFailed(err)
 		return
 	}
+	m.saveLastGood(data)
 	m.script.Store(m.newScript(cfg, set))
 	m.Metrics.ConfigReloaded(true)
 	m.Metrics.ConfigLoaded.SetToCurrentTime()

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline/phone"
+)
+
+// A volunteer saves a broken file and the machine restarts before anyone
+// notices: clubline still answers, with the last good config, says what
+// is wrong, and applies the file once it is fixed.
+func TestRestartWithBrokenConfigKeepsAnswering(t *testing.T) {
+	t.Parallel()
+	first := startLine(t, lineOpts{at: openTuesday})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(first.config, []byte("club:\n  name: Club\nhours:\n  weekly:\n    mon-fri: 08:30-25:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	l := startLineIn(t, first.dir, first.config, openTuesday)
+	if got := l.metric(`clubline_config_reloads_total{result="failure"}`); got != 1 {
+		t.Errorf("starting on the last good copy counted %v failed reloads, want 1", got)
+	}
+	c := l.dial(phone.Options{})
+	l.awaitHeard(c, "fr", "menu_intro", 15*time.Second) // open: the last good config
+	_ = c.Hangup(context.Background())
+
+	writeConfig(t, first.dir, lineOpts{override: "closed"})
+	l.awaitMetric(`clubline_config_reloads_total{result="success"}`, 1)
+	c = l.dial(phone.Options{})
+	l.awaitHeard(c, "fr", "closed", 12*time.Second)
+	_ = c.Hangup(context.Background())
+}
