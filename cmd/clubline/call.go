@@ -17,6 +17,7 @@ import (
 
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/prompts"
 )
 
 // keyPress is one --dtmf entry: press key at a time after the answer.
@@ -43,13 +44,15 @@ type callFlags struct {
 	from        string
 	transport   string
 	timeout     time.Duration
+	prompts     string
 	verbose     bool
 }
 
 const callUsage = `usage: clubline call URI [flags]
 
 Places a call like a caller would, presses keys, plays tones, records what
-it hears, and prints what happened. Times are counted from the answer.
+it hears, and prints what happened: which prompts it heard, in order, the
+keys it pressed, how the call ended. Times are counted from the answer.
 
   clubline call sip:+15145550100@127.0.0.1:5060 --dtmf "1@4s,0@9s" --record heard.wav --hangup-after 20s
 
@@ -86,7 +89,8 @@ func parseCallFlags(args []string, stderr io.Writer) (callFlags, int) {
 	fs.StringVar(&f.from, "from", "+15145550199", "the caller's `number` or SIP user")
 	fs.StringVar(&f.transport, "transport", "udp", "udp or tcp")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up if not answered within this long")
-	fs.BoolVar(&f.verbose, "verbose", false, "log SIP and RTP details to stderr")
+	fs.StringVar(&f.prompts, "prompts", "", "the line's prompt `folder` (prompts.dir), to name its own recordings too")
+	fs.BoolVar(&f.verbose, "verbose", false, "log SIP and RTP details to stderr, and list the sounds heard")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, callUsage)
 		fs.PrintDefaults()
@@ -204,6 +208,10 @@ func parseOffset(s string) (time.Duration, error) {
 
 // placeCall dials, runs the schedule and prints what happened.
 func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
+	set, err := prompts.Load(f.prompts)
+	if err != nil {
+		return err
+	}
 	logger := slog.New(slog.DiscardHandler)
 	if f.verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -228,10 +236,13 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 	}
 	answered := time.Now()
 	n := c.Negotiated()
-	fmt.Fprintf(out, "answered after %s (%s, telephone-event %d)\n",
-		c.SetupTime().Round(time.Millisecond), n.Codec.Name, n.DTMFPayloadType)
+	setup := fmt.Sprintf("%.0f", float64(c.SetupTime().Microseconds())/1000)
+	if c.SetupTime() < 10*time.Millisecond {
+		setup = fmt.Sprintf("%.1f", float64(c.SetupTime().Microseconds())/1000)
+	}
+	fmt.Fprintf(out, "answered in %s ms (%s, telephone-event %d)\n", setup, n.Codec.Name, n.DTMFPayloadType)
 
-	failures := runSchedule(ctx, c, f, answered, out)
+	sent, failures := runSchedule(ctx, c, f, answered, out)
 	ended, by := waitEnd(ctx, c, f, answered)
 	if by == phone.EndedLocalBye || ctx.Err() != nil {
 		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -241,7 +252,7 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 		cancel()
 		by = c.EndedBy()
 	}
-	printSummary(out, c, f, ended, by)
+	printSummary(out, c, f, set, sent, ended, by)
 	if len(failures) > 0 {
 		return fmt.Errorf("%d step(s) failed: %s", len(failures), strings.Join(failures, "; "))
 	}
@@ -249,10 +260,12 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 }
 
 // runSchedule presses keys and plays tones at their times, printing each
-// as it happens, and returns what failed. Tones play alongside key presses.
-func runSchedule(ctx context.Context, c *phone.Call, f callFlags, answered time.Time, out io.Writer) []string {
+// as it happens, and returns the keys sent (at the time they were pressed)
+// and what failed. Tones play alongside key presses.
+func runSchedule(ctx context.Context, c *phone.Call, f callFlags, answered time.Time, out io.Writer) ([]keyPress, []string) {
 	var mu sync.Mutex
 	var failures []string
+	var sent []keyPress
 	sayAt := func(at time.Time, format string, a ...any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -301,12 +314,14 @@ func runSchedule(ctx context.Context, c *phone.Call, f callFlags, answered time.
 		case err != nil:
 			fail(fmt.Sprintf("key %c at %s: %v", k.key, k.at, err))
 			sayAt(pressed, "key %c NOT sent: %v", k.key, err)
+			continue
 		default:
 			sayAt(pressed, "pressed %c (%s)", k.key, how)
 		}
+		sent = append(sent, keyPress{key: k.key, at: pressed.Sub(answered)})
 	}
 	wg.Wait()
-	return failures
+	return sent, failures
 }
 
 // sleepUntil waits for t; false if the call or ctx ended first.
@@ -342,30 +357,80 @@ func waitEnd(ctx context.Context, c *phone.Call, f callFlags, answered time.Time
 	}
 }
 
-// printSummary prints the sounds heard and how the call ended.
-func printSummary(out io.Writer, c *phone.Call, f callFlags, ended time.Duration, by string) {
+// printSummary prints the prompts heard, the keys sent and how the call
+// ended:
+//
+//	heard:
+//	   0.00s  fr/greeting
+//	   3.16s  en/language_offer en/digit_8
+//	  (4.2s of audio not matching a built-in prompt: a custom recording?)
+//	keys sent: 1 at 4.00s
+//	ended: remote BYE at 31.2s (the other side hung up)
+func printSummary(out io.Writer, c *phone.Call, f callFlags, set *prompts.Set, sent []keyPress, ended time.Duration, by string) {
 	heard := c.Heard()
-	segs := phone.Segments(heard)
-	fmt.Fprintf(out, "heard %d sound(s) in %.2fs:\n", len(segs), float64(len(heard))/media.SampleRate)
-	for _, s := range segs {
-		fmt.Fprintf(out, "  at %7.2fs  for %6.2fs  (%.0f dBFS)\n", s.Start.Seconds(), s.Duration.Seconds(), s.Level)
+	found, unmatched := phone.Recognize(heard, phone.ClipsOf(set))
+	switch {
+	case len(heard) == 0:
+		fmt.Fprintln(out, "heard: no audio")
+	case len(found) == 0 && unmatched == 0:
+		fmt.Fprintf(out, "heard: only silence (%.1fs)\n", float64(len(heard))/media.SampleRate)
+	default:
+		fmt.Fprintln(out, "heard:")
 	}
-	if len(f.keys) > 0 {
-		keys := make([]string, len(f.keys))
-		for i, k := range f.keys {
-			keys[i] = fmt.Sprintf("%c@%s", k.key, k.at)
+	for _, sentence := range phone.Sentences(found) {
+		words := make([]string, len(sentence))
+		for i, h := range sentence {
+			words[i] = h.Lang + "/" + h.Name
+			for _, a := range h.Alike {
+				words[i] += " or " + a
+			}
+			if h.Cut {
+				words[i] += fmt.Sprintf(" (cut off after %.2fs)", h.Duration.Seconds())
+			}
 		}
-		fmt.Fprintf(out, "keys: %s\n", strings.Join(keys, " "))
+		line := fmt.Sprintf("%7.2fs  %s", sentence[0].At.Seconds(), words[0])
+		for _, w := range words[1:] {
+			if len(line)+1+len(w) > 100 { // a long sentence goes on below
+				fmt.Fprintln(out, line)
+				line = strings.Repeat(" ", 9)
+			}
+			line += " " + w
+		}
+		fmt.Fprintln(out, line)
+	}
+	if unmatched > 0 {
+		what := "a built-in prompt: a custom recording?"
+		if f.prompts != "" {
+			what = "any prompt"
+		}
+		fmt.Fprintf(out, "  (%.1fs of audio not matching %s)\n", unmatched.Seconds(), what)
+	}
+	if f.verbose {
+		segs := phone.Segments(heard)
+		fmt.Fprintf(out, "sounds: %d in %.2fs\n", len(segs), float64(len(heard))/media.SampleRate)
+		for _, s := range segs {
+			fmt.Fprintf(out, "  at %7.2fs  for %6.2fs  (%.0f dBFS)\n", s.Start.Seconds(), s.Duration.Seconds(), s.Level)
+		}
+	}
+	if len(sent) > 0 {
+		keys := make([]string, len(sent))
+		for i, k := range sent {
+			keys[i] = fmt.Sprintf("%c at %.2fs", k.key, k.at.Seconds())
+		}
+		fmt.Fprintf(out, "keys sent: %s\n", strings.Join(keys, ", "))
 	}
 	who := map[string]string{
 		phone.EndedRemoteBye: "the other side hung up",
 		phone.EndedLocalBye:  "we hung up",
-		phone.EndedTimeout:   "no more audio (RTP timeout)",
+		phone.EndedTimeout:   "no more audio",
 	}[by]
-	if who == "" {
-		who = by
+	if who != "" {
+		who = " (" + who + ")"
 	}
-	fmt.Fprintf(out, "ended after %.2fs: %s (%s)\n", ended.Seconds(), who, by)
+	if by == "" {
+		by = "unknown cause"
+	}
+	fmt.Fprintf(out, "ended: %s at %.1fs%s\n", by, ended.Seconds(), who)
 	if f.record != "" {
 		fmt.Fprintf(out, "recorded to %s\n", f.record)
 	}

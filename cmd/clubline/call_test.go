@@ -5,13 +5,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
-	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/sip"
 )
 
@@ -64,10 +65,15 @@ func TestCallUsage(t *testing.T) {
 	}
 }
 
-// callTestServer answers +15145550100 with a 1 kHz tone, then waits for
-// the key 9 and hangs up.
+// callTestServer answers +15145550100 with two built-in prompts, French
+// message_option and digit_0 ("Pour laisser un message, faites le zéro"),
+// and on the key 9 hangs up once they are played.
 func callTestServer(t *testing.T) (uri string, digits chan rune) {
 	t.Helper()
+	set, err := prompts.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
 	digits = make(chan rune, 8)
 	srv, err := sip.NewServer(sip.Options{
 		Listen:     []string{"udp://127.0.0.1:0"},
@@ -76,12 +82,18 @@ func callTestServer(t *testing.T) (uri string, digits chan rune) {
 		Logger:     testLogger(t),
 		OnRejected: func(clubline.Call, int) {},
 		Handle: func(ctx context.Context, in ivr.Inbound) {
-			_ = in.Leg.Play(ctx, media.Tone(1000, 500*time.Millisecond, 8000))
+			played := make(chan struct{})
+			go func() {
+				defer close(played)
+				_ = in.Leg.Play(ctx, set.Source(prompts.French, "message_option", "digit_0"))
+			}()
+			defer func() { <-played }()
 			for {
 				select {
 				case d := <-in.Leg.Digits():
 					digits <- d
 					if d == '9' {
+						<-played
 						_ = in.Leg.Hangup(ctx)
 						return
 					}
@@ -102,6 +114,18 @@ func callTestServer(t *testing.T) (uri string, digits chan rune) {
 	return "sip:+15145550100@" + addr, digits
 }
 
+// nextDigit is the next key the test server got, or 0 after a while.
+func nextDigit(t *testing.T, digits <-chan rune) rune {
+	t.Helper()
+	select {
+	case d := <-digits:
+		return d
+	case <-time.After(5 * time.Second):
+		t.Error("the server got no key")
+		return 0
+	}
+}
+
 func TestCallCommand(t *testing.T) {
 	uri, digits := callTestServer(t)
 	wav := filepath.Join(t.TempDir(), "heard.wav")
@@ -112,14 +136,22 @@ func TestCallCommand(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	text := out.String()
-	for _, want := range []string{"answered after", "pressed 4 (RFC 4733)", "pressed 9", "playing 440 Hz",
-		"sound(s) in", "at    0.0", "the other side hung up (remote BYE)", "recorded to " + wav} {
+	for _, want := range []string{"answered in ", " ms (PCMU, telephone-event 101)", "pressed 4 (RFC 4733)",
+		"pressed 9", "playing 440 Hz", "\nheard:\n", "\nkeys sent: 4 at 0.", ", 9 at 1.",
+		"\nended: remote BYE at ", "s (the other side hung up)\n", "recorded to " + wav} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
+	// Both prompts, in order, as one sentence, and nothing else.
+	if !regexp.MustCompile(`(?m)^ +0\.\d\ds  fr/message_option fr/digit_0$`).MatchString(text) {
+		t.Errorf("output does not name the two prompts:\n%s", text)
+	}
+	if strings.Contains(text, "not matching") || strings.Contains(text, "sounds:") {
+		t.Errorf("unexpected lines (unmatched audio, --verbose sounds):\n%s", text)
+	}
 	t.Logf("output:\n%s", text)
-	if got := string([]rune{<-digits, <-digits}); got != "49" {
+	if got := string([]rune{nextDigit(t, digits), nextDigit(t, digits)}); got != "49" {
 		t.Errorf("server got %q, want 49", got)
 	}
 	if st, err := os.Stat(wav); err != nil || st.Size() < 44+8000 {
@@ -134,10 +166,10 @@ func TestCallCommandInfoAndHangupAfter(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
-	if !strings.Contains(out.String(), "pressed 2 (SIP INFO)") || !strings.Contains(out.String(), "we hung up (local BYE)") {
+	if !strings.Contains(out.String(), "pressed 2 (SIP INFO)") || !regexp.MustCompile(`ended: local BYE at 0\.\ds \(we hung up\)`).MatchString(out.String()) {
 		t.Errorf("output:\n%s", out.String())
 	}
-	if d := <-digits; d != '2' {
+	if d := nextDigit(t, digits); d != '2' {
 		t.Errorf("server got %q", d)
 	}
 }
@@ -148,5 +180,14 @@ func TestCallCommandRefused(t *testing.T) {
 	code := runCall([]string{strings.Replace(uri, "+15145550100", "123", 1)}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "refused: 404") {
 		t.Errorf("exit %d, stderr %q; want 1 and the 404", code, errOut.String())
+	}
+}
+
+func TestCallCommandBadPromptsFolder(t *testing.T) {
+	var out, errOut bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "missing")
+	code := runCall([]string{"sip:+15145550100@127.0.0.1:9", "--prompts", missing}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "override folder") || strings.Contains(out.String(), "calling") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and the folder, before calling", code, out.String(), errOut.String())
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -213,7 +212,7 @@ func (l *line) awaitHeard(c *phone.Call, lang, name string, within time.Duration
 	}
 	deadline := time.Now().Add(within)
 	for {
-		at, score := findClip(c.Heard(), clip)
+		at, score := phone.FindClip(c.Heard(), clip)
 		if score >= 0.9 {
 			return at
 		}
@@ -230,35 +229,8 @@ func (l *line) awaitHeard(c *phone.Call, lang, name string, within time.Duration
 
 // heard reports whether the caller heard the whole prompt.
 func (l *line) heard(c *phone.Call, lang, name string) bool {
-	_, score := findClip(c.Heard(), l.clip(lang, name))
+	_, score := phone.FindClip(c.Heard(), l.clip(lang, name))
 	return score >= 0.9
-}
-
-// findClip looks for clip in heard at every frame boundary (prompts are
-// sent frame-aligned) and returns the best place and its normalized
-// correlation: about 0.99 for the same audio through G.711, near 0 for
-// other speech.
-func findClip(heard, clip []int16) (time.Duration, float64) {
-	var clipEnergy float64
-	for _, s := range clip {
-		clipEnergy += float64(s) * float64(s)
-	}
-	best, bestAt := 0.0, 0
-	for at := 0; at+len(clip) <= len(heard); at += media.FrameSamples {
-		var dot, energy float64
-		for i, s := range clip {
-			h := float64(heard[at+i])
-			dot += h * float64(s)
-			energy += h * h
-		}
-		if energy == 0 || clipEnergy == 0 {
-			continue
-		}
-		if score := dot / math.Sqrt(energy*clipEnergy); score > best {
-			best, bestAt = score, at
-		}
-	}
-	return time.Duration(bestAt) * time.Second / media.SampleRate, best
 }
 
 // awaitEnd waits for the call to end and returns how.
