@@ -117,6 +117,17 @@ type Store interface {
 	// overdue first (a zero time: all of them).
 	FollowUps(ctx context.Context, before time.Time) ([]FollowUp, error)
 
+	// DeleteCallsBefore deletes the records of calls started before t (to
+	// the millisecond: a call started at t is kept); it returns how many.
+	// It deletes in batches, so a big purge does not hold the store; on an
+	// error it returns how many it deleted before it.
+	DeleteCallsBefore(ctx context.Context, t time.Time) (int, error)
+	// DeleteVoicemailsBefore deletes the messages recorded before t (to the
+	// millisecond: one recorded at t is kept) and their follow-ups, and
+	// returns them, so that the caller can delete their files. It deletes
+	// in batches; on an error it returns the messages it deleted before it.
+	DeleteVoicemailsBefore(ctx context.Context, t time.Time) ([]*Voicemail, error)
+
 	// Ping reports whether the store can be reached now.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -26,6 +26,7 @@ type Config struct {
 	Hours     Hours
 	Menu      Menu
 	Voicemail Voicemail
+	Retention Retention
 	Store     Store
 	HTTP      HTTP
 	Prompts   Prompts
@@ -122,6 +123,16 @@ type Voicemail struct {
 	UrgentFollowUpWithin time.Duration
 }
 
+// Retention is how long personal information is kept (Quebec's Law 25).
+// Zero means no limit: the file says off.
+type Retention struct {
+	Calls     time.Duration // call records older than this are deleted
+	Voicemail time.Duration // messages (record and recording) older than this are deleted
+}
+
+// Day is the length of the d unit in durations: 24 hours.
+const Day = 24 * time.Hour
+
 // Store is where call records go.
 type Store struct {
 	RedisURL  string // empty: the embedded store in DataDir
@@ -190,9 +201,10 @@ func Default() *Config {
 			Dir: "data/voicemail", MaxLength: 3 * time.Minute, SilenceTimeout: 8 * time.Second, MinLength: time.Second,
 			FollowUpWithin: 48 * time.Hour, UrgentFollowUpWithin: 2 * time.Hour,
 		},
-		Store:  Store{KeyPrefix: "clubline:", DataDir: "data"},
-		HTTP:   HTTP{Listen: "127.0.0.1:9090"},
-		Groups: []Group{{ID: "office"}},
+		Retention: Retention{Calls: 365 * Day, Voicemail: 90 * Day},
+		Store:     Store{KeyPrefix: "clubline:", DataDir: "data"},
+		HTTP:      HTTP{Listen: "127.0.0.1:9090"},
+		Groups:    []Group{{ID: "office"}},
 	}
 }
 
@@ -286,7 +298,9 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 		case "menu":
 			d.menu(v, &c.Menu, x, &c.promptRefs)
 		case "voicemail":
-			d.voicemail(v, &c.Voicemail)
+			d.voicemail(v, &c.Voicemail, x)
+		case "retention":
+			d.retention(v, &c.Retention, x)
 		case "store":
 			d.store(v, &c.Store)
 		case "http":
@@ -303,6 +317,7 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			Fix: "add the club's name under club, e.g. \"name: Club de Soccer Roussillon\""})
 	}
 	d.crossCheck(c, x)
+	d.checkRetention(c, x)
 }
 
 // crossRefs keeps the lines of values that other sections check against.
@@ -315,4 +330,7 @@ type crossRefs struct {
 	optionsLine    int
 	routes         []routeRef
 	multiLanguages bool
+	// nodes of the values the retention check compares; nil when absent
+	retentionVoicemail, followUpWithin, urgentFollowUpWithin *yaml.Node
+	retentionVoicemailBad                                    bool // retention.voicemail is wrong, and reported
 }

@@ -128,7 +128,28 @@ func TestParseErrors(t *testing.T) {
 
 		// the rest
 		{"min not below max", head + "voicemail:\n  max_length: 1s\n", "4: voicemail.max_length", "1s is not longer than min_length 1s"},
-		{"days in a duration", head + "voicemail:\n  follow_up_within: 2d\n", "4: voicemail.follow_up_within", "write 48h"},
+		{"days in words", head + "voicemail:\n  follow_up_within: 2 jours\n", "4: voicemail.follow_up_within", "write 2d"},
+		{"weeks", head + "voicemail:\n  follow_up_within: 1w\n", "4: voicemail.follow_up_within", "write 7d"},
+		{"no unit says days", head + "voicemail:\n  follow_up_within: 2\n", "4: voicemail.follow_up_within", "2d for days"},
+
+		// retention
+		{"retention in months", head + "retention:\n  calls: 12m\n", "4: retention.calls", "12m is less than a day (m is minutes, not months) (write days, e.g. 365d)"},
+		{"retention in hours", head + "retention:\n  voicemail: 12h\n", "4: retention.voicemail", "12h is less than a day (write days, e.g. 90d)"},
+		{"retention in years", head + "retention:\n  calls: 1y\n", "4: retention.calls", "years are not a unit: write 365d"},
+		{"retention zero", head + "retention:\n  voicemail: 0\n", "4: retention.voicemail", "cannot be zero (write how long to keep them, e.g. 90d, or off for no limit)"},
+		{"retention zero days", head + "retention:\n  calls: 0d\n", "4: retention.calls", "cannot be zero"},
+		{"retention negative", head + "retention:\n  calls: -30d\n", "4: retention.calls", "cannot be negative"},
+		{"retention empty", head + "retention:\n  calls: \"\"\n", "4: retention.calls", "is empty"},
+		{"retention too long", head + "retention:\n  calls: 99999d\n", "4: retention.calls", "too long (write at most 36500d)"},
+		{"retention unknown key", head + "retention:\n  recordings: 90d\n", "4: retention.recordings", "known keys here: calls, voicemail"},
+		{"retention under a section", head + "voicemail:\n  retention: 90d\n", "4: voicemail.retention", "retention is a section of its own"},
+		{"message deleted before its follow-up", head + "voicemail:\n  follow_up_within: 7d\nretention:\n  voicemail: 5d\n", "6: retention.voicemail",
+			"5d is shorter than voicemail.follow_up_within 7d: a message would be deleted before its follow-up is due (write at least 7d, or shorten voicemail.follow_up_within)"},
+		{"urgent follow-up after retention", head + "voicemail:\n  urgent_follow_up_within: 4d\nretention:\n  voicemail: 3d\n", "6: retention.voicemail",
+			"3d is shorter than voicemail.urgent_follow_up_within 4d"},
+		{"follow-up after the default retention", head + "voicemail:\n  follow_up_within: 100d\n", "4: voicemail.follow_up_within",
+			"100d is longer than retention.voicemail 90d: a message would be deleted before its follow-up is due (write at most 90d, or add retention.voicemail: 100d or longer)"},
+
 		{"bad redis scheme", head + "store:\n  redis_url: http://localhost:6379\n", "4: store.redis_url", `unknown scheme "http"`},
 		{"bad redis db", head + "store:\n  redis_url: redis://localhost:6379/zero\n", "4: store.redis_url", `database "zero" is not a number`},
 		{"bad redis port", head + "store:\n  redis_url: redis://localhost:port/0\n", "4: store.redis_url", "write redis://host:6379/0"},
@@ -235,6 +256,9 @@ func TestDefaults(t *testing.T) {
 	if c.Voicemail != def.Voicemail || c.Store != def.Store || c.HTTP != def.HTTP {
 		t.Errorf("voicemail/store/http: %+v %+v %+v", c.Voicemail, c.Store, c.HTTP)
 	}
+	if c.Retention != (config.Retention{Calls: 365 * config.Day, Voicemail: 90 * config.Day}) {
+		t.Errorf("retention: %+v, want 365d and 90d", c.Retention)
+	}
 	if c.Hours.Holidays != routing.HolidaysQuebec || len(c.Hours.Weekly) != 1 || c.Hours.Weekly[0].String() != "mon-fri 08:30-16:30" {
 		t.Errorf("hours: %+v", c.Hours)
 	}
@@ -257,6 +281,53 @@ func TestDefaults(t *testing.T) {
 	errs := parseErrors(t, "")
 	if len(errs) != 1 || errs[0].Key != "club.name" {
 		t.Errorf("empty file: %v", errs)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	tests := []struct {
+		name            string
+		yaml            string
+		calls, messages time.Duration
+	}{
+		{"defaults", "", 365 * config.Day, 90 * config.Day},
+		{"days", "retention:\n  calls: 730d\n  voicemail: 30d\n", 730 * config.Day, 30 * config.Day},
+		{"days and hours", "retention:\n  voicemail: 2d12h\n", 365 * config.Day, 60 * time.Hour},
+		{"hours", "retention:\n  calls: 48h\n", 48 * time.Hour, 90 * config.Day},
+		{"off", "retention:\n  calls: off\n  voicemail: \"OFF\"\n", 0, 0},
+		// No limit on messages: no follow-up can outlive them.
+		{"off and a long follow-up", "voicemail:\n  follow_up_within: 100d\nretention:\n  voicemail: off\n", 365 * config.Day, 0},
+		{"kept exactly until due", "voicemail:\n  follow_up_within: 48h\nretention:\n  voicemail: 2d\n", 365 * config.Day, 2 * config.Day},
+		{"an empty section keeps the defaults", "retention:\n", 365 * config.Day, 90 * config.Day},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse("r.yaml", []byte(head+tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Retention.Calls != tt.calls || c.Retention.Voicemail != tt.messages {
+				t.Errorf("retention = %+v, want calls %s, voicemail %s", c.Retention, tt.calls, tt.messages)
+			}
+		})
+	}
+}
+
+func TestDurationDays(t *testing.T) {
+	c, err := config.Parse("d.yaml", []byte(head+"voicemail:\n  follow_up_within: 2d\n  urgent_follow_up_within: 0d2h\nsip:\n  drain_timeout: 0d\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Voicemail.FollowUpWithin != 48*time.Hour || c.Voicemail.UrgentFollowUpWithin != 2*time.Hour || c.SIP.DrainTimeout != 0 {
+		t.Errorf("voicemail %+v, drain_timeout %s", c.Voicemail, c.SIP.DrainTimeout)
+	}
+	for d, want := range map[time.Duration]string{
+		90 * config.Day: "90d", 48 * time.Hour: "2d", 36 * time.Hour: "36h", 90 * time.Minute: "1h30m",
+		2 * time.Hour: "2h", 30 * time.Second: "30s", 1500 * time.Millisecond: "1.5s",
+	} {
+		if got := config.FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%s) = %q, want %q", d, got, want)
+		}
 	}
 }
 

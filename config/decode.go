@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -14,7 +15,7 @@ import (
 // schema lists the keys each mapping knows, by section; "[]" marks the
 // items of a list. It drives strict decoding and the "did you mean" hints.
 var schema = map[string][]string{
-	"":                 {"club", "sip", "hours", "menu", "voicemail", "store", "http", "prompts", "groups"},
+	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups"},
 	"club":             {"name", "timezone", "languages", "language_key"},
 	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout"},
 	"hours":            {"weekly", "seasons", "closures", "holidays", "override"},
@@ -23,6 +24,7 @@ var schema = map[string][]string{
 	"menu":             {"timeout", "retries", "default", "options"},
 	"menu.options[]":   {"key", "category", "route", "prompt"},
 	"voicemail":        {"dir", "max_length", "silence_timeout", "min_length", "follow_up_within", "urgent_follow_up_within"},
+	"retention":        {"calls", "voicemail"},
 	"store":            {"redis_url", "key_prefix", "data_dir"},
 	"http":             {"listen"},
 	"prompts":          {"dir"},
@@ -127,7 +129,7 @@ func (d *decoder) unknownKey(k *yaml.Node, section, path, key string) {
 
 func sectionsWith(key string) []string {
 	var out []string
-	for _, s := range []string{"", "club", "sip", "hours", "menu", "voicemail", "store", "http", "prompts"} {
+	for _, s := range []string{"", "club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts"} {
 		if slices.Contains(schema[s], key) {
 			out = append(out, s)
 		}
@@ -190,7 +192,8 @@ func (d *decoder) integer(n *yaml.Node, path string, dst *int) bool {
 
 var bareNumber = regexp.MustCompile(`^\d+(\.\d+)?$`)
 
-// duration reads a Go duration ("30s", "2m", "48h", "1m30s"). Zero is
+// duration reads a length of time: a Go duration ("30s", "2m", "48h",
+// "1m30s"), which may start with whole days ("90d", "1d12h"). Zero is
 // refused unless zeroOK.
 func (d *decoder) duration(n *yaml.Node, path string, zeroOK bool, dst *time.Duration) bool {
 	s, ok := d.scalar(n, path)
@@ -198,10 +201,13 @@ func (d *decoder) duration(n *yaml.Node, path string, zeroOK bool, dst *time.Dur
 		return false
 	}
 	s = strings.TrimSpace(s)
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(s)
 	switch {
 	case bareNumber.MatchString(s) && s != "0":
-		d.add(n, path, fmt.Sprintf("%q has no unit", s), "add one: "+s+"s for seconds, "+s+"m for minutes, "+s+"h for hours")
+		d.add(n, path, fmt.Sprintf("%q has no unit", s), "add one: "+s+"s for seconds, "+s+"m for minutes, "+s+"h for hours, "+s+"d for days")
+		return false
+	case errors.Is(err, errTooLong):
+		d.add(n, path, fmt.Sprintf("%q is too long", s), fmt.Sprintf("write at most %dd", maxDays))
 		return false
 	case err != nil:
 		d.add(n, path, fmt.Sprintf("%q is not a duration", s), durationFix(s))
@@ -217,15 +223,58 @@ func (d *decoder) duration(n *yaml.Node, path string, zeroOK bool, dst *time.Dur
 	return true
 }
 
+// daysPattern is the whole days a duration may start with: "90d", "1d12h".
+var daysPattern = regexp.MustCompile(`^(-?)(\d+)d(.*)$`)
+
+// maxDays keeps a duration in days well inside time.Duration (292 years).
+const maxDays = 36500
+
+var errTooLong = errors.New("too long")
+
+// parseDuration is time.ParseDuration with one more unit in front: d, 24
+// hours (days on the clock: a retention of 90d is 2160h, whatever the
+// daylight saving time changes in between).
+func parseDuration(s string) (time.Duration, error) {
+	m := daysPattern.FindStringSubmatch(s)
+	if m == nil {
+		return time.ParseDuration(s)
+	}
+	days, err := strconv.Atoi(m[2])
+	if err != nil || days > maxDays {
+		return 0, errTooLong
+	}
+	v := time.Duration(days) * Day
+	if m[3] != "" {
+		rest, err := time.ParseDuration(m[3])
+		if err != nil {
+			return 0, err
+		}
+		if rest < 0 {
+			return 0, fmt.Errorf("%q: a sign in the middle", s)
+		}
+		v += rest
+	}
+	if m[1] == "-" {
+		v = -v
+	}
+	return v, nil
+}
+
 // durationFix guesses what an admin meant by a duration Go cannot read.
 func durationFix(s string) string {
-	const units = "use a number and a unit, s (seconds), m (minutes) or h (hours): 30s, 2m, 1h30m"
+	const units = "use a number and a unit, s (seconds), m (minutes), h (hours) or d (days): 30s, 2m, 1h30m, 90d"
 	var n int
 	var unit string
 	if _, err := fmt.Sscanf(strings.ToLower(s), "%d%s", &n, &unit); err == nil {
 		switch {
 		case strings.HasPrefix(unit, "d") || strings.HasPrefix(unit, "j"):
-			return fmt.Sprintf("days are not a unit: write %dh", n*24)
+			return fmt.Sprintf("write %dd", n)
+		case strings.HasPrefix(unit, "w") || strings.HasPrefix(unit, "sem"):
+			return fmt.Sprintf("write %dd", n*7)
+		case strings.HasPrefix(unit, "mo"):
+			return fmt.Sprintf("months are not a unit: write days, e.g. %dd", n*30)
+		case strings.HasPrefix(unit, "y") || strings.HasPrefix(unit, "an"):
+			return fmt.Sprintf("years are not a unit: write %dd", n*365)
 		case strings.HasPrefix(unit, "sec"):
 			return fmt.Sprintf("write %ds", n)
 		case strings.HasPrefix(unit, "min"):

@@ -253,7 +253,7 @@ func parsePorts(raw string) (pr PortRange, msg, fix string) {
 	return pr, "", ""
 }
 
-func (d *decoder) voicemail(n *yaml.Node, vm *Voicemail) {
+func (d *decoder) voicemail(n *yaml.Node, vm *Voicemail, x *crossRefs) {
 	var minNode, maxNode *yaml.Node
 	d.fields(n, "voicemail", "voicemail", func(key string, k, v *yaml.Node) {
 		p := "voicemail." + key
@@ -271,8 +271,10 @@ func (d *decoder) voicemail(n *yaml.Node, vm *Voicemail) {
 			minNode = v
 			d.duration(v, p, true, &vm.MinLength)
 		case "follow_up_within":
+			x.followUpWithin = resolve(v)
 			d.duration(v, p, false, &vm.FollowUpWithin)
 		case "urgent_follow_up_within":
+			x.urgentFollowUpWithin = resolve(v)
 			d.duration(v, p, false, &vm.UrgentFollowUpWithin)
 		}
 	})

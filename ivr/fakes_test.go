@@ -354,6 +354,12 @@ func (s *fakeStore) FollowUps(context.Context, time.Time) ([]clubline.FollowUp, 
 	return nil, nil
 }
 
+func (s *fakeStore) DeleteCallsBefore(context.Context, time.Time) (int, error) { return 0, nil }
+
+func (s *fakeStore) DeleteVoicemailsBefore(context.Context, time.Time) ([]*clubline.Voicemail, error) {
+	return nil, nil
+}
+
 func (s *fakeStore) Ping(context.Context) error { return s.err }
 func (s *fakeStore) Close() error               { return nil }
 

@@ -11,18 +11,19 @@ import (
 
 // Metrics holds clubline's collectors.
 type Metrics struct {
-	Calls           *prometheus.CounterVec
-	ActiveCalls     prometheus.Gauge
-	Voicemails      *prometheus.CounterVec
-	FollowUpsOpen   prometheus.Gauge
-	ConfigReloads   *prometheus.CounterVec
-	ConfigLoaded    prometheus.Gauge
-	StoreSpooled    prometheus.Gauge
-	QueueCalls      *prometheus.CounterVec
-	QueueWait       *prometheus.HistogramVec
-	QueueWaiting    *prometheus.GaugeVec
-	SIPRejected     *prometheus.CounterVec
-	StaffRegistered prometheus.Gauge
+	Calls            *prometheus.CounterVec
+	ActiveCalls      prometheus.Gauge
+	Voicemails       *prometheus.CounterVec
+	FollowUpsOpen    prometheus.Gauge
+	ConfigReloads    *prometheus.CounterVec
+	ConfigLoaded     prometheus.Gauge
+	StoreSpooled     prometheus.Gauge
+	QueueCalls       *prometheus.CounterVec
+	QueueWait        *prometheus.HistogramVec
+	QueueWaiting     *prometheus.GaugeVec
+	SIPRejected      *prometheus.CounterVec
+	StaffRegistered  prometheus.Gauge
+	RetentionDeleted *prometheus.CounterVec
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -80,17 +81,35 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "clubline_staff_registered",
 			Help: "Staff members with at least one registered phone.",
 		}),
+		RetentionDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_retention_deleted_total",
+			Help: "Records deleted because they were older than the retention limit of the config file, by kind (call: a call record, older than retention.calls; voicemail: a message with its follow-up and its WAV file, older than retention.voicemail).",
+		}, []string{"kind"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
 		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
-		m.SIPRejected, m.StaffRegistered,
+		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	for _, kind := range []string{RetentionCall, RetentionVoicemail} {
+		m.RetentionDeleted.WithLabelValues(kind) // shown at 0 before the first deletion
+	}
 	return m, nil
+}
+
+// Kinds of record in clubline_retention_deleted_total.
+const (
+	RetentionCall      = "call"
+	RetentionVoicemail = "voicemail"
+)
+
+// RetentionPurged counts records deleted for their age.
+func (m *Metrics) RetentionPurged(kind string, n int) {
+	m.RetentionDeleted.WithLabelValues(kind).Add(float64(n))
 }
 
 // CallEnded counts one ended call.

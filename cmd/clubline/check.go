@@ -78,6 +78,12 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if o := c.Hours.Override; o != routing.OverrideAuto && o != "" {
 		fmt.Fprintf(stdout, "note: hours.override is %s: the line answers as %s whatever the hours say\n", o, o)
 	}
+	if c.Retention.Calls == 0 {
+		fmt.Fprintln(stdout, "note: retention.calls is off: call records are kept with no limit; under Law 25 the club must delete them itself")
+	}
+	if c.Retention.Voicemail == 0 {
+		fmt.Fprintln(stdout, "note: retention.voicemail is off: messages are kept with no limit; under Law 25 the club must delete them itself")
+	}
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, statusLine(now, sched.At(now), loc))
 	fmt.Fprintln(stdout)

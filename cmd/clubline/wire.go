@@ -33,8 +33,9 @@ import (
 type Main struct {
 	ConfigPath string
 	Logger     *slog.Logger
-	// Now is the clock the call script reads the schedule with (tests set
-	// it to a chosen moment). Default: time.Now.
+	// Now is the clock the call script reads the schedule with, and the
+	// retention purge the age of records (tests set it to a chosen
+	// moment). Default: time.Now.
 	Now func() time.Time
 
 	// Set by Start.
@@ -45,11 +46,13 @@ type Main struct {
 	SIP      *sip.Server
 	Admin    *admin.Server
 
-	script  atomic.Pointer[ivr.Script] // the snapshot new calls take
-	backend string                     // "redis" or "embedded"
-	watcher *config.Watcher
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	script           atomic.Pointer[ivr.Script]    // the snapshot new calls take
+	current          atomic.Pointer[config.Config] // the config in force (the retention purge reads it)
+	retentionChanged chan struct{}                 // cap 1: a reload changed the retention limits
+	backend          string                        // "redis" or "embedded"
+	watcher          *config.Watcher
+	stop             context.CancelFunc
+	wg               sync.WaitGroup
 }
 
 // Start loads the config and brings everything up; on error nothing is
@@ -75,6 +78,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		m.saveLastGood(data)
 	}
 	m.Config = cfg
+	m.current.Store(cfg)
 	var cleanups []func()
 	defer func() {
 		if err != nil {
@@ -139,6 +143,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.stop = stop
+	m.retentionChanged = make(chan struct{}, 1)
 	m.watcher = config.NewWatcher(m.ConfigPath, m.Logger, m.apply, m.reloadFailed)
 	if werr := m.watcher.Start(); werr != nil {
 		m.Logger.Error("config watcher not started: edits to the file apply only at restart", "err", werr)
@@ -149,6 +154,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		if err := m.watcher.Run(wctx); err != nil {
 			m.Logger.Error("config watcher stopped: edits to the file are not applied until restart or SIGHUP", "err", err)
 		}
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.runRetention(wctx)
 	}()
 	m.Logger.Info("clubline started", "config", m.ConfigPath, "store", m.backend, "sip", m.SIP.Addrs(), "http", m.Admin.Addr())
 	return nil
@@ -235,6 +245,7 @@ func (m *Main) apply(cfg *config.Config) {
 	}
 	m.saveLastGood(data)
 	m.script.Store(m.newScript(cfg, set))
+	m.retentionApplied(m.current.Swap(cfg), cfg)
 	m.Metrics.ConfigReloaded(true)
 	m.Metrics.ConfigLoaded.SetToCurrentTime()
 	for _, what := range restartNeeded(m.Config, cfg) {

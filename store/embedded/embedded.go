@@ -1,7 +1,8 @@
 // Package embedded is the clubline.Store for a single box with no Redis: one
 // bbolt file under the data directory. Records are JSON values (the field
-// names of the Redis layout) and two index buckets keep calls by start time
-// and open voicemails by follow-up due time. See docs/data.md.
+// names of the Redis layout) and three index buckets keep calls by start
+// time, voicemails by recording time and open voicemails by follow-up due
+// time. See docs/data.md.
 package embedded
 
 import (
@@ -23,14 +24,19 @@ import (
 
 // Bucket names. A bucket is a table in bbolt.
 var (
-	bucketMeta       = []byte("meta")           // "schema" → schemaVersion
-	bucketCalls      = []byte("calls")          // call id → JSON record
-	bucketCallsStart = []byte("calls_by_start") // start key (ms, id) → call id
-	bucketVoicemails = []byte("voicemails")     // voicemail id → JSON record
-	bucketFollowUps  = []byte("followups")      // due key (ms, id) → voicemail id
+	bucketMeta       = []byte("meta")                   // "schema" → schemaVersion
+	bucketCalls      = []byte("calls")                  // call id → JSON record
+	bucketCallsStart = []byte("calls_by_start")         // start key (ms, id) → call id
+	bucketVoicemails = []byte("voicemails")             // voicemail id → JSON record
+	bucketFollowUps  = []byte("followups")              // due key (ms, id) → voicemail id
+	bucketRecorded   = []byte("voicemails_by_recorded") // recorded key (ms, id) → voicemail id
 )
 
-const schemaVersion = "1"
+// schemaVersion is the layout this code reads and writes. Version 1 had no
+// voicemails_by_recorded bucket; Open builds it from the voicemails and
+// moves the file to version 2. A clubline that reads version 1 refuses a
+// version 2 file: it would not keep the new index up to date.
+const schemaVersion = "2"
 
 // lockTimeout is how long Open waits for another process to release the
 // file before it gives up.
@@ -71,7 +77,7 @@ func Open(path string) (*Store, error) {
 
 func (s *Store) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketCallsStart, bucketVoicemails, bucketFollowUps} {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketCallsStart, bucketVoicemails, bucketFollowUps, bucketRecorded} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -79,6 +85,11 @@ func (s *Store) init() error {
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get([]byte("schema")); {
 		case v == nil:
+			return meta.Put([]byte("schema"), []byte(schemaVersion))
+		case string(v) == "1":
+			if err := indexRecorded(tx); err != nil {
+				return fmt.Errorf("upgrade from schema version 1: %w", err)
+			}
 			return meta.Put([]byte("schema"), []byte(schemaVersion))
 		case string(v) != schemaVersion:
 			return fmt.Errorf("schema version %q, this clubline reads version %s", v, schemaVersion)
@@ -175,8 +186,9 @@ func (s *Store) Calls(ctx context.Context, from, to time.Time, limit int) ([]*cl
 	return out, nil
 }
 
-// SaveVoicemail writes the message, and adds it to or removes it from the
-// open follow-ups according to its status.
+// SaveVoicemail writes the message, moves its recording-time index entry,
+// and adds it to or removes it from the open follow-ups according to its
+// status.
 func (s *Store) SaveVoicemail(ctx context.Context, v *clubline.Voicemail) error {
 	if err := record.CheckVoicemail(v); err != nil {
 		return err
@@ -190,7 +202,7 @@ func (s *Store) SaveVoicemail(ctx context.Context, v *clubline.Voicemail) error 
 	}
 	id := []byte(v.ID)
 	return s.update("save voicemail "+v.ID, func(tx *bolt.Tx) error {
-		vms, idx := tx.Bucket(bucketVoicemails), tx.Bucket(bucketFollowUps)
+		vms, idx, rec := tx.Bucket(bucketVoicemails), tx.Bucket(bucketFollowUps), tx.Bucket(bucketRecorded)
 		if old := vms.Get(id); old != nil {
 			var prev record.Voicemail
 			if err := json.Unmarshal(old, &prev); err != nil {
@@ -200,12 +212,22 @@ func (s *Store) SaveVoicemail(ctx context.Context, v *clubline.Voicemail) error 
 			if err != nil {
 				return fmt.Errorf("previous record: follow_up_due: %w", err)
 			}
+			recorded, err := record.ParseTime(prev.RecordedAt)
+			if err != nil {
+				return fmt.Errorf("previous record: recorded_at: %w", err)
+			}
 			// Deleting a key that is not there is a no-op.
 			if err := idx.Delete(indexKey(due, v.ID)); err != nil {
 				return err
 			}
+			if err := rec.Delete(indexKey(recorded, v.ID)); err != nil {
+				return err
+			}
 		}
 		if err := vms.Put(id, val); err != nil {
+			return err
+		}
+		if err := rec.Put(indexKey(v.RecordedAt, v.ID), id); err != nil {
 			return err
 		}
 		if record.Open(v) {

@@ -5,6 +5,7 @@
 //	<prefix>call:<id>       hash: the call record
 //	<prefix>calls           sorted set: call ids scored by start (unix ms)
 //	<prefix>voicemail:<id>  hash: the voicemail
+//	<prefix>voicemails      sorted set: voicemail ids scored by recording time (unix ms)
 //	<prefix>followups       sorted set: open voicemail ids scored by due time (unix ms)
 //
 // Times are RFC 3339 in UTC with milliseconds. A field whose value is the
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -49,6 +51,9 @@ type Store struct {
 	rdb    *goredis.Client
 	prefix string
 	log    *slog.Logger
+
+	indexMu sync.Mutex // held while the voicemails index is completed
+	indexed bool       // the index holds the messages saved before it existed
 }
 
 var _ clubline.Store = (*Store)(nil)
@@ -93,6 +98,9 @@ func (s *Store) CallsKey() string { return s.prefix + "calls" }
 
 // VoicemailKey is the hash of one voicemail.
 func (s *Store) VoicemailKey(id string) string { return s.prefix + "voicemail:" + id }
+
+// VoicemailsKey is the sorted set of every voicemail id by recording time.
+func (s *Store) VoicemailsKey() string { return s.prefix + "voicemails" }
 
 // FollowUpsKey is the sorted set of open voicemail ids by due time.
 func (s *Store) FollowUpsKey() string { return s.prefix + "followups" }
@@ -178,8 +186,9 @@ func (s *Store) Calls(ctx context.Context, from, to time.Time, limit int) ([]*cl
 	return out, nil
 }
 
-// SaveVoicemail replaces the message's hash and adds it to (status new) or
-// removes it from (any other status) the follow-ups, in one transaction.
+// SaveVoicemail replaces the message's hash, moves its entry in the
+// voicemails index, and adds it to (status new) or removes it from (any
+// other status) the follow-ups, in one transaction.
 func (s *Store) SaveVoicemail(ctx context.Context, v *clubline.Voicemail) error {
 	if err := record.CheckVoicemail(v); err != nil {
 		return err
@@ -188,6 +197,7 @@ func (s *Store) SaveVoicemail(ctx context.Context, v *clubline.Voicemail) error 
 	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.Del(ctx, key)
 		p.HSet(ctx, key, voicemailFields(v)...)
+		p.ZAdd(ctx, s.VoicemailsKey(), goredis.Z{Score: float64(record.Millis(v.RecordedAt)), Member: v.ID})
 		if record.Open(v) {
 			p.ZAdd(ctx, s.FollowUpsKey(), goredis.Z{Score: float64(record.Millis(v.FollowUpDue)), Member: v.ID})
 		} else {

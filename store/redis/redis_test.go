@@ -177,6 +177,7 @@ func testLayout(t *testing.T, url, prefix string) {
 		"status": "new",
 	})
 	wantScore(t, rdb, prefix+"followups", "v-1", due.UnixMilli())
+	wantScore(t, rdb, prefix+"voicemails", "v-1", v.RecordedAt.UnixMilli())
 
 	v.Status, v.Urgent = clubline.VoicemailDone, false
 	if err := s.SaveVoicemail(ctx, v); err != nil {
@@ -190,7 +191,7 @@ func testLayout(t *testing.T, url, prefix string) {
 	}
 
 	keys := rdb.Keys(ctx, prefix+"*").Val()
-	want := []string{prefix + "call:c-1", prefix + "calls", prefix + "voicemail:v-1"}
+	want := []string{prefix + "call:c-1", prefix + "calls", prefix + "voicemail:v-1", prefix + "voicemails"}
 	if !sameSet(keys, want) {
 		t.Errorf("keys under %q = %q, want %q", prefix, keys, want)
 	}

@@ -131,6 +131,20 @@ func (f *flaky) FollowUps(ctx context.Context, before time.Time) ([]clubline.Fol
 	return f.Store.FollowUps(ctx, before)
 }
 
+func (f *flaky) DeleteCallsBefore(ctx context.Context, t time.Time) (int, error) {
+	if err := f.readGate(); err != nil {
+		return 0, err
+	}
+	return f.Store.DeleteCallsBefore(ctx, t)
+}
+
+func (f *flaky) DeleteVoicemailsBefore(ctx context.Context, t time.Time) ([]*clubline.Voicemail, error) {
+	if err := f.readGate(); err != nil {
+		return nil, err
+	}
+	return f.Store.DeleteVoicemailsBefore(ctx, t)
+}
+
 func (f *flaky) Ping(ctx context.Context) error {
 	if err := f.readGate(); err != nil {
 		return err

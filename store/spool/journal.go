@@ -24,6 +24,9 @@ type entry struct {
 	seq       uint64
 	call      *clubline.Call
 	voicemail *clubline.Voicemail
+	// dropped: a purge deleted the record while it waited; the writer
+	// skips it. Guarded by the spool's mutex.
+	dropped bool
 }
 
 // key is what last-write-wins is decided on: one record per kind and id.
@@ -188,6 +191,38 @@ func (j *journal) reset() error {
 		return fmt.Errorf("spool: sync the journal %s: %w", j.path, err)
 	}
 	j.size = 0
+	return nil
+}
+
+// rewrite replaces the file with the records given, oldest first: a
+// temporary file is written, synced and renamed over the journal, so a
+// crash leaves one or the other whole.
+func (j *journal) rewrite(es []*entry, now time.Time) error {
+	var buf bytes.Buffer
+	for _, e := range es {
+		if err := encodeLine(&buf, e, now); err != nil {
+			return fmt.Errorf("spool: encode %s: %w", e.key(), err)
+		}
+	}
+	tmp := j.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: rewrite the journal: %w", err)
+	}
+	_, err = f.Write(buf.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, j.path)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("spool: rewrite the journal %s: %w", j.path, err)
+	}
+	j.f.Close()
+	j.f, j.size = f, int64(buf.Len())
 	return nil
 }
 

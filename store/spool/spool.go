@@ -18,7 +18,9 @@
 //
 // Reads go to the backend, except that a record still waiting in the spool
 // is returned as it was last saved (read-your-writes), in Call and Voicemail
-// and merged into Calls and FollowUps.
+// and merged into Calls and FollowUps. Deletes (the retention purge) hold
+// the writer, drop the matching records still waiting, from memory and
+// from the journal, then go to the backend.
 package spool
 
 import (
@@ -84,6 +86,11 @@ type Spool struct {
 	wake   chan struct{} // cap 1: there is something for the writer
 	done   chan struct{} // closed when the writer returns
 
+	// purge is held by a delete for its whole run, and by the writer, for
+	// reading, around each backend write: a delete sees the spool and the
+	// backend hold still (saves still return at once, into the queue).
+	purge sync.RWMutex
+
 	mu sync.Mutex
 	j  *journal
 	// pending is the latest version of every record the backend may not
@@ -93,6 +100,9 @@ type Spool struct {
 	// have been written to the backend.
 	spooled  []*entry
 	replayed int
+	// dropped counts the records of spooled[replayed:] a purge deleted:
+	// still in the slice, no longer in the file.
+	dropped int
 	// queue holds records newer than everything in spooled, oldest first.
 	queue []*entry
 	// inflight is the record the writer took from the queue and is writing;
@@ -388,7 +398,7 @@ func (s *Spool) Close() error {
 	if len(s.queue) > 0 {
 		err = errors.Join(err, s.spoolQueueLocked())
 	}
-	if n := len(s.spooled) - s.replayed; n > 0 {
+	if n := len(s.spooled) - s.replayed - s.dropped; n > 0 {
 		s.log.Warn("records left in the journal for the next start", "file", s.j.path, "records", n)
 	}
 	err = errors.Join(err, s.j.close())
@@ -409,7 +419,7 @@ func (s *Spool) signal() {
 // the records stay in memory and the error is logged once.
 func (s *Spool) spoolQueueLocked() error {
 	batch := make([]*entry, 0, len(s.queue)+1)
-	if s.inflight != nil && !s.inflightSpooled {
+	if s.inflight != nil && !s.inflightSpooled && !s.inflight.dropped {
 		batch = append(batch, s.inflight)
 	}
 	batch = append(batch, s.queue...)
@@ -445,7 +455,7 @@ func (s *Spool) notifyLocked() {
 }
 
 func (s *Spool) reportLocked() {
-	n := len(s.spooled) - s.replayed
+	n := len(s.spooled) - s.replayed - s.dropped
 	if n != s.reported && s.opts.Spooled != nil {
 		s.opts.Spooled(n)
 	}

@@ -45,6 +45,11 @@ func (s *Spool) drain() (failed bool) {
 			s.mu.Unlock()
 			return true
 
+		case s.replayed < len(s.spooled) && s.spooled[s.replayed].dropped:
+			s.replayedLocked() // a purge deleted it: nothing to write
+			s.notifyLocked()
+			s.mu.Unlock()
+
 		case s.replayed < len(s.spooled):
 			e := s.spooled[s.replayed]
 			s.mu.Unlock()
@@ -53,8 +58,7 @@ func (s *Spool) drain() (failed bool) {
 			if err != nil {
 				s.failedLocked(err)
 			} else {
-				s.spooled[s.replayed] = nil
-				s.replayed++
+				s.replayedLocked()
 				s.doneLocked(e)
 			}
 			s.notifyLocked()
@@ -68,7 +72,7 @@ func (s *Spool) drain() (failed bool) {
 				s.log.Error("cannot empty the spool journal", "err", err)
 				s.failedLocked(err)
 			} else {
-				s.spooled, s.replayed = nil, 0
+				s.spooled, s.replayed, s.dropped = nil, 0, 0
 				s.recoveredLocked(n)
 			}
 			s.notifyLocked()
@@ -85,7 +89,7 @@ func (s *Spool) drain() (failed bool) {
 			spooled := s.inflightSpooled
 			s.inflight, s.inflightSpooled = nil, false
 			if err != nil {
-				if !spooled {
+				if !spooled && !e.dropped {
 					// Back in front: it is older than the rest of the queue.
 					s.queue = append([]*entry{e}, s.queue...)
 				}
@@ -108,9 +112,28 @@ func (s *Spool) drain() (failed bool) {
 	return false
 }
 
-// write saves one record in the backend. A panic in the backend becomes an
+// replayedLocked moves past the first record of the journal not yet
+// written to the backend.
+func (s *Spool) replayedLocked() {
+	if s.spooled[s.replayed].dropped {
+		s.dropped--
+	}
+	s.spooled[s.replayed] = nil
+	s.replayed++
+}
+
+// write saves one record in the backend, unless a purge dropped it while
+// the writer waited for the purge to end. A panic in the backend becomes an
 // error: the writer must outlive a bad backend call.
 func (s *Spool) write(e *entry) (err error) {
+	s.purge.RLock()
+	defer s.purge.RUnlock()
+	s.mu.Lock()
+	dropped := e.dropped
+	s.mu.Unlock()
+	if dropped {
+		return nil
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("spool: backend panicked: %v", p)

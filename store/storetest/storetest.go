@@ -49,6 +49,9 @@ var contract = []contractTest{
 	{"VoicemailRoundTrip", testVoicemailRoundTrip},
 	{"FollowUpNewAndDone", testFollowUpNewAndDone},
 	{"FollowUpsBefore", testFollowUpsBefore},
+	{"DeleteCallsBefore", testDeleteCallsBefore},
+	{"DeleteCallsInBatches", testDeleteCallsInBatches},
+	{"DeleteVoicemailsBefore", testDeleteVoicemailsBefore},
 	{"Concurrent", testConcurrent},
 	{"Ping", testPing},
 }
