@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,14 +280,19 @@ func TestFailedCallStillTakesMessage(t *testing.T) {
 func TestRejected(t *testing.T) {
 	h := newHarness(t)
 	h.status = nightStatus
-	h.script().Rejected(clubline.Call{ID: "call-9", From: "+15145550123", StartedAt: h.now})
+	h.script().Rejected(clubline.Call{ID: "call-9", From: "+15145550123", StartedAt: time.Unix(0, 0),
+		Duration: 3 * time.Millisecond, Trace: []string{"rejected: 404 unknown number '5550000'"}})
 	saves := h.store.Saves()
 	if len(saves) != 1 {
 		t.Fatalf("saves = %d", len(saves))
 	}
 	c := saves[0]
-	if c.Outcome != clubline.OutcomeRejected || c.Hours != clubline.HoursClosed || c.EndedAt != h.now {
-		t.Errorf("record = %+v", c)
+	if c.Outcome != clubline.OutcomeRejected || c.Hours != clubline.HoursClosed || !c.EndedAt.Equal(h.now) ||
+		!c.StartedAt.Equal(h.now.Add(-3*time.Millisecond)) {
+		t.Errorf("record = %+v, want closed, rejected, started 3ms before it ended at %s by the script's clock", c, h.now)
+	}
+	if len(c.Trace) != 2 || !strings.HasPrefix(c.Trace[0], "closed:") || !strings.HasPrefix(c.Trace[1], "rejected: 404") {
+		t.Errorf("trace = %q, want the hours first, then the refusal", c.Trace)
 	}
 	if n := h.callsCounted(clubline.HoursClosed, clubline.OutcomeRejected); n != 1 {
 		t.Errorf("calls{closed,rejected} = %v", n)

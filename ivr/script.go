@@ -281,22 +281,18 @@ func (s *Script) Rejected(c clubline.Call) {
 	// The script's clock dates every record, answered or not; the refusal
 	// came microseconds after the INVITE arrived.
 	now := s.now()
-	c.StartedAt = now
+	c.StartedAt, c.EndedAt = now.Add(-c.Duration), now
 	if c.Hours == "" {
+		// The hours come first in the trace, as for an answered call.
 		st := s.sched.At(c.StartedAt)
 		c.Hours, c.HoursReason = hoursOf(st)
-		c.AddTrace(st.String())
+		c.Trace = append([]string{st.String()}, c.Trace...)
+	} else {
+		c.Trace = append([]string(nil), c.Trace...)
 	}
 	if c.Outcome == "" {
 		c.Outcome = clubline.OutcomeRejected
 	}
-	if c.EndedAt.IsZero() {
-		c.EndedAt = now
-	}
-	if c.Duration == 0 && c.EndedAt.After(c.StartedAt) {
-		c.Duration = c.EndedAt.Sub(c.StartedAt)
-	}
-	c.Trace = append([]string(nil), c.Trace...)
 	if s.metrics != nil {
 		s.metrics.CallEnded(c.Hours, c.Outcome)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -311,7 +312,11 @@ func (s *Session) send(v txView, pt uint8, ts uint32, marker bool, payloadLen in
 	}
 	n := rtpHeaderLen + payloadLen
 	if _, err := s.conn.WriteToUDPAddrPort(tx.buf[:n], v.remote); err != nil {
-		s.stats.sendErrors.Add(1) // counted, not logged: this is the 20 ms loop
+		// Counted, not logged: this is the 20 ms loop. The last send racing
+		// Close is not an error of the network.
+		if !errors.Is(err, net.ErrClosed) {
+			s.stats.sendErrors.Add(1)
+		}
 		return
 	}
 	s.stats.sent.Add(1)
