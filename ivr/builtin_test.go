@@ -54,3 +54,32 @@ func TestBuiltinPromptsCoverTheScript(t *testing.T) {
 		})
 	}
 }
+
+// Every callback delay a club may configure is said with built-in clips,
+// in both languages.
+func TestBuiltinPromptsSayTheDelay(t *testing.T) {
+	set, err := prompts.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []time.Duration{30 * time.Minute, 90 * time.Minute, 2 * time.Hour, 48 * time.Hour,
+		72 * time.Hour, 96 * time.Hour, 100 * time.Hour, 2000 * time.Hour} {
+		for _, lang := range []string{"fr", "en"} {
+			t.Run(lang+" "+d.String(), func(t *testing.T) {
+				h := newHarness(t)
+				h.prompts.real = set
+				h.opts.Voicemail.FollowUpWithin = d
+				events := []*event{toMessage()}
+				if lang == "en" { // events fire once: new ones for each call
+					events = []*event{after("en/digit_8", '8'), after("en/digit_0", '0')}
+				}
+				rec, leg := h.run(recording{frames: tone(100), then: "#"}, events...)
+				want := prefixed(lang, prompts.VoicemailInstruction(lang, d)...)
+				if len(want) < 5 || rec.Outcome != clubline.OutcomeVoicemail ||
+					!slices.Equal(instructionHeard(leg.Heard()), append(want, lang+"/beep")) {
+					t.Errorf("want %v, trace %q\nheard %v", want, rec.Trace, leg.Heard())
+				}
+			})
+		}
+	}
+}

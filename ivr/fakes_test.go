@@ -31,10 +31,24 @@ const (
 	framesPerClip = 3
 )
 
+// notBuiltin are clips the built-in set lacks, which only an admin's
+// recordings add: the fake has them only after add.
+var notBuiltin = []string{"fr/voicemail_full", "en/voicemail_full"}
+
 func newFakePrompts(missing ...string) *fakePrompts {
 	p := &fakePrompts{ids: map[string]int16{}, missing: map[string]bool{}}
-	for _, m := range missing {
+	for _, m := range append(missing, notBuiltin...) {
 		p.missing[m] = true
+	}
+	return p
+}
+
+// add makes clips ("fr/voicemail_full") exist, as an admin's recordings.
+func (p *fakePrompts) add(clips ...string) *fakePrompts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range clips {
+		delete(p.missing, c)
 	}
 	return p
 }
@@ -212,8 +226,17 @@ func (l *fakeLeg) Play(ctx context.Context, src media.Source) error {
 		var f media.Frame
 		err := src.ReadFrame(&f)
 		if errors.Is(err, io.EOF) {
-			if current != "" {
-				l.fire(current, true)
+			if current != "" && l.fire(current, true) {
+				// A key pressed as the prompt ends is still this
+				// prompt's: give the script a moment to take it (it then
+				// stops the prompt) before the prompt is over.
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-l.done:
+					return errLegGone
+				case <-time.After(100 * time.Millisecond):
+				}
 			}
 			return nil
 		}

@@ -98,7 +98,9 @@ type VoicemailOptions struct {
 	// zero: DefaultSilenceLevel.
 	SilenceLevel int
 	// FollowUpWithin is the delay the club promises for a callback;
-	// UrgentFollowUpWithin the same for urgent messages.
+	// UrgentFollowUpWithin the same for urgent messages. The voicemail
+	// instruction says the one of the call (prompts.Delay), unless the
+	// language has an admin's whole instruction, voicemail_full.
 	FollowUpWithin       time.Duration
 	UrgentFollowUpWithin time.Duration
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/prompts"
 )
 
 // voicemail asks for a message, beeps and records it. skip goes straight
@@ -18,7 +19,7 @@ import (
 func (c *call) voicemail(skip bool) error {
 	c.stage(clubline.StageVoicemail)
 	if !skip {
-		key, err := c.play(c.clips("voicemail"), func(k rune) bool { return k == '#' || c.isUrgencyKey(k) })
+		key, err := c.play(c.instruction(), func(k rune) bool { return k == '#' || c.isUrgencyKey(k) })
 		if err != nil {
 			return err
 		}
@@ -30,6 +31,31 @@ func (c *call) voicemail(skip bool) error {
 		return err
 	}
 	return c.record()
+}
+
+// fullInstruction is the clip an admin records to replace the whole
+// instruction, callback delay included.
+const fullInstruction = "voicemail_full"
+
+// instruction is what the caller hears before the beep: the admin's own
+// whole instruction when the prompts have one (voicemail_full), otherwise
+// the built-in one with the callback delay the club keeps for this
+// message, said from the configuration ("… nous vous rappellerons dans
+// les" + 48 + "heures" + "Appuyez sur le carré pour terminer.").
+func (c *call) instruction() phrase {
+	if c.s.prompts.Has(c.lang, fullInstruction) {
+		return c.clips(fullInstruction)
+	}
+	return c.clips(prompts.VoicemailInstruction(c.lang, c.followUpWithin())...)
+}
+
+// followUpWithin is the callback delay of this call's message: the urgent
+// one once the call was routed to the urgent line.
+func (c *call) followUpWithin() time.Duration {
+	if c.urgent {
+		return c.s.o.Voicemail.UrgentFollowUpWithin
+	}
+	return c.s.o.Voicemail.FollowUpWithin
 }
 
 // Why a recording stopped, in the trace's words.
@@ -93,13 +119,9 @@ func (c *call) record() error {
 		c.log.Error("renaming voicemail file; keeping the temporary name", "err", err)
 		path = tmp
 	}
-	within := vo.FollowUpWithin
-	if c.urgent {
-		within = vo.UrgentFollowUpWithin
-	}
 	vm := &clubline.Voicemail{
 		ID: id, CallID: c.rec.ID, From: c.rec.From, Category: c.rec.Category, Urgent: c.urgent,
-		RecordedAt: at, Duration: length, Path: path, FollowUpDue: at.Add(within),
+		RecordedAt: at, Duration: length, Path: path, FollowUpDue: at.Add(c.followUpWithin()),
 		Status: clubline.VoicemailNew,
 	}
 	c.rec.VoicemailID = id

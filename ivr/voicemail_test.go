@@ -3,6 +3,7 @@ package ivr_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +129,9 @@ func TestPoundDuringInstructionSkipsToBeep(t *testing.T) {
 	if !inOrder(leg.Heard(), []string{"fr/voicemail", "fr/beep", "fr/voicemail_saved"}) {
 		t.Errorf("heard %v", leg.Heard())
 	}
+	if slices.Contains(leg.Heard(), "fr/voicemail_callback") || slices.Contains(leg.Heard(), "fr/voicemail_end") {
+		t.Errorf("the instruction went on after #: %v", leg.Heard())
+	}
 	if len(h.store.Voicemails()) != 1 {
 		t.Errorf("voicemails = %d", len(h.store.Voicemails()))
 	}
@@ -172,5 +176,146 @@ func TestMissingBeepStillRecords(t *testing.T) {
 	}
 	if rec.Outcome != clubline.OutcomeVoicemail || len(h.store.Voicemails()) != 1 {
 		t.Errorf("outcome = %s, trace %q", rec.Outcome, rec.Trace)
+	}
+}
+
+// instructionHeard returns the clips heard between the last start of the
+// voicemail instruction (lang/voicemail or lang/voicemail_full) and the
+// beep, both included.
+func instructionHeard(heard []string) []string {
+	beep := slices.IndexFunc(heard, func(c string) bool { return strings.HasSuffix(c, "/beep") })
+	if beep < 0 {
+		return nil
+	}
+	for i := beep - 1; i >= 0; i-- {
+		if strings.HasSuffix(heard[i], "/voicemail") || strings.HasSuffix(heard[i], "/voicemail_full") {
+			return heard[i : beep+1]
+		}
+	}
+	return nil
+}
+
+func prefixed(lang string, names ...string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = lang + "/" + n
+	}
+	return out
+}
+
+// The instruction promises the callback delay of the configuration, the
+// urgent one for an urgent message, spoken from numbers.
+func TestVoicemailPromisesConfiguredDelay(t *testing.T) {
+	english := []*event{after("en/digit_8", '8'), after("en/digit_0", '0')}
+	tests := []struct {
+		name           string
+		within, urgent time.Duration
+		night          bool
+		events         []*event
+		want           string // the clips between voicemail and voicemail_end
+	}{
+		{"72h", 72 * time.Hour, 2 * time.Hour, false, []*event{toMessage()},
+			"fr/voicemail_callback fr/num_60 fr/num_12 fr/hours"},
+		{"72h in English", 72 * time.Hour, 2 * time.Hour, false, english,
+			"en/voicemail_callback en/num_70 en/num_2 en/hours"},
+		{"default 48h", 0, 0, false, []*event{toMessage()},
+			"fr/voicemail_callback fr/num_48 fr/hours"},
+		{"whole days past 72h", 96 * time.Hour, 2 * time.Hour, false, []*event{toMessage()},
+			"fr/voicemail_callback fr/num_4 fr/days"},
+		{"urgent option", 72 * time.Hour, 2 * time.Hour, false, []*event{after(endOfMenu, '9')},
+			"fr/voicemail_callback fr/num_2 fr/hours"},
+		{"urgent key out of hours", 72 * time.Hour, 2 * time.Hour, true, []*event{during("fr/closed", '9')},
+			"fr/voicemail_callback fr/num_2 fr/hours"},
+		{"urgent in minutes", 72 * time.Hour, 30 * time.Minute, false, []*event{after(endOfMenu, '9')},
+			"fr/voicemail_callback fr/num_30 fr/minutes"},
+		// The caller first hears the 72 h instruction, presses the urgent
+		// key during it and hears the urgent one.
+		{"urgent key during the instruction", 72 * time.Hour, 2 * time.Hour, true, []*event{during("fr/voicemail_callback", '9')},
+			"fr/voicemail_callback fr/num_2 fr/hours"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.opts.Voicemail.FollowUpWithin, h.opts.Voicemail.UrgentFollowUpWithin = tt.within, tt.urgent
+			if tt.night {
+				h.status, h.now = nightStatus, tuesdayNight
+			}
+			_, leg := h.run(recording{frames: tone(100), then: "#"}, tt.events...)
+			lang := "fr"
+			if strings.HasPrefix(tt.want, "en/") {
+				lang = "en"
+			}
+			want := append([]string{lang + "/voicemail"}, strings.Fields(tt.want)...)
+			want = append(want, lang+"/voicemail_end", lang+"/beep")
+			if got := instructionHeard(leg.Heard()); !slices.Equal(got, want) {
+				t.Errorf("instruction\n%v\nwant\n%v\n(heard %v)", got, want, leg.Heard())
+			}
+			if vms := h.store.Voicemails(); len(vms) != 1 {
+				t.Errorf("voicemails = %+v", vms)
+			}
+		})
+	}
+}
+
+// A # or the urgent key stops the instruction wherever it is, the delay
+// included.
+func TestKeysDuringTheCallbackDelay(t *testing.T) {
+	h := newHarness(t)
+	_, leg := h.run(recording{frames: tone(60), then: "#"}, toMessage(), during("fr/num_48", '#'))
+	if got, want := instructionHeard(leg.Heard()), prefixed("fr", "voicemail", "voicemail_callback", "num_48", "beep"); !slices.Equal(got, want) {
+		t.Errorf("instruction %v, want %v", got, want)
+	}
+
+	h = newHarness(t)
+	h.status, h.now = nightStatus, tuesdayNight
+	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/voicemail_end", '9'))
+	if count(leg.Heard(), "fr/voicemail_end") != 2 || rec.Route != "urgency" {
+		t.Errorf("route %q, heard %v", rec.Route, leg.Heard())
+	}
+	if vms := h.store.Voicemails(); len(vms) != 1 || !vms[0].Urgent {
+		t.Errorf("voicemails = %+v", vms)
+	}
+}
+
+// An admin's own whole instruction (voicemail_full) is played alone, with
+// the same keys; a language without one keeps the composed instruction.
+func TestVoicemailFullOverride(t *testing.T) {
+	h := newHarness(t)
+	h.opts.Voicemail.FollowUpWithin = 72 * time.Hour
+	h.prompts.add("fr/voicemail_full")
+	_, leg := h.run(recording{frames: tone(100), then: "#"}, toMessage())
+	if got, want := instructionHeard(leg.Heard()), prefixed("fr", "voicemail_full", "beep"); !slices.Equal(got, want) {
+		t.Errorf("instruction %v, want %v (heard %v)", got, want, leg.Heard())
+	}
+	for _, c := range prefixed("fr", "voicemail", "voicemail_callback", "hours", "voicemail_end") {
+		if slices.Contains(leg.Heard(), c) {
+			t.Errorf("heard %s with voicemail_full: %v", c, leg.Heard())
+		}
+	}
+
+	// Urgent: still the admin's clip, which says their own delays.
+	h = newHarness(t)
+	h.prompts.add("fr/voicemail_full")
+	h.status, h.now = nightStatus, tuesdayNight
+	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/closed", '9'))
+	if got, want := instructionHeard(leg.Heard()), prefixed("fr", "voicemail_full", "beep"); !slices.Equal(got, want) || rec.Route != "urgency" {
+		t.Errorf("route %q, instruction %v, want %v", rec.Route, got, want)
+	}
+
+	// # during it skips to the beep.
+	h = newHarness(t)
+	h.prompts.add("fr/voicemail_full")
+	_, leg = h.run(recording{frames: tone(60), then: "#"}, toMessage(), during("fr/voicemail_full", '#'))
+	if !inOrder(leg.Heard(), prefixed("fr", "voicemail_full", "beep", "voicemail_saved")) || count(leg.Heard(), "fr/voicemail_full") != 1 {
+		t.Errorf("heard %v", leg.Heard())
+	}
+
+	// Only French has one: the English caller hears the built-in one.
+	h = newHarness(t)
+	h.prompts.add("fr/voicemail_full")
+	_, leg = h.run(recording{frames: tone(100), then: "#"}, after("en/digit_8", '8'), after("en/digit_0", '0'))
+	want := prefixed("en", "voicemail", "voicemail_callback", "num_48", "hours", "voicemail_end", "beep")
+	if got := instructionHeard(leg.Heard()); !slices.Equal(got, want) {
+		t.Errorf("instruction %v, want %v", got, want)
 	}
 }

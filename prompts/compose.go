@@ -292,3 +292,91 @@ func QueuePosition(lang string, n int) []string {
 	out := append([]string{"queue_position"}, num...)
 	return append(out, "queue_position_suffix")
 }
+
+// maxDelayHours is where Delay stops saying hours that are not whole days:
+// past it the amount would not fit Number (0 to 999).
+const maxDelayHours = 999
+
+// Delay says a callback delay, the amount spoken after
+// "voicemail_callback" ("Nous vous rappellerons dans les", "We will call
+// you back within"):
+//
+//   - under 2 hours, minutes: fr "trente minutes", "quatre-vingt-dix
+//     minutes" (1 h 30), "soixante minutes" (1 h);
+//   - from 2 to 72 hours, hours: "deux heures", "quarante-huit heures",
+//     "soixante-douze heures" (the club's policy says "48 heures", not
+//     "2 jours");
+//   - past 72 hours, days when it is a whole number of them ("quatre
+//     jours" for 96 h), hours otherwise ("cent heures"), and past 999
+//     hours days again.
+//
+// Each unit rounds up (47 h 30 is "48 heures", 100 h past 999 hours is
+// days rounded up): a "within" promise that says more than the delay the
+// club keeps is still kept, one that says less is not. For the same reason
+// the amount is never below 2 (30 s says "deux minutes"), so it is always
+// a plural and fits "dans les". In French the hours and minutes are
+// feminine ("vingt et une heures") and the days masculine ("vingt et un
+// jours"). It returns nil for a delay of zero or less, or more than 999
+// days.
+func Delay(lang string, d time.Duration) []string {
+	if d <= 0 {
+		return nil
+	}
+	const day = 24 * time.Hour
+	var n int
+	var unit string
+	switch {
+	case d < 2*time.Hour:
+		n, unit = ceilDiv(d, time.Minute), "minutes"
+	case d <= 72*time.Hour:
+		n, unit = ceilDiv(d, time.Hour), "hours"
+	case d%day == 0:
+		n, unit = int(d/day), "days"
+	case ceilDiv(d, time.Hour) <= maxDelayHours:
+		n, unit = ceilDiv(d, time.Hour), "hours"
+	default:
+		n, unit = ceilDiv(d, day), "days"
+	}
+	n = max(n, 2)
+	var out []string
+	if lang == French {
+		out = frenchNumber(n, unit != "days")
+	} else {
+		out = englishNumber(n)
+	}
+	if out == nil {
+		return nil
+	}
+	return append(out, unit)
+}
+
+// ceilDiv returns d/unit rounded up, capped so that it fits an int on
+// every platform; a delay that large is said by no one.
+func ceilDiv(d, unit time.Duration) int {
+	n := d / unit
+	if d%unit != 0 {
+		n++
+	}
+	return int(min(n, 1<<30))
+}
+
+// VoicemailInstruction says what a caller hears before the beep, with the
+// callback delay the club keeps: "voicemail" ("Laissez votre nom, votre
+// numéro de téléphone et la raison de votre appel après le signal.") +
+// "voicemail_callback" ("Nous vous rappellerons dans les") + Delay(within)
+// + "voicemail_end" ("Appuyez sur le carré pour terminer."). A delay that
+// Delay cannot say leaves the promise out rather than say a wrong one.
+//
+// An admin who records the instruction as one clip names it
+// "voicemail_full"; the call script plays that instead, and it is not
+// part of this.
+func VoicemailInstruction(lang string, within time.Duration) []string {
+	delay := Delay(lang, within)
+	if delay == nil {
+		return []string{"voicemail", "voicemail_end"}
+	}
+	out := make([]string, 0, len(delay)+3)
+	out = append(out, "voicemail", "voicemail_callback")
+	out = append(out, delay...)
+	return append(out, "voicemail_end")
+}

@@ -262,3 +262,57 @@ func TestQueuePosition(t *testing.T) {
 	check(t, "QueuePosition(en, 1000)", prompts.QueuePosition("en", 1000), "queue_many")
 	check(t, "QueuePosition(fr, 0)", prompts.QueuePosition("fr", 0), "")
 }
+
+func TestDelay(t *testing.T) {
+	h, m := time.Hour, time.Minute
+	tests := []struct {
+		d      time.Duration
+		fr, en string
+	}{
+		{48 * h, "num_48 hours", "num_48 hours"},
+		{72 * h, "num_60 num_12 hours", "num_70 num_2 hours"},
+		{2 * h, "num_2 hours", "num_2 hours"},
+		{30 * m, "num_30 minutes", "num_30 minutes"},
+		{96 * h, "num_4 days", "num_4 days"},
+		{24 * h, "num_24 hours", "num_24 hours"},
+		// Under 2 hours, minutes: never a singular after "dans les".
+		{h, "num_60 minutes", "num_60 minutes"},
+		{90 * m, "num_80 num_10 minutes", "num_90 minutes"},
+		{119 * m, "num_100 num_19 minutes", "num_1 num_100 num_19 minutes"},
+		{30 * time.Second, "num_2 minutes", "num_2 minutes"},
+		{m, "num_2 minutes", "num_2 minutes"},
+		{21 * m, "numf_21 minutes", "num_21 minutes"},
+		// Hours are feminine in French, days masculine.
+		{21 * h, "numf_21 hours", "num_21 hours"},
+		{61 * h, "num_60 num_and_1f hours", "num_60 num_1 hours"},
+		{21 * 24 * h, "num_21 days", "num_21 days"},
+		// Rounded up: the promise is never shorter than the delay.
+		{47*h + 30*m, "num_48 hours", "num_48 hours"},
+		{2*h + time.Second, "num_3 hours", "num_3 hours"},
+		{72*h + m, "num_60 num_13 hours", "num_70 num_3 hours"},
+		// Past 72 hours, days only when whole.
+		{100 * h, "num_100 hours", "num_1 num_100 hours"},
+		{999 * h, "num_9 num_100 num_80 num_19 hours", "num_9 num_100 num_90 num_9 hours"},
+		{1000 * h, "num_42 days", "num_42 days"},
+		{999 * 24 * h, "num_9 num_100 num_80 num_19 days", "num_9 num_100 num_90 num_9 days"},
+		{1000 * 24 * h, "", ""},
+		{0, "", ""},
+		{-h, "", ""},
+		{1<<63 - 1, "", ""},
+	}
+	for _, tt := range tests {
+		check(t, fmt.Sprintf("Delay(fr, %s)", tt.d), prompts.Delay("fr", tt.d), tt.fr)
+		check(t, fmt.Sprintf("Delay(en, %s)", tt.d), prompts.Delay("en", tt.d), tt.en)
+	}
+}
+
+func TestVoicemailInstruction(t *testing.T) {
+	check(t, "VoicemailInstruction(fr, 48h)", prompts.VoicemailInstruction("fr", 48*time.Hour),
+		"voicemail voicemail_callback num_48 hours voicemail_end")
+	check(t, "VoicemailInstruction(en, 72h)", prompts.VoicemailInstruction("en", 72*time.Hour),
+		"voicemail voicemail_callback num_70 num_2 hours voicemail_end")
+	check(t, "VoicemailInstruction(fr, 2h)", prompts.VoicemailInstruction("fr", 2*time.Hour),
+		"voicemail voicemail_callback num_2 hours voicemail_end")
+	// A delay Delay cannot say: no promise rather than a wrong one.
+	check(t, "VoicemailInstruction(fr, 0)", prompts.VoicemailInstruction("fr", 0), "voicemail voicemail_end")
+}

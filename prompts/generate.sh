@@ -20,8 +20,8 @@ CLUB="${CLUB:-Club de Soccer Roussillon}"
 # Its French article: le, la or l' ("vous avez joint le Club…",
 # "Appel du Club…").
 CLUB_ARTICLE="${CLUB_ARTICLE:-le}"
-# The callback delay promised in the voicemail prompt, in hours.
-CALLBACK_HOURS="${CALLBACK_HOURS:-48}"
+# The callback delay the voicemail prompt promises is not here: clubline
+# says it at run time from voicemail.follow_up_within (prompts.Delay).
 
 # --- How they sound -------------------------------------------------------
 # espeak-ng has no Quebec French voice; fr-fr is the closest it ships.
@@ -152,7 +152,6 @@ generate() {
 		text="${text//\{club\}/$club}"
 		text="${text//\{le_club\}/$(xml_escape "$le_club")}"
 		text="${text//\{du_club\}/$(xml_escape "$du_club")}"
-		text="${text//\{callback_hours\}/$CALLBACK_HOURS}"
 		case "$text" in
 		@beep) beep "$out/$name.wav" ;;
 		@hold_music) hold_music "$out/$name.wav" ;;

@@ -217,7 +217,8 @@ var catalogueWords = []string{
 	// keys
 	"digit_star", "digit_pound",
 	// voicemail and goodbyes
-	"voicemail", "beep", "voicemail_saved", "no_message", "goodbye",
+	"voicemail", "voicemail_callback", "voicemail_end", "hours", "days",
+	"beep", "voicemail_saved", "no_message", "goodbye",
 	"technical_difficulty",
 	// queue, transfer, staff phones
 	"queue_position", "queue_position_suffix", "queue_many", "queue_wait",

@@ -62,6 +62,17 @@ func reachable(lang string) []string {
 			add(prompts.Hours(lang, from, to, 8, 30, 16, 30))
 		}
 	}
+	// Delays: every minute under 2 h, every hour to past 999, every whole
+	// number of days to past 999.
+	for d := time.Minute; d <= 1100*time.Hour; d += time.Minute {
+		if d < 3*time.Hour || d%time.Hour == 0 {
+			add(prompts.Delay(lang, d))
+		}
+	}
+	for n := 1; n <= 1000; n++ {
+		add(prompts.Delay(lang, time.Duration(n)*24*time.Hour))
+	}
+	add(prompts.VoicemailInstruction(lang, 48*time.Hour))
 	now := time.Date(2026, 1, 9, 17, 0, 0, 0, time.UTC)
 	for d := 0; d < 400; d++ {
 		at := now.AddDate(0, 0, d).Add(time.Hour)
