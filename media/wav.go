@@ -37,7 +37,7 @@ type FormatError struct {
 // SoxCommand returns the command line that converts in to a WAV file clubline
 // plays, written to out.
 func (e *FormatError) SoxCommand(in, out string) string {
-	return fmt.Sprintf("sox %s -r 8000 -c 1 -b 16 %s", shellQuote(in), shellQuote(out))
+	return fmt.Sprintf("sox %s -r 8000 -c 1 -b 16 %s", ShellQuote(in), ShellQuote(out))
 }
 
 func (e *FormatError) Error() string {
@@ -69,9 +69,9 @@ func (e *FormatError) Describe() string {
 	return fmt.Sprintf("%d Hz %s %d-bit %s", e.Rate, ch, e.Bits, enc)
 }
 
-// shellQuote quotes s for a POSIX shell when it holds anything but the
-// characters of an ordinary path.
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell when it holds anything but the
+// characters of an ordinary path: for the commands error messages suggest.
+func ShellQuote(s string) string {
 	plain := s != ""
 	for _, r := range s {
 		if !strings.ContainsRune("/._-+,", r) && !('0' <= r && r <= '9') &&

@@ -99,7 +99,7 @@ func loadLang(clips map[string][]media.Frame, dir string) []*FileError {
 			err = errors.New("is a folder: put prompts directly in the language folder")
 		case !isWAV(file):
 			err = fmt.Errorf("is not a .wav file: convert it with: sox %s -r 8000 -c 1 -b 16 %s, then remove it",
-				shellQuote(path), shellQuote(filepath.Join(dir, suggestName(name)+".wav")))
+				media.ShellQuote(path), media.ShellQuote(filepath.Join(dir, suggestName(name)+".wav")))
 		case !validName.MatchString(name):
 			err = fmt.Errorf("prompt names are lower-case letters, digits and _: rename it %s.wav",
 				suggestName(name))
@@ -141,7 +141,7 @@ func decodeFile(path string) ([]media.Frame, error) {
 	case errors.As(err, &fe):
 		tmp := strings.TrimSuffix(path, filepath.Ext(path)) + ".8k.wav"
 		return nil, &formatProblem{fe: fe, fix: fmt.Sprintf("%s && mv %s %s",
-			fe.SoxCommand(path, tmp), shellQuote(tmp), shellQuote(path))}
+			fe.SoxCommand(path, tmp), media.ShellQuote(tmp), media.ShellQuote(path))}
 	case err != nil:
 		return nil, fmt.Errorf("cannot be decoded (%v): export it again as 8000 Hz mono 16-bit PCM WAV", err)
 	case len(frames) == 0:
@@ -183,23 +183,6 @@ func suggestName(name string) string {
 		}
 	}
 	return b.String()
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything but the
-// characters of an ordinary path.
-func shellQuote(s string) string {
-	plain := s != ""
-	for _, r := range s {
-		if !strings.ContainsRune("/._-+,", r) && !('0' <= r && r <= '9') &&
-			!('a' <= r && r <= 'z') && !('A' <= r && r <= 'Z') {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // FileError is one problem with one file or folder of an override folder.
