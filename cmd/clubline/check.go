@@ -75,6 +75,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 
 	sched := c.Schedule()
 	fmt.Fprintf(stdout, "%s: valid — %s, %s, languages %s\n", *path, c.Club.Name, c.Club.Timezone, strings.Join(c.Club.Languages, ", "))
+	// Calls to any other number get 404: the number a trunk sends must be here.
+	fmt.Fprintf(stdout, "answers calls to %s\n", strings.Join(c.SIP.Numbers, ", "))
 	if o := c.Hours.Override; o != routing.OverrideAuto && o != "" {
 		fmt.Fprintf(stdout, "note: hours.override is %s: the line answers as %s whatever the hours say\n", o, o)
 	}

@@ -29,6 +29,7 @@ func TestCheckAtHoliday(t *testing.T) {
 	}
 	for _, want := range []string{
 		exampleConfig + ": valid — Club de Soccer Roussillon, America/Toronto, languages fr, en\n",
+		"answers calls to +14505550100, club\n",
 		"2027-06-24 10:00 (Thursday): closed — holiday Fête nationale; reopens Friday 2027-06-25 08:30\n",
 		"Week from Thursday 2027-06-24:\n" +
 			"  Thu 2027-06-24  closed — Fête nationale (holiday)\n" +
