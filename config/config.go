@@ -31,9 +31,14 @@ type Config struct {
 	HTTP      HTTP
 	Prompts   Prompts
 	Groups    []Group
+	Staff     []Staff
+	OnCall    OnCall
+	Urgency   Urgency
 
 	schedule   *routing.Schedule
+	roster     *routing.Roster
 	promptRefs []PromptRef
+	file       string // the file it was read from, for warnings
 }
 
 // Club says who answers and in which languages.
@@ -150,10 +155,17 @@ type Prompts struct {
 	Dir string // <dir>/<lang>/<name>.wav; empty: built-in prompts only
 }
 
-// Group is a staff group a route can name.
+// Group is a staff group a route can name, and its queue.
 type Group struct {
-	ID   string
-	Line int
+	ID            string
+	Members       []string         // staff ids, in order (in-order rings the first available)
+	Strategy      routing.Strategy // whom to ring
+	RingTimeout   time.Duration    // per attempt
+	MaxWait       time.Duration    // then voicemail
+	AnnounceEvery time.Duration    // position and estimated wait; 0: never
+	ServiceLevel  time.Duration    // answered within this counts towards the service level
+	ShortAbandon  time.Duration    // hang-ups in the queue sooner than this are counted apart
+	Line          int
 }
 
 // PromptRef is a prompt the file names (a closure's or a custom menu
@@ -204,7 +216,8 @@ func Default() *Config {
 		Retention: Retention{Calls: 365 * Day, Voicemail: 90 * Day},
 		Store:     Store{KeyPrefix: "clubline:", DataDir: "data"},
 		HTTP:      HTTP{Listen: "127.0.0.1:9090"},
-		Groups:    []Group{{ID: "office"}},
+		Groups:    []Group{DefaultGroup("office")},
+		Urgency:   Urgency{Target: UrgencyOnCall},
 	}
 }
 
@@ -241,6 +254,8 @@ func Parse(filename string, data []byte) (*Config, error) {
 		return nil, d.errs
 	}
 	c.schedule = c.buildSchedule()
+	c.roster = c.buildRoster()
+	c.file = filename
 	return c, nil
 }
 
@@ -310,8 +325,15 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 		case "groups":
 			x.groupsLine = k.Line
 			c.Groups = d.groups(v)
+		case "staff":
+			d.people.staff = v
+		case "on_call":
+			d.people.onCall, d.people.onCallKey = v, k
+		case "urgency":
+			d.people.urgency = v
 		}
 	})
+	d.decodePeople(c)
 	if x.nameLine < 0 {
 		d.errs = append(d.errs, &Error{File: d.file, Line: x.clubLine, Key: "club.name", Msg: "missing",
 			Fix: "add the club's name under club, e.g. \"name: Club de Soccer Roussillon\""})

@@ -15,7 +15,7 @@ import (
 // schema lists the keys each mapping knows, by section; "[]" marks the
 // items of a list. It drives strict decoding and the "did you mean" hints.
 var schema = map[string][]string{
-	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups"},
+	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups", "staff", "on_call", "urgency"},
 	"club":             {"name", "timezone", "languages", "language_key"},
 	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout"},
 	"hours":            {"weekly", "seasons", "closures", "holidays", "override"},
@@ -28,13 +28,14 @@ var schema = map[string][]string{
 	"store":            {"redis_url", "key_prefix", "data_dir"},
 	"http":             {"listen"},
 	"prompts":          {"dir"},
-	"groups[]":         {"id"},
+	"groups[]":         {"id"}, // and the queue keys, see people.go
 }
 
 // decoder walks the YAML tree and collects every error with its line.
 type decoder struct {
-	file string
-	errs Errors
+	file   string
+	errs   Errors
+	people peopleRefs // staff, on_call and urgency, decoded last
 }
 
 func (d *decoder) add(n *yaml.Node, key, msg, fix string) {
@@ -129,7 +130,7 @@ func (d *decoder) unknownKey(k *yaml.Node, section, path, key string) {
 
 func sectionsWith(key string) []string {
 	var out []string
-	for _, s := range []string{"", "club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts"} {
+	for _, s := range []string{"", "club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "urgency"} {
 		if slices.Contains(schema[s], key) {
 			out = append(out, s)
 		}

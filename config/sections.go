@@ -378,8 +378,13 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 			d.add(v, p, "expected { id: … }, found "+kindName(v), "write - { id: office }")
 			return
 		}
-		g := Group{Line: v.Line}
+		g := DefaultGroup("")
+		g.Line = v.Line
 		d.fields(v, "groups[]", p, func(key string, k, v *yaml.Node) {
+			if key != "id" {
+				d.groupField(key, v, p, &g)
+				return
+			}
 			id, ok := d.required(v, p+".id", "write an id such as office")
 			switch {
 			case !ok:

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -97,12 +98,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	upcoming := comingUp(c, routing.DateOf(now), checkUpcomingDays)
 	if len(upcoming) == 0 {
 		fmt.Fprintf(stdout, "No holiday, closure or season in the next %d days.\n", checkUpcomingDays)
-		return 0
+	} else {
+		fmt.Fprintf(stdout, "Holidays, closures and seasons in the next %d days:\n", checkUpcomingDays)
+		for _, e := range upcoming {
+			fmt.Fprintf(stdout, "  %-32s  %s\n", e.when(), e.what)
+		}
 	}
-	fmt.Fprintf(stdout, "Holidays, closures and seasons in the next %d days:\n", checkUpcomingDays)
-	for _, e := range upcoming {
-		fmt.Fprintf(stdout, "  %-32s  %s\n", e.when(), e.what)
-	}
+	fmt.Fprintln(stdout)
+	printPeople(stdout, *path, c, now)
 	return 0
 }
 
@@ -256,4 +259,91 @@ func comingUp(c *config.Config, from routing.Date, days int) []event {
 	}
 	slices.SortStableFunc(out, func(a, b event) int { return a.from.Compare(b.from) })
 	return out
+}
+
+// shiftLayout is how check writes the ends of an on-call shift.
+const shiftLayout = "Mon 2006-01-02 15:04"
+
+// printPeople shows the groups and their members, who is on call for the
+// next four weeks, and the warnings: what is valid but likely a mistake.
+func printPeople(w io.Writer, path string, c *config.Config, now time.Time) {
+	fmt.Fprintln(w, "Groups:")
+	for _, g := range c.Groups {
+		if len(g.Members) == 0 {
+			fmt.Fprintf(w, "  %s (%s): no members — calls go to voicemail\n", g.ID, g.Strategy)
+			continue
+		}
+		names := make([]string, len(g.Members))
+		for i, id := range g.Members {
+			names[i] = staffName(c, id, true)
+		}
+		fmt.Fprintf(w, "  %s (%s): %s\n", g.ID, g.Strategy, strings.Join(names, ", "))
+	}
+	fmt.Fprintln(w)
+
+	loc := c.Club.Location
+	until := now.Add(config.WarningHorizon)
+	fmt.Fprintf(w, "On call for urgent calls, %s to %s:\n", now.Format(shiftLayout), until.In(loc).Format(shiftLayout))
+	type line struct {
+		from time.Time
+		text string
+	}
+	var lines []line
+	r := c.Roster()
+	for _, s := range r.Agenda(now, until) {
+		kind := "rotation"
+		if s.Override {
+			kind = "override"
+		}
+		lines = append(lines, line{s.From, fmt.Sprintf("  %s → %s  %s (%s)", s.From.In(loc).Format(shiftLayout), s.To.In(loc).Format(shiftLayout), staffName(c, s.Staff, false), kind)})
+	}
+	for _, g := range r.Gaps(now, until) {
+		lines = append(lines, line{g.From, fmt.Sprintf("  %s → %s  nobody", g.From.In(loc).Format(shiftLayout), g.To.In(loc).Format(shiftLayout))})
+	}
+	slices.SortFunc(lines, func(a, b line) int { return a.from.Compare(b.from) })
+	for _, l := range lines {
+		fmt.Fprintln(w, l.text)
+	}
+	switch t := c.Urgency.Target; {
+	case t != config.UrgencyOnCall:
+		fmt.Fprintf(w, "  (the urgency key rings group %s, not the person on call)\n", t)
+	case c.Urgency.Fallback != "":
+		fmt.Fprintf(w, "  then %s, then voicemail flagged urgent\n", c.Urgency.Fallback)
+	default:
+		fmt.Fprintln(w, "  then voicemail flagged urgent")
+	}
+
+	warnings := c.Warnings(now)
+	for i, s := range c.Staff {
+		if s.PasswordEnv == "" {
+			continue
+		}
+		if _, set := os.LookupEnv(s.PasswordEnv); !set {
+			warnings = append(warnings, &config.Error{File: path, Line: s.Line, Key: fmt.Sprintf("staff[%d].password_env", i+1),
+				Msg: s.PasswordEnv + " is not set here: " + s.Name + "'s phone cannot register where it is unset",
+				Fix: "set it where clubline runs, e.g. in its systemd unit"})
+		}
+	}
+	if len(warnings) == 0 {
+		return
+	}
+	slices.SortStableFunc(warnings, func(a, b *config.Error) int { return a.Line - b.Line })
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Warnings (%d): the file is valid, but check these:\n", len(warnings))
+	for _, e := range warnings {
+		fmt.Fprintln(w, "  "+e.Error())
+	}
+}
+
+// staffName is "Luc Gagnon", with ext "Luc Gagnon (202)"; the id when
+// unknown.
+func staffName(c *config.Config, id string, ext bool) string {
+	s, ok := c.StaffByID(id)
+	switch {
+	case !ok:
+		return id
+	case ext:
+		return s.Name + " (" + s.Extension + ")"
+	}
+	return s.Name
 }

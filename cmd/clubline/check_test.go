@@ -138,3 +138,67 @@ func TestCheckUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d\n%s", code, errOut)
 	}
 }
+
+func TestCheckPeople(t *testing.T) {
+	t.Setenv("CLUBLINE_PW_MARIE", "secret")
+	code, out, errOut := check(t, "--config", exampleConfig, "--at", "2026-12-20 12:00")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"Groups:\n  office (ring-all): Marie Tremblay (201), Luc Gagnon (202)\n",
+		"On call for urgent calls, Sun 2026-12-20 12:00 to Sun 2027-01-17 12:00:\n" +
+			"  Sun 2026-12-20 12:00 → Mon 2026-12-21 16:30  Marie Tremblay (rotation)\n" +
+			"  Mon 2026-12-21 16:30 → Thu 2026-12-24 16:30  Luc Gagnon (rotation)\n" +
+			"  Thu 2026-12-24 16:30 → Sun 2026-12-27 08:30  Marie Tremblay (override)\n" +
+			"  Sun 2026-12-27 08:30 → Mon 2026-12-28 16:30  Luc Gagnon (rotation)\n" +
+			"  Mon 2026-12-28 16:30 → Mon 2027-01-04 16:30  Marie Tremblay (rotation)\n" +
+			"  Mon 2027-01-04 16:30 → Mon 2027-01-11 16:30  Luc Gagnon (rotation)\n" +
+			"  Mon 2027-01-11 16:30 → Sun 2027-01-17 12:00  Marie Tremblay (rotation)\n" +
+			"  then sip:urgence@example.org, then voicemail flagged urgent\n",
+		"Warnings (1): the file is valid, but check these:\n" +
+			"  " + exampleConfig + ":101: staff[2].password_env: CLUBLINE_PW_LUC is not set here",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "CLUBLINE_PW_MARIE") {
+		t.Errorf("warns about a variable that is set:\n%s", out)
+	}
+}
+
+func TestCheckWarnings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.yaml")
+	cfg := `club:
+  name: Test
+staff:
+  - { id: anne, name: Anne Roy, extension: "301", ha1: 0123456789abcdef0123456789abcdef }
+groups:
+  - { id: office }
+  - { id: coaches, members: [anne], strategy: in-order }
+menu:
+  default: coaches
+on_call:
+  rotation: { every: day, starts: 2026-11-25T08:00, members: [anne] }
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := check(t, "--config", path, "--at", "2026-11-24 08:00")
+	if code != 0 {
+		t.Fatalf("warnings must not fail the check: exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"  office (ring-all): no members — calls go to voicemail\n  coaches (in-order): Anne Roy (301)\n",
+		"  Tue 2026-11-24 08:00 → Wed 2026-11-25 08:00  nobody\n  Wed 2026-11-25 08:00 → Tue 2026-12-22 08:00  Anne Roy (rotation)\n  then",
+		"  then voicemail flagged urgent\n",
+		"Warnings (2): the file is valid, but check these:\n" +
+			"  " + path + ":6: groups[1].members: group office has no members: calls routed to it go to voicemail (add members: [<staff id>, …])\n" +
+			"  " + path + ":10: on_call: nobody is on call from Tue 2026-11-24 08:00 to Wed 2026-11-25 08:00: urgent calls then go to voicemail",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
+		}
+	}
+}

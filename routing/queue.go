@@ -1,0 +1,120 @@
+package routing
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Strategy is how a group's queue picks whom to ring.
+type Strategy string
+
+const (
+	RingAll     Strategy = "ring-all"     // every available agent at once; the first to answer gets the call
+	LongestIdle Strategy = "longest-idle" // the agent whose last call ended longest ago
+	InOrder     Strategy = "in-order"     // the first available agent in the group's order
+)
+
+// Strategies lists the strategies, the default first.
+var Strategies = []Strategy{RingAll, LongestIdle, InOrder}
+
+// Agent is a group member as the queue sees them at one moment.
+type Agent struct {
+	ID string
+	// Available: registered and not on a call.
+	Available bool
+	// LastCallEnded is when their last call ended; zero when they have
+	// not had one.
+	LastCallEnded time.Time
+}
+
+// Pick is the ids of the agents to ring now, given in the group's order:
+// ring-all, every available agent; longest-idle, the one available agent
+// whose last call ended earliest (one who never had a call first, ties in
+// the group's order); in-order, the first available agent. Nil when nobody
+// is available. An unknown strategy rings all.
+func Pick(s Strategy, agents []Agent) []string {
+	var avail []Agent
+	for _, a := range agents {
+		if a.Available {
+			avail = append(avail, a)
+		}
+	}
+	if len(avail) == 0 {
+		return nil
+	}
+	switch s {
+	case InOrder:
+		return []string{avail[0].ID}
+	case LongestIdle:
+		best := avail[0]
+		for _, a := range avail[1:] {
+			if a.LastCallEnded.Before(best.LastCallEnded) {
+				best = a
+			}
+		}
+		return []string{best.ID}
+	}
+	ids := make([]string, len(avail))
+	for i, a := range avail {
+		ids[i] = a.ID
+	}
+	return ids
+}
+
+// WaitEstimator estimates a caller's wait from the recent answered waits of
+// a group, as Asterisk's queue holdtime does: an exponentially weighted
+// moving average in which each new answered wait counts for a quarter,
+//
+//	average = (average*3 + wait) / 4
+//
+// so that a wait 4 answers ago weighs (3/4)^4 ≈ 32% as much as the newest.
+// Unlike Asterisk, whose average starts at zero, the first wait is taken
+// as the average. Only answered calls feed it: abandons and voicemail
+// would bias it towards the patience of callers, not the speed of staff.
+//
+// A WaitEstimator is safe for concurrent use; its zero value is ready.
+type WaitEstimator struct {
+	mu      sync.Mutex
+	average time.Duration
+	samples int
+}
+
+// Add records the wait of a call a staff member answered.
+func (w *WaitEstimator) Add(wait time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wait < 0 {
+		wait = 0
+	}
+	if w.samples == 0 {
+		w.average = wait
+	} else {
+		w.average = (w.average*3 + wait) / 4
+	}
+	w.samples++
+}
+
+// Average is the weighted average wait; ok is false before the first
+// answered call.
+func (w *WaitEstimator) Average() (avg time.Duration, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.average, w.samples > 0
+}
+
+// Estimate is the expected wait of a caller at position (1 = next to be
+// answered): the average answered wait times the position, each caller
+// ahead taking about as long as one average wait. Zero when nothing is
+// known yet (no answered call) or position < 1: then say nothing about
+// the wait.
+func (w *WaitEstimator) Estimate(position int) time.Duration {
+	avg, ok := w.Average()
+	if !ok || position < 1 {
+		return 0
+	}
+	return avg * time.Duration(position)
+}
+
+// ValidStrategy reports whether s is one of Strategies.
+func ValidStrategy(s Strategy) bool { return slices.Contains(Strategies, s) }
