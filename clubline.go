@@ -94,6 +94,32 @@ type FollowUp struct {
 	Due         time.Time
 }
 
+// Registration is one contact a staff member's phone registered (RFC 3261
+// §10): where to send that staff member's calls, until when.
+type Registration struct {
+	StaffID string // the staff member, as in the config
+	Contact string // the Contact URI as the phone sent it
+	// Received is where the phone really is, "transport:host:port" (e.g.
+	// "udp:203.0.113.5:5062"): the source of the REGISTER, which differs
+	// from the Contact behind a NAT. Requests to the phone go there.
+	Received  string
+	UserAgent string
+	// Expires is when the registration ends: at that instant (to the
+	// millisecond) it is no longer returned.
+	Expires time.Time
+	// CallID and CSeq are those of the REGISTER that made or last
+	// refreshed it (RFC 3261 §10.3 step 7: a REGISTER with the same Call-ID
+	// and a lower CSeq is out of order).
+	CallID       string
+	CSeq         uint32
+	RegisteredAt time.Time // when it was made or last refreshed
+}
+
+// Live reports whether the registration has not expired at now (to the millisecond).
+func (r *Registration) Live(now time.Time) bool {
+	return r.Expires.UnixMilli() > now.UnixMilli()
+}
+
 // ErrNotFound is returned by a Store for an id it does not hold.
 var ErrNotFound = errors.New("not found")
 
@@ -127,6 +153,21 @@ type Store interface {
 	// returns them, so that the caller can delete their files. It deletes
 	// in batches; on an error it returns the messages it deleted before it.
 	DeleteVoicemailsBefore(ctx context.Context, t time.Time) ([]*Voicemail, error)
+
+	// SaveRegistration adds or refreshes one contact of a staff member
+	// (keyed by staff id + contact URI), replacing what was kept for it.
+	// Unlike the records above it is never deferred: when it returns nil
+	// the contact is stored, so that a phone is not told it is registered
+	// when nobody could reach it.
+	SaveRegistration(ctx context.Context, r *Registration) error
+	// DeleteRegistration removes one contact (un-REGISTER); ErrNotFound if
+	// the store does not hold it.
+	DeleteRegistration(ctx context.Context, staffID, contact string) error
+	// Registrations returns the contacts of a staff member that have not
+	// expired at now, or of all staff when staffID is "", ordered by staff
+	// id then contact. Expired ones are never returned; a store deletes
+	// them when it comes across them.
+	Registrations(ctx context.Context, staffID string, now time.Time) ([]*Registration, error)
 
 	// Ping reports whether the store can be reached now.
 	Ping(ctx context.Context) error

@@ -383,6 +383,16 @@ func (s *fakeStore) DeleteVoicemailsBefore(context.Context, time.Time) ([]*clubl
 	return nil, nil
 }
 
+func (s *fakeStore) SaveRegistration(context.Context, *clubline.Registration) error { return s.err }
+
+func (s *fakeStore) DeleteRegistration(context.Context, string, string) error {
+	return clubline.ErrNotFound
+}
+
+func (s *fakeStore) Registrations(context.Context, string, time.Time) ([]*clubline.Registration, error) {
+	return nil, nil
+}
+
 func (s *fakeStore) Ping(context.Context) error { return s.err }
 func (s *fakeStore) Close() error               { return nil }
 

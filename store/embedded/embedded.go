@@ -35,7 +35,10 @@ var (
 // schemaVersion is the layout this code reads and writes. Version 1 had no
 // voicemails_by_recorded bucket; Open builds it from the voicemails and
 // moves the file to version 2. A clubline that reads version 1 refuses a
-// version 2 file: it would not keep the new index up to date.
+// version 2 file: it would not keep the new index up to date. The
+// registrations bucket came later without a new version: it indexes
+// nothing, Open creates it when it is missing, and an older clubline
+// ignores it.
 const schemaVersion = "2"
 
 // lockTimeout is how long Open waits for another process to release the
@@ -77,7 +80,7 @@ func Open(path string) (*Store, error) {
 
 func (s *Store) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketCallsStart, bucketVoicemails, bucketFollowUps, bucketRecorded} {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketCallsStart, bucketVoicemails, bucketFollowUps, bucketRecorded, bucketRegistrations} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -7,11 +7,14 @@
 //	<prefix>voicemail:<id>  hash: the voicemail
 //	<prefix>voicemails      sorted set: voicemail ids scored by recording time (unix ms)
 //	<prefix>followups       sorted set: open voicemail ids scored by due time (unix ms)
+//	<prefix>reg:<staff>     hash: contact URI → registration JSON (registrations.go)
+//	<prefix>reg:<staff>:exp sorted set: the staff member's contacts scored by expiry (unix ms)
+//	<prefix>regs            set: staff ids that may have registrations
 //
 // Times are RFC 3339 in UTC with milliseconds. A field whose value is the
 // empty string or the zero time is left out of the hash; numbers and flags
 // are always written. Each write replaces the whole hash and updates its
-// index in one MULTI/EXEC.
+// index in one MULTI/EXEC (registrations: one Lua script).
 package redis
 
 import (

@@ -145,6 +145,27 @@ func (f *flaky) DeleteVoicemailsBefore(ctx context.Context, t time.Time) ([]*clu
 	return f.Store.DeleteVoicemailsBefore(ctx, t)
 }
 
+func (f *flaky) SaveRegistration(ctx context.Context, r *clubline.Registration) error {
+	if err := f.readGate(); err != nil {
+		return err
+	}
+	return f.Store.SaveRegistration(ctx, r)
+}
+
+func (f *flaky) DeleteRegistration(ctx context.Context, staffID, contact string) error {
+	if err := f.readGate(); err != nil {
+		return err
+	}
+	return f.Store.DeleteRegistration(ctx, staffID, contact)
+}
+
+func (f *flaky) Registrations(ctx context.Context, staffID string, now time.Time) ([]*clubline.Registration, error) {
+	if err := f.readGate(); err != nil {
+		return nil, err
+	}
+	return f.Store.Registrations(ctx, staffID, now)
+}
+
 func (f *flaky) Ping(ctx context.Context) error {
 	if err := f.readGate(); err != nil {
 		return err

@@ -384,3 +384,43 @@ func TestNewErrors(t *testing.T) {
 		t.Error("New without a backend succeeded")
 	}
 }
+
+// TestRegistrationsAreNotSpooled: a registration the backend did not take
+// is an error for the REGISTER handler, never a line in the journal.
+func TestRegistrationsAreNotSpooled(t *testing.T) {
+	f := newFlaky(t)
+	dir := t.TempDir()
+	s := newSpool(t, f, dir, spool.Options{})
+	defer s.Close()
+	r := &clubline.Registration{StaffID: "marie", Contact: "sip:marie@10.0.0.7", Expires: t0.Add(time.Hour), RegisteredAt: t0}
+
+	f.setFail(true)
+	if err := s.SaveRegistration(t.Context(), r); !errors.Is(err, errDown) {
+		t.Errorf("SaveRegistration with the backend down: err = %v, want %v", err, errDown)
+	}
+	if err := s.DeleteRegistration(t.Context(), "marie", r.Contact); !errors.Is(err, errDown) {
+		t.Errorf("DeleteRegistration with the backend down: err = %v, want %v", err, errDown)
+	}
+	if _, err := s.Registrations(t.Context(), "", t0); !errors.Is(err, errDown) {
+		t.Errorf("Registrations with the backend down: err = %v, want %v", err, errDown)
+	}
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Errorf("Pending = %d, want 0", n)
+	}
+	if n := journalLines(t, dir); n != 0 {
+		t.Errorf("journal holds %d lines, want none", n)
+	}
+
+	f.setFail(false)
+	if err := s.SaveRegistration(t.Context(), r); err != nil {
+		t.Fatalf("SaveRegistration: %v", err)
+	}
+	// In the backend when SaveRegistration returns: no Flush needed.
+	rs, err := f.Store.Registrations(t.Context(), "marie", t0)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("backend Registrations = %d, %v; want 1", len(rs), err)
+	}
+}

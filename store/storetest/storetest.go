@@ -53,6 +53,14 @@ var contract = []contractTest{
 	{"DeleteCallsInBatches", testDeleteCallsInBatches},
 	{"DeleteVoicemailsBefore", testDeleteVoicemailsBefore},
 	{"Concurrent", testConcurrent},
+	{"RegistrationRoundTrip", testRegistrationRoundTrip},
+	{"RegistrationSeveralContacts", testRegistrationSeveralContacts},
+	{"RegistrationRefresh", testRegistrationRefresh},
+	{"RegistrationDelete", testRegistrationDelete},
+	{"RegistrationExpiry", testRegistrationExpiry},
+	{"RegistrationsAllStaff", testRegistrationsAllStaff},
+	{"RegistrationRejectsInvalid", testRegistrationRejectsInvalid},
+	{"RegistrationConcurrent", testRegistrationConcurrent},
 	{"Ping", testPing},
 }
 
@@ -78,6 +86,7 @@ func RunDurable(t *testing.T, open DurableOpener) {
 		return s
 	})
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
+	t.Run("RegistrationReopen", func(t *testing.T) { testRegistrationReopen(t, open) })
 }
 
 func closeStore(t *testing.T, s clubline.Store) {

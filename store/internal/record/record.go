@@ -5,8 +5,10 @@
 package record
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,4 +227,95 @@ func TraceLine(step string) string {
 		return step
 	}
 	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(step)
+}
+
+// CheckRegistration returns an error for a registration no store can keep.
+func CheckRegistration(r *clubline.Registration) error {
+	if r == nil {
+		return errors.New("store: nil registration")
+	}
+	if err := CheckRegistrationKey(r.StaffID, r.Contact); err != nil {
+		return err
+	}
+	if r.Expires.IsZero() {
+		return fmt.Errorf("store: registration of %s (%s) without an expiry", r.StaffID, r.Contact)
+	}
+	return nil
+}
+
+// CheckRegistrationKey returns an error for a staff id and contact that
+// cannot name a registration. A NUL separates them in the embedded store.
+func CheckRegistrationKey(staffID, contact string) error {
+	if staffID == "" {
+		return errors.New("store: registration without a staff id")
+	}
+	if contact == "" {
+		return fmt.Errorf("store: registration of %s without a contact", staffID)
+	}
+	if strings.ContainsRune(staffID, 0) || strings.ContainsRune(contact, 0) {
+		return fmt.Errorf("store: registration of %q: NUL in the staff id or contact", staffID)
+	}
+	return nil
+}
+
+// CloneRegistration returns a copy of r.
+func CloneRegistration(r *clubline.Registration) *clubline.Registration {
+	cp := *r
+	return &cp
+}
+
+// Registration is the JSON form of a clubline.Registration: the value kept
+// per contact in Redis and in the embedded store.
+type Registration struct {
+	StaffID      string `json:"staff_id"`
+	Contact      string `json:"contact"`
+	Received     string `json:"received,omitempty"`
+	UserAgent    string `json:"user_agent,omitempty"`
+	Expires      string `json:"expires"`
+	CallID       string `json:"call_id,omitempty"`
+	CSeq         uint32 `json:"cseq"`
+	RegisteredAt string `json:"registered_at,omitempty"`
+}
+
+// FromRegistration converts r to its stored form.
+func FromRegistration(r *clubline.Registration) Registration {
+	return Registration{
+		StaffID:      r.StaffID,
+		Contact:      r.Contact,
+		Received:     r.Received,
+		UserAgent:    r.UserAgent,
+		Expires:      FormatTime(r.Expires),
+		CallID:       r.CallID,
+		CSeq:         r.CSeq,
+		RegisteredAt: FormatTime(r.RegisteredAt),
+	}
+}
+
+// Domain converts the stored form back to a clubline.Registration.
+func (r Registration) Domain() (*clubline.Registration, error) {
+	expires, err := ParseTime(r.Expires)
+	if err != nil {
+		return nil, fmt.Errorf("registration %s %s: expires: %w", r.StaffID, r.Contact, err)
+	}
+	registered, err := ParseTime(r.RegisteredAt)
+	if err != nil {
+		return nil, fmt.Errorf("registration %s %s: registered_at: %w", r.StaffID, r.Contact, err)
+	}
+	return &clubline.Registration{
+		StaffID:      r.StaffID,
+		Contact:      r.Contact,
+		Received:     r.Received,
+		UserAgent:    r.UserAgent,
+		Expires:      expires,
+		CallID:       r.CallID,
+		CSeq:         r.CSeq,
+		RegisteredAt: registered,
+	}, nil
+}
+
+// SortRegistrations orders registrations by staff id, then contact.
+func SortRegistrations(rs []*clubline.Registration) {
+	slices.SortFunc(rs, func(a, b *clubline.Registration) int {
+		return cmp.Or(cmp.Compare(a.StaffID, b.StaffID), cmp.Compare(a.Contact, b.Contact))
+	})
 }

@@ -1,0 +1,393 @@
+package sip
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Digest authentication of staff phones (RFC 3261 §22, RFC 2617 with
+// qop=auth, RFC 8760 for SHA-256).
+//
+// What the REGISTER handler does with Verify's error:
+//
+//	nil                  the request is authenticated as user
+//	ErrNoCredentials     401 with Challenges(false)
+//	ErrStale             401 with Challenges(true): the phone retries at once
+//	                     with the same password and a new nonce
+//	ErrBadCredentials    403 Forbidden, and a log line; ErrUnknownUser is an
+//	(ErrUnknownUser)     ErrBadCredentials, so it gets the same answer
+//	ErrMalformed         400 Bad Request
+//
+// A wrong password gets 403, not another 401: phones answer a 401 with the
+// same password again, and the loop only fills the logs; a 403 shows the
+// user "registration failed" at once. A flood of them is for the rate
+// limit in front of Verify.
+
+// Algorithms clubline offers, per RFC 8760.
+const (
+	AlgorithmSHA256 = "SHA-256"
+	AlgorithmMD5    = "MD5"
+)
+
+// NonceLifetime is how long a nonce is accepted. An older one, or one this
+// process did not make (clubline restarted), gets a stale challenge if the
+// password was right.
+const NonceLifetime = 5 * time.Minute
+
+// Errors of Verify.
+var (
+	ErrNoCredentials  = errors.New("sip digest: no credentials for this realm")
+	ErrStale          = errors.New("sip digest: stale nonce")
+	ErrBadCredentials = errors.New("sip digest: wrong credentials")
+	// ErrUnknownUser wraps ErrBadCredentials: errors.Is(err,
+	// ErrBadCredentials) holds for both, so a handler answers both alike
+	// and a phone cannot tell an unknown user from a wrong password. Only
+	// the log may tell them apart.
+	ErrUnknownUser = fmt.Errorf("%w (unknown user)", ErrBadCredentials)
+	ErrMalformed   = errors.New("sip digest: malformed Authorization header")
+)
+
+// Credential is what clubline keeps of a staff member's password: the HA1
+// of each algorithm, H(user:realm:password) in lowercase hex. Either may
+// be empty; a phone that answers with that algorithm is then refused.
+type Credential struct {
+	User      string
+	HA1MD5    string
+	HA1SHA256 string
+}
+
+// HA1 is H(user:realm:password) in lowercase hex, H being MD5 or SHA-256
+// as alg says ("" if alg is neither).
+func HA1(alg, user, realm, password string) string {
+	h := newHash(alg)
+	if h == nil {
+		return ""
+	}
+	return hexHash(h, user+":"+realm+":"+password)
+}
+
+// DigestResponse is the response parameter a phone computes (RFC 2617
+// §3.2.2.1). With qop "auth" it is H(HA1:nonce:nc:cnonce:auth:HA2); with no
+// qop, RFC 2069's H(HA1:nonce:HA2). HA2 is H(method:uri). "" if alg is
+// unknown.
+func DigestResponse(alg, ha1, nonce, nc, cnonce, qop, method, uri string) string {
+	h := newHash(alg)
+	if h == nil {
+		return ""
+	}
+	ha2 := hexHash(h, method+":"+uri)
+	if qop == "" {
+		return hexHash(h, ha1+":"+nonce+":"+ha2)
+	}
+	return hexHash(h, ha1+":"+nonce+":"+nc+":"+cnonce+":"+qop+":"+ha2)
+}
+
+func newHash(alg string) hash.Hash {
+	switch {
+	case strings.EqualFold(alg, AlgorithmMD5):
+		return md5.New()
+	case strings.EqualFold(alg, AlgorithmSHA256):
+		return sha256.New()
+	}
+	return nil
+}
+
+func hexHash(h hash.Hash, s string) string {
+	h.Reset()
+	h.Write([]byte(s))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// nonceKey signs nonces. One per process, so that a Digest rebuilt on a
+// config reload still accepts the nonces of the previous one. Nonces of
+// another process (a restart, another instance) are not recognised: a phone
+// with the right password gets a stale challenge and retries.
+var nonceKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k) // never fails (Go 1.24+: it crashes the process instead)
+	return k
+})
+
+// Digest checks the Authorization headers of one realm. It is safe for
+// concurrent use once set up.
+type Digest struct {
+	realm  string
+	lookup func(user string) (Credential, bool)
+	// Algorithms are offered in this order, one challenge each (default:
+	// SHA-256 then MD5, RFC 8760 §2.4). A phone that reads only the first
+	// challenge and knows only MD5 needs MD5 first, or alone. Set before use.
+	Algorithms []string
+	// Now is the clock of the nonces (default time.Now). Set before use.
+	Now func() time.Time
+}
+
+// NewDigest returns a Digest for realm that finds credentials with lookup.
+func NewDigest(realm string, lookup func(user string) (Credential, bool)) *Digest {
+	return &Digest{
+		realm:      realm,
+		lookup:     lookup,
+		Algorithms: []string{AlgorithmSHA256, AlgorithmMD5},
+		Now:        time.Now,
+	}
+}
+
+// Realm is the realm the Digest challenges for.
+func (d *Digest) Realm() string { return d.realm }
+
+// Challenges returns the WWW-Authenticate values to send with a 401, one
+// per algorithm in preference order, all with one fresh nonce. stale says
+// the phone's password was right but its nonce too old.
+func (d *Digest) Challenges(stale bool) []string {
+	nonce := d.nonce(d.Now())
+	out := make([]string, 0, len(d.Algorithms))
+	for _, alg := range d.Algorithms {
+		c := fmt.Sprintf(`Digest realm=%s, nonce="%s", algorithm=%s, qop="auth"`, quote(d.realm), nonce, alg)
+		if stale {
+			c += ", stale=true"
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Nonces are base64url(8-byte Unix ms, 8 random bytes, first 16 bytes of
+// HMAC-SHA-256(key, realm, the 16 bytes before)): stateless, unforgeable,
+// and dated.
+const (
+	nonceRaw = 8 + 8 + 16
+)
+
+func (d *Digest) nonce(now time.Time) string {
+	b := make([]byte, 16, nonceRaw)
+	binary.BigEndian.PutUint64(b, uint64(now.UnixMilli()))
+	rand.Read(b[8:16])
+	b = append(b, d.mac(b)...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (d *Digest) mac(b []byte) []byte {
+	m := hmac.New(sha256.New, nonceKey())
+	m.Write([]byte(d.realm))
+	m.Write([]byte{0})
+	m.Write(b[:16])
+	return m.Sum(nil)[:16]
+}
+
+// nonceFresh reports whether this process made the nonce for this realm,
+// less than NonceLifetime ago (or ahead, if the clock stepped back).
+func (d *Digest) nonceFresh(nonce string, now time.Time) bool {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(nonce)
+	if err != nil || len(b) != nonceRaw {
+		return false
+	}
+	if !hmac.Equal(b[16:], d.mac(b)) {
+		return false
+	}
+	age := now.Sub(time.UnixMilli(int64(binary.BigEndian.Uint64(b))))
+	return age < NonceLifetime && age > -NonceLifetime
+}
+
+// dummyHA1 stands in for the HA1 of an unknown user, so that Verify spends
+// the same work on one as on a wrong password.
+const dummyHA1 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Verify checks the Authorization header value of a request of the given
+// method (REGISTER) and returns the authenticated user. On an error, user
+// is the username the header claims, when it could be read, for the log
+// only. The uri parameter is taken as the phone sent it: the handler should
+// check it names the request's Request-URI.
+//
+// A response without qop (RFC 2069, which RFC 3261 §22.4 asks servers to
+// accept) is accepted for MD5 only; SHA-256 (RFC 7616) requires qop=auth.
+// The nonce count is read but not tracked: within a nonce's five minutes, a
+// captured request can be replayed. Over plain UDP, anyone who can capture
+// a REGISTER can also spoof one, so tracking nc would add little.
+func (d *Digest) Verify(method, authorization string) (user string, err error) {
+	authorization = strings.TrimSpace(authorization)
+	if authorization == "" {
+		return "", ErrNoCredentials
+	}
+	scheme, rest, _ := strings.Cut(authorization, " ")
+	if !strings.EqualFold(scheme, "Digest") {
+		return "", fmt.Errorf("%w: scheme %.20q, not Digest", ErrNoCredentials, scheme)
+	}
+	p, err := parseAuthParams(rest)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	user = p["username"]
+	for _, k := range []string{"username", "realm", "nonce", "uri", "response"} {
+		if _, ok := p[k]; !ok {
+			return user, fmt.Errorf("%w: no %s", ErrMalformed, k)
+		}
+	}
+	if p["realm"] != d.realm {
+		return user, fmt.Errorf("%w: credentials for realm %.64q", ErrNoCredentials, p["realm"])
+	}
+	alg := p["algorithm"]
+	if alg == "" {
+		alg = AlgorithmMD5 // RFC 2617 §3.2.2
+	}
+	if newHash(alg) == nil {
+		return user, fmt.Errorf("%w: algorithm %.20q", ErrNoCredentials, alg)
+	}
+	qop, nc, cnonce := p["qop"], p["nc"], p["cnonce"]
+	switch {
+	case qop == "" && strings.EqualFold(alg, AlgorithmMD5):
+		// RFC 2069
+	case qop == "":
+		return user, fmt.Errorf("%w: %s without qop", ErrMalformed, alg)
+	case qop != "auth":
+		return user, fmt.Errorf("%w: qop %.20q, only auth is offered", ErrMalformed, qop)
+	case cnonce == "":
+		return user, fmt.Errorf("%w: qop=auth without cnonce", ErrMalformed)
+	case !validNC(nc):
+		return user, fmt.Errorf("%w: nc %.20q, want 8 hex digits", ErrMalformed, nc)
+	}
+
+	cred, known := d.lookup(user)
+	ha1 := ""
+	if known {
+		if strings.EqualFold(alg, AlgorithmSHA256) {
+			ha1 = cred.HA1SHA256
+		} else {
+			ha1 = cred.HA1MD5
+		}
+	}
+	have := ha1 != ""
+	if !have {
+		ha1 = dummyHA1
+	}
+	want := DigestResponse(alg, strings.ToLower(ha1), p["nonce"], nc, cnonce, qop, method, p["uri"])
+	match := subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) == 1
+	switch {
+	case !known:
+		return user, ErrUnknownUser
+	case !have:
+		return user, fmt.Errorf("%w: no %s credential for this user", ErrBadCredentials, alg)
+	case !match:
+		return user, ErrBadCredentials
+	case !d.nonceFresh(p["nonce"], d.Now()):
+		return user, ErrStale
+	}
+	return user, nil
+}
+
+func validNC(nc string) bool {
+	if len(nc) != 8 {
+		return false
+	}
+	_, err := hex.DecodeString(nc)
+	return err == nil
+}
+
+// maxAuthParams bounds the work on a hostile header.
+const maxAuthParams = 32
+
+// parseAuthParams reads the auth-params of a credentials value (RFC 3261
+// §25.1, RFC 2617 §1.2): name=token or name="quoted string", separated by
+// commas and whitespace. Names are lowercased; a name twice is an error.
+func parseAuthParams(s string) (map[string]string, error) {
+	p := make(map[string]string)
+	i := 0
+	skipSpace := func() {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+			i++
+		}
+	}
+	for {
+		skipSpace()
+		if i == len(s) {
+			break
+		}
+		start := i
+		for i < len(s) && isTokenChar(s[i]) {
+			i++
+		}
+		name := strings.ToLower(s[start:i])
+		if name == "" {
+			return nil, fmt.Errorf("at byte %d: want a parameter name", i)
+		}
+		skipSpace()
+		if i == len(s) || s[i] != '=' {
+			return nil, fmt.Errorf("parameter %.32q has no value", name)
+		}
+		i++
+		skipSpace()
+		var val string
+		if i < len(s) && s[i] == '"' {
+			var b strings.Builder
+			i++
+			closed := false
+			for i < len(s) {
+				c := s[i]
+				i++
+				if c == '"' {
+					closed = true
+					break
+				}
+				if c == '\\' && i < len(s) {
+					c = s[i]
+					i++
+				}
+				b.WriteByte(c)
+			}
+			if !closed {
+				return nil, fmt.Errorf("parameter %.32q: unterminated quoted string", name)
+			}
+			val = b.String()
+		} else {
+			start := i
+			for i < len(s) && isTokenChar(s[i]) {
+				i++
+			}
+			val = s[start:i]
+			if val == "" {
+				return nil, fmt.Errorf("parameter %.32q has no value", name)
+			}
+		}
+		if _, dup := p[name]; dup {
+			return nil, fmt.Errorf("parameter %.32q given twice", name)
+		}
+		if len(p) == maxAuthParams {
+			return nil, errors.New("too many parameters")
+		}
+		p[name] = val
+		skipSpace()
+		if i == len(s) {
+			break
+		}
+		if s[i] != ',' {
+			return nil, fmt.Errorf("at byte %d: want a comma between parameters", i)
+		}
+		i++
+	}
+	return p, nil
+}
+
+// isTokenChar: RFC 3261 §25.1 token characters.
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-.!%*_+`'~", c) >= 0
+}
+
+// quote makes a quoted-string of s.
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(s) + `"`
+}

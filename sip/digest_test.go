@@ -1,0 +1,384 @@
+package sip_test
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline/sip"
+)
+
+const (
+	testRealm    = "clubline.example.org"
+	testPassword = "hors-jeu 2026!"
+)
+
+// staffCredentials holds marie, with both hashes, and luc, with MD5 only.
+func staffCredentials(realm string) func(string) (sip.Credential, bool) {
+	creds := map[string]sip.Credential{
+		"marie": {
+			User:      "marie",
+			HA1MD5:    sip.HA1(sip.AlgorithmMD5, "marie", realm, testPassword),
+			HA1SHA256: sip.HA1(sip.AlgorithmSHA256, "marie", realm, testPassword),
+		},
+		"luc": {User: "luc", HA1MD5: sip.HA1(sip.AlgorithmMD5, "luc", realm, testPassword)},
+	}
+	return func(user string) (sip.Credential, bool) {
+		c, ok := creds[user]
+		return c, ok
+	}
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newTestDigest() (*sip.Digest, *clock) {
+	clk := &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	d := sip.NewDigest(testRealm, staffCredentials(testRealm))
+	d.Now = clk.Now
+	return d, clk
+}
+
+var challengeNonce = regexp.MustCompile(`nonce="([^"]*)"`)
+
+func nonceOf(t testing.TB, challenge string) string {
+	t.Helper()
+	m := challengeNonce.FindStringSubmatch(challenge)
+	if m == nil {
+		t.Fatalf("no nonce in challenge %q", challenge)
+	}
+	return m[1]
+}
+
+// softphone answers a challenge as a softphone would.
+type softphone struct {
+	user, password, realm, alg, qop string
+	uri                             string
+}
+
+func (p softphone) authorize(nonce string) string {
+	ha1 := sip.HA1(p.alg, p.user, p.realm, p.password)
+	const nc, cnonce = "00000001", "0a4f113b"
+	resp := sip.DigestResponse(p.alg, ha1, nonce, nc, cnonce, p.qop, "REGISTER", p.uri)
+	h := fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s`,
+		p.user, p.realm, nonce, p.uri, resp, p.alg)
+	if p.qop != "" {
+		h += fmt.Sprintf(`, qop=%s, nc=%s, cnonce="%s"`, p.qop, nc, cnonce)
+	}
+	return h
+}
+
+func marie(alg string) softphone {
+	return softphone{user: "marie", password: testPassword, realm: testRealm, alg: alg, qop: "auth", uri: "sip:" + testRealm}
+}
+
+func TestDigestRFC2617Example(t *testing.T) {
+	// RFC 2617 §3.5 (the response of the errata: qop=auth, GET).
+	const realm = "testrealm@host.com"
+	ha1 := sip.HA1(sip.AlgorithmMD5, "Mufasa", realm, "Circle Of Life")
+	if want := "939e7578ed9e3c518a452acee763bce9"; ha1 != want {
+		t.Errorf("HA1 = %s, want %s", ha1, want)
+	}
+	got := sip.DigestResponse(sip.AlgorithmMD5, ha1, "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001", "0a4f113b", "auth", "GET", "/dir/index.html")
+	if want := "6629fae49393a05397450978507c4ef1"; got != want {
+		t.Errorf("response = %s, want %s", got, want)
+	}
+
+	// Through Verify: the response is right, but the nonce is not one of
+	// ours, so the answer is a stale challenge (retry with our nonce),
+	// never success. A wrong response is wrong credentials.
+	d := sip.NewDigest(realm, func(u string) (sip.Credential, bool) {
+		return sip.Credential{User: u, HA1MD5: ha1}, u == "Mufasa"
+	})
+	h := `Digest username="Mufasa",
+                 realm="testrealm@host.com",
+                 nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+                 uri="/dir/index.html",
+                 qop=auth,
+                 nc=00000001,
+                 cnonce="0a4f113b",
+                 response="6629fae49393a05397450978507c4ef1",
+                 opaque="5ccc069c403ebaf9f0171e9517f40e41"`
+	user, err := d.Verify("GET", h)
+	if user != "Mufasa" || !errors.Is(err, sip.ErrStale) {
+		t.Errorf("Verify(RFC 2617 example) = %q, %v; want Mufasa, ErrStale", user, err)
+	}
+	if _, err := d.Verify("GET", strings.Replace(h, "6629fae4", "6629fae5", 1)); !errors.Is(err, sip.ErrBadCredentials) {
+		t.Errorf("Verify(RFC 2617 example, response changed) = %v, want ErrBadCredentials", err)
+	}
+}
+
+func TestDigestRFC7616Example(t *testing.T) {
+	// RFC 7616 §3.9.1: the same request answered with SHA-256 and MD5.
+	const (
+		realm  = "http-auth@example.org"
+		nonce  = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+		cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+	)
+	for _, tc := range []struct{ alg, want string }{
+		{sip.AlgorithmSHA256, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"},
+		{sip.AlgorithmMD5, "8ca523f5e9506fed4657c9700eebdbec"},
+	} {
+		ha1 := sip.HA1(tc.alg, "Mufasa", realm, "Circle of Life")
+		got := sip.DigestResponse(tc.alg, ha1, nonce, "00000001", cnonce, "auth", "GET", "/dir/index.html")
+		if got != tc.want {
+			t.Errorf("%s response = %s, want %s", tc.alg, got, tc.want)
+		}
+	}
+}
+
+func TestDigestChallenges(t *testing.T) {
+	d, _ := newTestDigest()
+	cs := d.Challenges(false)
+	if len(cs) != 2 {
+		t.Fatalf("Challenges = %q, want two", cs)
+	}
+	for i, alg := range []string{"SHA-256", "MD5"} {
+		want := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, testRealm, nonceOf(t, cs[i]), alg)
+		if cs[i] != want {
+			t.Errorf("challenge %d = %q, want %q", i, cs[i], want)
+		}
+	}
+	if nonceOf(t, cs[0]) == nonceOf(t, d.Challenges(false)[0]) {
+		t.Error("two challenges share a nonce")
+	}
+	for _, c := range d.Challenges(true) {
+		if !strings.HasSuffix(c, ", stale=true") {
+			t.Errorf("stale challenge %q does not say stale=true", c)
+		}
+	}
+	// A realm with a quote is escaped.
+	q := sip.NewDigest(`club "A"`, staffCredentials("x"))
+	if c := q.Challenges(false)[0]; !strings.HasPrefix(c, `Digest realm="club \"A\"", `) {
+		t.Errorf("challenge = %q, want the realm escaped", c)
+	}
+}
+
+func TestDigestAccepts(t *testing.T) {
+	for _, alg := range []string{sip.AlgorithmSHA256, sip.AlgorithmMD5, "sha-256"} {
+		t.Run(alg, func(t *testing.T) {
+			d, clk := newTestDigest()
+			cs := d.Challenges(false)
+			clk.Add(NonceAlmostOld)
+			user, err := d.Verify("REGISTER", marie(alg).authorize(nonceOf(t, cs[0])))
+			if err != nil || user != "marie" {
+				t.Errorf("Verify = %q, %v; want marie, nil", user, err)
+			}
+		})
+	}
+	// RFC 2069 (no qop), which RFC 3261 §22.4 asks a server to accept: MD5 only.
+	d, _ := newTestDigest()
+	nonce := nonceOf(t, d.Challenges(false)[0])
+	old := marie(sip.AlgorithmMD5)
+	old.qop = ""
+	if user, err := d.Verify("REGISTER", old.authorize(nonce)); err != nil || user != "marie" {
+		t.Errorf("Verify(RFC 2069, MD5) = %q, %v; want marie, nil", user, err)
+	}
+	old.alg = sip.AlgorithmSHA256
+	if _, err := d.Verify("REGISTER", old.authorize(nonce)); !errors.Is(err, sip.ErrMalformed) {
+		t.Errorf("Verify(SHA-256 without qop) = %v, want ErrMalformed", err)
+	}
+	// No algorithm parameter means MD5.
+	h := strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), ", algorithm=MD5", "", 1)
+	if _, err := d.Verify("REGISTER", h); err != nil {
+		t.Errorf("Verify(no algorithm) = %v, want MD5 and nil", err)
+	}
+	// The method is part of the response.
+	if _, err := d.Verify("INVITE", marie(sip.AlgorithmMD5).authorize(nonce)); !errors.Is(err, sip.ErrBadCredentials) {
+		t.Errorf("Verify(other method) = %v, want ErrBadCredentials", err)
+	}
+}
+
+// NonceAlmostOld is just inside the nonce lifetime.
+const NonceAlmostOld = sip.NonceLifetime - time.Second
+
+func TestDigestRefuses(t *testing.T) {
+	d, _ := newTestDigest()
+	nonce := nonceOf(t, d.Challenges(false)[0])
+	wrongPassword := marie(sip.AlgorithmSHA256)
+	wrongPassword.password = "offside"
+	wrongRealm := marie(sip.AlgorithmSHA256)
+	wrongRealm.realm = "other.example.org"
+	unknown := marie(sip.AlgorithmSHA256)
+	unknown.user = "mallory"
+	lucSHA := marie(sip.AlgorithmSHA256)
+	lucSHA.user = "luc"
+
+	// The HA1 computed with another realm, the header claiming ours.
+	wrongRealmHA1 := strings.Replace(wrongRealm.authorize(nonce), `realm="other.example.org"`, `realm="`+testRealm+`"`, 1)
+
+	for _, tc := range []struct {
+		name, header string
+		want         error
+	}{
+		{"no header", "", sip.ErrNoCredentials},
+		{"blank header", "   ", sip.ErrNoCredentials},
+		{"basic auth", "Basic bWFyaWU6c2VjcmV0", sip.ErrNoCredentials},
+		{"wrong password", wrongPassword.authorize(nonce), sip.ErrBadCredentials},
+		{"wrong realm parameter", wrongRealm.authorize(nonce), sip.ErrNoCredentials},
+		{"HA1 of the wrong realm", wrongRealmHA1, sip.ErrBadCredentials},
+		{"unknown user", unknown.authorize(nonce), sip.ErrUnknownUser},
+		{"no SHA-256 credential", lucSHA.authorize(nonce), sip.ErrBadCredentials},
+		{"unsupported algorithm", strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), "algorithm=MD5", "algorithm=MD5-sess", 1), sip.ErrNoCredentials},
+		{"qop auth-int", strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), "qop=auth", "qop=auth-int", 1), sip.ErrMalformed},
+		{"garbage", "Digest \x00\xff garbage", sip.ErrMalformed},
+		{"unterminated quote", `Digest username="marie`, sip.ErrMalformed},
+		{"parameter twice", marie(sip.AlgorithmMD5).authorize(nonce) + `, username="luc"`, sip.ErrMalformed},
+		{"no comma", `Digest username="marie" realm="x"`, sip.ErrMalformed},
+		{"value missing", `Digest username=, realm="x"`, sip.ErrMalformed},
+		{"bad nc", strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), "nc=00000001", "nc=1", 1), sip.ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			user, err := d.Verify("REGISTER", tc.header)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Verify = %q, %v; want %v", user, err, tc.want)
+			}
+		})
+	}
+
+	// Each required field missing.
+	full := marie(sip.AlgorithmMD5).authorize(nonce)
+	for _, field := range []string{"username", "realm", "nonce", "uri", "response", "cnonce", "nc"} {
+		re := regexp.MustCompile(`(, )?\b` + field + `=("[^"]*"|[^,]*)`)
+		h := re.ReplaceAllString(full, "")
+		h = strings.Replace(h, "Digest , ", "Digest ", 1)
+		if _, err := d.Verify("REGISTER", h); !errors.Is(err, sip.ErrMalformed) {
+			t.Errorf("Verify without %s (%q) = %v, want ErrMalformed", field, h, err)
+		}
+	}
+}
+
+func TestDigestUnknownUserLooksLikeWrongPassword(t *testing.T) {
+	d, _ := newTestDigest()
+	nonce := nonceOf(t, d.Challenges(false)[0])
+	wrong := marie(sip.AlgorithmMD5)
+	wrong.password = "nope"
+	unknown := marie(sip.AlgorithmMD5)
+	unknown.user = "mallory"
+	_, errWrong := d.Verify("REGISTER", wrong.authorize(nonce))
+	_, errUnknown := d.Verify("REGISTER", unknown.authorize(nonce))
+	// A handler that maps errors with errors.Is answers both alike.
+	for _, target := range []error{sip.ErrNoCredentials, sip.ErrStale, sip.ErrBadCredentials, sip.ErrMalformed} {
+		if errors.Is(errWrong, target) != errors.Is(errUnknown, target) {
+			t.Errorf("errors.Is(_, %v): wrong password %t, unknown user %t", target, errors.Is(errWrong, target), errors.Is(errUnknown, target))
+		}
+	}
+	if !errors.Is(errUnknown, sip.ErrUnknownUser) || errors.Is(errWrong, sip.ErrUnknownUser) {
+		t.Errorf("the log cannot tell them apart: %v / %v", errWrong, errUnknown)
+	}
+}
+
+func TestDigestNonces(t *testing.T) {
+	d, clk := newTestDigest()
+	nonce := nonceOf(t, d.Challenges(false)[0])
+	p := marie(sip.AlgorithmSHA256)
+
+	// Expired: stale when the password is right, wrong credentials otherwise.
+	clk.Add(sip.NonceLifetime)
+	if _, err := d.Verify("REGISTER", p.authorize(nonce)); !errors.Is(err, sip.ErrStale) {
+		t.Errorf("Verify(expired nonce) = %v, want ErrStale", err)
+	}
+	bad := p
+	bad.password = "nope"
+	if _, err := d.Verify("REGISTER", bad.authorize(nonce)); !errors.Is(err, sip.ErrBadCredentials) {
+		t.Errorf("Verify(expired nonce, wrong password) = %v, want ErrBadCredentials", err)
+	}
+	// A fresh challenge works again.
+	nonce = nonceOf(t, d.Challenges(true)[0])
+	if _, err := d.Verify("REGISTER", p.authorize(nonce)); err != nil {
+		t.Errorf("Verify(after the stale challenge) = %v", err)
+	}
+
+	// Tampered: never accepted. Re-signed by the phone, it is not ours
+	// (stale, retry with a real one); left as answered, it does not match.
+	for i := range nonce {
+		c := byte('A')
+		if nonce[i] == 'A' {
+			c = 'B'
+		}
+		tampered := nonce[:i] + string(c) + nonce[i+1:]
+		if _, err := d.Verify("REGISTER", p.authorize(tampered)); !errors.Is(err, sip.ErrStale) {
+			t.Fatalf("Verify(nonce with byte %d changed) = %v, want ErrStale", i, err)
+		}
+		h := strings.Replace(p.authorize(nonce), nonce, tampered, 1)
+		if _, err := d.Verify("REGISTER", h); !errors.Is(err, sip.ErrBadCredentials) {
+			t.Fatalf("Verify(nonce with byte %d changed after signing) = %v, want ErrBadCredentials", i, err)
+		}
+	}
+	for _, n := range []string{"", "x", "not base64 !", strings.Repeat("A", 43)} {
+		if _, err := d.Verify("REGISTER", p.authorize(n)); !errors.Is(err, sip.ErrStale) {
+			t.Errorf("Verify(nonce %q) = %v, want ErrStale", n, err)
+		}
+	}
+
+	// Another realm's nonce is not this realm's.
+	other := sip.NewDigest("other.example.org", staffCredentials(testRealm))
+	other.Now = clk.Now
+	if _, err := d.Verify("REGISTER", p.authorize(nonceOf(t, other.Challenges(false)[0]))); !errors.Is(err, sip.ErrStale) {
+		t.Errorf("Verify(nonce of another realm) = %v, want ErrStale", err)
+	}
+
+	// A Digest rebuilt (config reload) accepts the nonces of the old one.
+	again := sip.NewDigest(testRealm, staffCredentials(testRealm))
+	again.Now = clk.Now
+	if _, err := again.Verify("REGISTER", p.authorize(nonce)); err != nil {
+		t.Errorf("Verify by a new Digest of the same realm = %v, want nil", err)
+	}
+}
+
+func TestDigestConcurrent(t *testing.T) {
+	d, _ := newTestDigest()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				nonce := nonceOf(t, d.Challenges(false)[1])
+				if _, err := d.Verify("REGISTER", marie(sip.AlgorithmMD5).authorize(nonce)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func FuzzDigestVerify(f *testing.F) {
+	d, _ := newTestDigest()
+	nonce := nonceOf(f, d.Challenges(false)[0])
+	f.Add(marie(sip.AlgorithmSHA256).authorize(nonce))
+	f.Add(marie(sip.AlgorithmMD5).authorize(nonce))
+	f.Add(`Digest username="a\"b", realm="` + testRealm + `", nonce="", uri="", response=""`)
+	f.Add(`Digest a=b,,c=d`)
+	f.Add(`Digest username="\`)
+	f.Add("Digest")
+	f.Fuzz(func(t *testing.T, h string) {
+		user, err := d.Verify("REGISTER", h)
+		if err == nil && user != "marie" {
+			t.Fatalf("Verify(%q) authenticated %q", h, user)
+		}
+		if err != nil && !errors.Is(err, sip.ErrNoCredentials) && !errors.Is(err, sip.ErrStale) &&
+			!errors.Is(err, sip.ErrBadCredentials) && !errors.Is(err, sip.ErrMalformed) {
+			t.Fatalf("Verify(%q) = %v: not one of the documented errors", h, err)
+		}
+	})
+}
