@@ -63,6 +63,9 @@ type SIP struct {
 	Numbers       []string // request-URI users answered; others get 404
 	MaxCalls      int      // beyond it: 503 with Retry-After
 	DrainTimeout  time.Duration
+	// Realm is the digest realm staff phones authenticate in; the HA1 of
+	// the staff config is computed with it (default "clubline").
+	Realm string
 }
 
 // Listener is one address the SIP server listens on.
@@ -202,6 +205,7 @@ func Default() *Config {
 			RTPTimeout: 30 * time.Second,
 			Numbers:    []string{"club"},
 			MaxCalls:   200, DrainTimeout: 2 * time.Minute,
+			Realm: defaultRealm,
 		},
 		Hours: Hours{
 			Weekly:   routing.Weekly{{First: time.Monday, Last: time.Friday, Ranges: []routing.Range{{Start: 8*60 + 30, End: 16*60 + 30}}}},

@@ -89,7 +89,11 @@ var (
 	numberPattern  = regexp.MustCompile(`^\+?[0-9]+$`)
 	sipUserPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 	portsPattern   = regexp.MustCompile(`^(\d+)\s*-\s*(\d+)$`)
+	realmPattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
+
+// defaultRealm is sip.realm when the file gives none.
+const defaultRealm = "clubline"
 
 func (d *decoder) sip(n *yaml.Node, s *SIP) {
 	d.fields(n, "sip", "sip", func(key string, k, v *yaml.Node) {
@@ -176,6 +180,16 @@ func (d *decoder) sip(n *yaml.Node, s *SIP) {
 			}
 		case "drain_timeout":
 			d.duration(v, p, true, &s.DrainTimeout)
+		case "realm":
+			r, ok := d.scalar(v, p)
+			if !ok {
+				return
+			}
+			if !realmPattern.MatchString(r) {
+				d.add(v, p, fmt.Sprintf("%q is not a realm", r), "write letters, digits, dots and dashes, e.g. clubline or sip.example.org")
+				return
+			}
+			s.Realm = r
 		}
 	})
 }

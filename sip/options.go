@@ -69,6 +69,9 @@ type Options struct {
 	// MinSessionExpires is the shortest session timer accepted (RFC 4028,
 	// default and lowest sensible value 90s; tests go lower).
 	MinSessionExpires time.Duration
+	// Registrar, when set, makes clubline the registrar of staff phones
+	// (registrar.go). Nil: REGISTER gets 405.
+	Registrar *RegistrarOptions
 }
 
 // Defaults.

@@ -30,6 +30,8 @@ type Server struct {
 	numbers numberSet
 	log     *slog.Logger
 
+	registrar *registrar // nil: REGISTER gets 405
+
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client
@@ -76,6 +78,11 @@ func NewServer(o Options) (*Server, error) {
 		log:     o.Logger.With("component", "sip"),
 		calls:   make(map[string]*call),
 		changed: make(chan struct{}),
+	}
+	if o.Registrar != nil {
+		if s.registrar, err = newRegistrar(*o.Registrar, s.log); err != nil {
+			return nil, fmt.Errorf("sip: %w", err)
+		}
 	}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
 	if len(o.Numbers) == 0 {
@@ -125,6 +132,7 @@ func (s *Server) routes() {
 	s.srv.OnOptions(s.tracked(s.onOptions))
 	s.srv.OnInfo(s.tracked(s.onInfo))
 	s.srv.OnUpdate(s.tracked(s.onUpdate))
+	s.srv.OnRegister(s.tracked(s.onRegister))
 	s.srv.OnNoRoute(s.tracked(s.onOther))
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,11 +119,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			m.Metrics.SIPRejected.WithLabelValues(strconv.Itoa(status)).Inc()
 			m.script.Load().Rejected(c)
 		},
-		Logger: m.Logger,
+		Logger:    m.Logger,
+		Registrar: m.registrarOptions(cfg),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
 	}
+	m.countRegistered()
 	if err = m.SIP.Start(ctx); err != nil {
 		return fmt.Errorf("%s: sip.listen: %w", m.ConfigPath, err)
 	}
@@ -370,4 +373,49 @@ func restartNeeded(old, cur *config.Config) []string {
 		keys = append(keys, "http")
 	}
 	return keys
+}
+
+// registrarOptions makes clubline the registrar of the staff in the config,
+// or returns nil when there are none (REGISTER then gets 405). Passwords
+// are read from the environment once, here; staff changes in a reloaded
+// config take effect at the next start.
+func (m *Main) registrarOptions(cfg *config.Config) *sip.RegistrarOptions {
+	if len(cfg.Staff) == 0 {
+		return nil
+	}
+	realm := cfg.SIP.Realm
+	staff := make([]sip.StaffCredential, 0, len(cfg.Staff))
+	for _, s := range cfg.Staff {
+		c := sip.Credential{User: s.Extension, HA1MD5: strings.ToLower(s.HA1), HA1SHA256: strings.ToLower(s.HA1SHA256)}
+		if s.PasswordEnv != "" {
+			pw := os.Getenv(s.PasswordEnv)
+			if pw == "" {
+				m.Logger.Warn("staff member cannot register: their password variable is not set",
+					"staff", s.ID, "variable", s.PasswordEnv)
+				continue
+			}
+			c.HA1MD5 = sip.HA1(sip.AlgorithmMD5, s.Extension, realm, pw)
+			c.HA1SHA256 = sip.HA1(sip.AlgorithmSHA256, s.Extension, realm, pw)
+		}
+		staff = append(staff, sip.StaffCredential{ID: s.ID, Extension: s.Extension, Credential: c})
+	}
+	return &sip.RegistrarOptions{Realm: realm, Staff: staff, Store: m.Store, OnChange: m.countRegistered}
+}
+
+// countRegistered sets clubline_staff_registered: the staff members with
+// at least one live registration. On a store error the gauge keeps its
+// last value.
+func (m *Main) countRegistered() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	regs, err := m.Store.Registrations(ctx, "", time.Now())
+	if err != nil {
+		m.Logger.Warn("cannot count registered staff", "error", err)
+		return
+	}
+	staff := make(map[string]bool)
+	for _, r := range regs {
+		staff[r.StaffID] = true
+	}
+	m.Metrics.StaffRegistered.Set(float64(len(staff)))
 }

@@ -1,0 +1,449 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clubline/clubline"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// The registrar: staff phones REGISTER to clubline (RFC 3261 §10.3) with
+// digest authentication, and their contacts go to the Store.
+//
+// Decisions:
+//
+//   - The digest user name is the staff member's extension (the HA1 in the
+//     config is H(extension:realm:password)); the To user (the address of
+//     record) may be the extension or the staff id.
+//   - A REGISTER with the same Call-ID as a stored contact and a CSeq not
+//     above it is out of order: 500 with Retry-After (RFC 3261 §10.3 step 7).
+//   - A flood of REGISTERs from one IP address (more than RegisterBurst in
+//     RegisterWindow) gets 503 with Retry-After, not 429 (SIP has none),
+//     and one log line per address and window. Nothing past the limit is
+//     authenticated or stored.
+//   - A store error gets 500 with Retry-After, never a 200: a phone must not
+//     believe it is reachable when nobody could find it.
+
+// Registrar defaults.
+const (
+	DefaultMinExpires     = 60 * time.Second
+	DefaultMaxExpires     = 3600 * time.Second
+	DefaultExpires        = 3600 * time.Second
+	DefaultRegisterBurst  = 20
+	DefaultRegisterWindow = 10 * time.Second
+	registrarRetryAfter   = 30 * time.Second
+	storeTimeout          = 5 * time.Second
+)
+
+// StaffCredential is one staff member who may register: Credential.User is
+// the digest user name (the extension).
+type StaffCredential struct {
+	ID, Extension string
+	Credential
+}
+
+// RegistrarOptions turn on the registrar (Options.Registrar). The zero value
+// of each optional field picks the default named beside it.
+type RegistrarOptions struct {
+	Realm string // required
+	Staff []StaffCredential
+	Store clubline.Store // required
+	// MinExpires (60s), MaxExpires (3600s), DefaultExpires (3600s): an
+	// interval below Min gets 423, above Max is cut to Max, none given
+	// means Default.
+	MinExpires, MaxExpires, DefaultExpires time.Duration
+	// RegisterBurst REGISTERs (20) per RegisterWindow (10s) are accepted
+	// from one IP address; beyond, 503 with Retry-After.
+	RegisterBurst  int
+	RegisterWindow time.Duration
+	Now            func() time.Time // default time.Now
+	// OnChange is called after a REGISTER changed the bindings (added,
+	// refreshed or removed one). It must not block for long.
+	OnChange func()
+}
+
+func (o *RegistrarOptions) withDefaults() error {
+	var errs []error
+	if o.Realm == "" {
+		errs = append(errs, errors.New("Registrar.Realm is empty"))
+	}
+	if o.Store == nil {
+		errs = append(errs, errors.New("Registrar.Store is nil"))
+	}
+	if o.MinExpires <= 0 {
+		o.MinExpires = DefaultMinExpires
+	}
+	if o.MaxExpires <= 0 {
+		o.MaxExpires = DefaultMaxExpires
+	}
+	if o.DefaultExpires <= 0 {
+		o.DefaultExpires = DefaultExpires
+	}
+	if o.MinExpires > o.MaxExpires {
+		errs = append(errs, fmt.Errorf("Registrar.MinExpires %s is above MaxExpires %s", o.MinExpires, o.MaxExpires))
+	}
+	o.DefaultExpires = min(max(o.DefaultExpires, o.MinExpires), o.MaxExpires)
+	if o.RegisterBurst <= 0 {
+		o.RegisterBurst = DefaultRegisterBurst
+	}
+	if o.RegisterWindow <= 0 {
+		o.RegisterWindow = DefaultRegisterWindow
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.OnChange == nil {
+		o.OnChange = func() {}
+	}
+	return errors.Join(errs...)
+}
+
+// registrar answers REGISTER.
+type registrar struct {
+	o      RegistrarOptions
+	digest *Digest
+	byUser map[string]*StaffCredential // digest user name → staff
+	log    *slog.Logger
+	limit  *rateLimit
+}
+
+func newRegistrar(o RegistrarOptions, log *slog.Logger) (*registrar, error) {
+	if err := o.withDefaults(); err != nil {
+		return nil, err
+	}
+	r := &registrar{o: o, byUser: make(map[string]*StaffCredential), log: log.With("component", "registrar"),
+		limit: newRateLimit(o.RegisterBurst, o.RegisterWindow)}
+	for i := range o.Staff {
+		st := &o.Staff[i]
+		if st.User == "" {
+			st.User = st.Extension
+		}
+		r.byUser[st.User] = st
+	}
+	r.digest = NewDigest(o.Realm, func(user string) (Credential, bool) {
+		st, ok := r.byUser[user]
+		if !ok {
+			return Credential{}, false
+		}
+		return st.Credential, true
+	})
+	r.digest.Now = o.Now
+	return r, nil
+}
+
+// binding is one Contact of a REGISTER.
+type binding struct {
+	uri     string
+	expires time.Duration
+}
+
+func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	r := s.registrar
+	if r == nil {
+		s.onOther(req, tx)
+		return
+	}
+	s.respond(tx, r.handle(req))
+}
+
+// handle answers one REGISTER. Every path that writes to the store comes
+// after authentication.
+func (r *registrar) handle(req *sipmsg.Request) *sipmsg.Response {
+	src := req.Source()
+	ip := sourceIP(src)
+	if ok, first := r.limit.allow(ip, r.o.Now()); !ok {
+		if first {
+			r.log.Warn("REGISTER flood: refusing with 503 for the rest of the window",
+				"source", maskAddr(ip), "limit", r.o.RegisterBurst, "window", r.o.RegisterWindow)
+		}
+		return r.reply(req, sipmsg.StatusServiceUnavailable, "Service Unavailable", retryAfter(r.o.RegisterWindow))
+	}
+
+	authz, _ := header(req, "Authorization")
+	user, err := r.digest.Verify(string(sipmsg.REGISTER), authz)
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return r.challenge(req, false)
+	case errors.Is(err, ErrStale):
+		return r.challenge(req, true)
+	case errors.Is(err, ErrMalformed):
+		r.log.Info("REGISTER refused: malformed credentials", "source", maskAddr(ip), "error", err)
+		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
+	case err != nil:
+		r.log.Warn("REGISTER refused: wrong credentials", "user", MaskNumber(user), "source", maskAddr(ip),
+			"unknown_user", errors.Is(err, ErrUnknownUser))
+		return r.reply(req, sipmsg.StatusForbidden, "Forbidden")
+	}
+	st := r.byUser[user]
+	if !uriMatches(authz, req.Recipient) {
+		r.log.Info("REGISTER refused: digest uri is not the Request-URI", "user", user)
+		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
+	}
+	to := req.To()
+	if to == nil || (to.Address.User != st.ID && to.Address.User != st.Extension) {
+		r.log.Warn("REGISTER refused: To is not the authenticated staff member", "staff", st.ID, "source", maskAddr(ip))
+		return r.reply(req, sipmsg.StatusForbidden, "Forbidden")
+	}
+
+	bindings, wildcard, err := r.bindings(req)
+	if err != nil {
+		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request", warning(399, err.Error()))
+	}
+	for _, b := range bindings {
+		if b.expires > 0 && b.expires < r.o.MinExpires {
+			return r.reply(req, 423, "Interval Too Brief",
+				sipmsg.NewHeader("Min-Expires", strconv.Itoa(int(r.o.MinExpires/time.Second))))
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	now := r.o.Now()
+	current, err := r.o.Store.Registrations(ctx, st.ID, now)
+	if err != nil {
+		return r.storeFailed(req, st.ID, err)
+	}
+	changed, res := r.apply(ctx, req, st, bindings, wildcard, current, now)
+	if changed {
+		r.o.OnChange()
+	}
+	if res != nil {
+		return res
+	}
+	if len(bindings) > 0 || wildcard {
+		if current, err = r.o.Store.Registrations(ctx, st.ID, now); err != nil {
+			return r.storeFailed(req, st.ID, err)
+		}
+	}
+	res = r.reply(req, sipmsg.StatusOK, "OK")
+	for _, reg := range current {
+		left := max(0, int(reg.Expires.Sub(now).Round(time.Second)/time.Second))
+		res.AppendHeader(sipmsg.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", reg.Contact, left)))
+	}
+	res.AppendHeader(sipmsg.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
+	return res
+}
+
+// apply writes the bindings of an authenticated REGISTER; a non-nil
+// response is a failure to send instead of the 200.
+func (r *registrar) apply(ctx context.Context, req *sipmsg.Request, st *StaffCredential, bindings []binding,
+	wildcard bool, current []*clubline.Registration, now time.Time) (changed bool, res *sipmsg.Response) {
+	callID := ""
+	if id := req.CallID(); id != nil {
+		callID = id.Value()
+	}
+	var cseq uint32
+	if c := req.CSeq(); c != nil {
+		cseq = c.SeqNo
+	}
+	if wildcard {
+		for _, reg := range current {
+			if reg.CallID == callID && cseq <= reg.CSeq {
+				return false, r.outOfOrder(req, st.ID)
+			}
+		}
+		for _, reg := range current {
+			if err := r.o.Store.DeleteRegistration(ctx, st.ID, reg.Contact); err != nil && !errors.Is(err, clubline.ErrNotFound) {
+				return changed, r.storeFailed(req, st.ID, err)
+			}
+			changed = true
+		}
+		r.log.Info("unregistered all contacts", "staff", st.ID, "count", len(current))
+		return changed, nil
+	}
+	byContact := make(map[string]*clubline.Registration, len(current))
+	for _, reg := range current {
+		byContact[reg.Contact] = reg
+	}
+	for _, b := range bindings {
+		if old, ok := byContact[b.uri]; ok && old.CallID == callID && cseq <= old.CSeq {
+			return false, r.outOfOrder(req, st.ID)
+		}
+	}
+	ua, _ := header(req, "User-Agent")
+	received := strings.ToLower(req.Transport()) + ":" + req.Source()
+	for _, b := range bindings {
+		if b.expires == 0 {
+			err := r.o.Store.DeleteRegistration(ctx, st.ID, b.uri)
+			if err != nil && !errors.Is(err, clubline.ErrNotFound) {
+				return changed, r.storeFailed(req, st.ID, err)
+			}
+			changed = changed || err == nil
+			r.log.Info("unregistered", "staff", st.ID)
+			continue
+		}
+		reg := &clubline.Registration{
+			StaffID: st.ID, Contact: b.uri, Received: received, UserAgent: printable(ua, 64),
+			Expires: now.Add(min(b.expires, r.o.MaxExpires)), CallID: callID, CSeq: cseq, RegisteredAt: now,
+		}
+		if err := r.o.Store.SaveRegistration(ctx, reg); err != nil {
+			return changed, r.storeFailed(req, st.ID, err)
+		}
+		changed = true
+		r.log.Info("registered", "staff", st.ID, "transport", strings.ToLower(req.Transport()),
+			"source", maskAddr(sourceIP(req.Source())), "expires", min(b.expires, r.o.MaxExpires))
+	}
+	return changed, nil
+}
+
+// bindings reads the Contact headers: each URI with its interval (expires
+// param, else the Expires header, else DefaultExpires). wildcard is
+// "Contact: *", which must come alone and with Expires: 0.
+func (r *registrar) bindings(req *sipmsg.Request) (out []binding, wildcard bool, err error) {
+	def := r.o.DefaultExpires
+	if v, ok := header(req, "Expires"); ok {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return nil, false, fmt.Errorf("Expires %.20q is not a number of seconds", v)
+		}
+		def = time.Duration(n) * time.Second
+	}
+	var contacts []*sipmsg.ContactHeader
+	for _, name := range []string{"Contact", "m"} {
+		for _, h := range req.GetHeaders(name) {
+			c, ok := h.(*sipmsg.ContactHeader)
+			if !ok {
+				return nil, false, errors.New("unreadable Contact")
+			}
+			contacts = append(contacts, c)
+		}
+	}
+	for _, c := range contacts {
+		if c.Address.Wildcard {
+			wildcard = true
+			continue
+		}
+		exp := def
+		if v, ok := c.Params.Get("expires"); ok {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, false, fmt.Errorf("Contact expires %.20q is not a number of seconds", v)
+			}
+			exp = time.Duration(n) * time.Second
+		}
+		out = append(out, binding{uri: c.Address.String(), expires: exp})
+	}
+	if wildcard && (len(out) > 0 || def != 0) {
+		return nil, false, errors.New("Contact: * must be alone and with Expires: 0")
+	}
+	return out, wildcard, nil
+}
+
+func (r *registrar) challenge(req *sipmsg.Request, stale bool) *sipmsg.Response {
+	res := r.reply(req, sipmsg.StatusUnauthorized, "Unauthorized")
+	for _, c := range r.digest.Challenges(stale) {
+		res.AppendHeader(sipmsg.NewHeader("WWW-Authenticate", c))
+	}
+	return res
+}
+
+func (r *registrar) outOfOrder(req *sipmsg.Request, staff string) *sipmsg.Response {
+	r.log.Info("REGISTER out of order: CSeq not above the stored one for this Call-ID", "staff", staff)
+	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", retryAfter(time.Second))
+}
+
+func (r *registrar) storeFailed(req *sipmsg.Request, staff string, err error) *sipmsg.Response {
+	r.log.Error("REGISTER not stored: the store failed", "staff", staff, "error", err)
+	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", retryAfter(registrarRetryAfter))
+}
+
+func (r *registrar) reply(req *sipmsg.Request, code int, reason string, hs ...sipmsg.Header) *sipmsg.Response {
+	return rejected(code, reason, "", hs...).response(req)
+}
+
+// uriMatches reports whether the uri parameter of the credentials names
+// the Request-URI (user and host, ignoring case and parameters).
+func uriMatches(authz string, ruri sipmsg.Uri) bool {
+	_, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
+	p, err := parseAuthParams(rest)
+	if err != nil {
+		return false
+	}
+	var u sipmsg.Uri
+	if err := sipmsg.ParseUri(p["uri"], &u); err != nil {
+		return false
+	}
+	return strings.EqualFold(u.User, ruri.User) && strings.EqualFold(u.Host, ruri.Host)
+}
+
+func sourceIP(src string) string {
+	if ap, err := netip.ParseAddrPort(src); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	if i := strings.LastIndexByte(src, ':'); i > 0 {
+		return src[:i]
+	}
+	return src
+}
+
+// maskAddr hides the last part of an IP address in a log line
+// ("203.0.113.5" → "203.0.113.x").
+func maskAddr(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+		b := a.As4()
+		return fmt.Sprintf("%d.%d.%d.x", b[0], b[1], b[2])
+	}
+	if i := strings.LastIndexByte(ip, ':'); i > 0 {
+		return ip[:i] + ":x"
+	}
+	return "x"
+}
+
+// rateLimit is a token bucket per source IP: burst tokens, refilled at
+// burst per window.
+type rateLimit struct {
+	burst  float64
+	window time.Duration
+	mu     sync.Mutex
+	perIP  map[string]*bucket
+}
+
+type bucket struct {
+	tokens   float64
+	last     time.Time
+	loggedAt time.Time // of the last refusal that was logged
+}
+
+func newRateLimit(burst int, window time.Duration) *rateLimit {
+	return &rateLimit{burst: float64(burst), window: window, perIP: make(map[string]*bucket)}
+}
+
+// allow takes a token for ip; first is true for at most one refusal per
+// window and address, for one log line per window.
+func (l *rateLimit) allow(ip string, now time.Time) (ok, first bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.perIP) > 10000 {
+		for k, b := range l.perIP { // forget full buckets
+			if now.Sub(b.last) > l.window {
+				delete(l.perIP, k)
+			}
+		}
+	}
+	b, found := l.perIP[ip]
+	if !found {
+		b = &bucket{tokens: l.burst, last: now}
+		l.perIP[ip] = b
+	}
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(l.burst, b.tokens+l.burst*float64(el)/float64(l.window))
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, false
+	}
+	if now.Sub(b.loggedAt) >= l.window {
+		b.loggedAt = now
+		return false, true
+	}
+	return false, false
+}

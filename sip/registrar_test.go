@@ -1,0 +1,367 @@
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/sip"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+const regRealm = "clubline-test"
+
+// regStore keeps registrations in memory; down makes every call fail.
+// Only the registration methods are implemented.
+type regStore struct {
+	clubline.Store
+	mu   sync.Mutex
+	regs map[string]*clubline.Registration
+	down atomic.Bool
+}
+
+var errDown = errors.New("store down")
+
+func newRegStore() *regStore { return &regStore{regs: make(map[string]*clubline.Registration)} }
+
+func (s *regStore) SaveRegistration(_ context.Context, r *clubline.Registration) error {
+	if s.down.Load() {
+		return errDown
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *r
+	s.regs[r.StaffID+"\x00"+r.Contact] = &c
+	return nil
+}
+
+func (s *regStore) DeleteRegistration(_ context.Context, staffID, contact string) error {
+	if s.down.Load() {
+		return errDown
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := staffID + "\x00" + contact
+	if _, ok := s.regs[k]; !ok {
+		return clubline.ErrNotFound
+	}
+	delete(s.regs, k)
+	return nil
+}
+
+func (s *regStore) Registrations(_ context.Context, staffID string, now time.Time) ([]*clubline.Registration, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*clubline.Registration
+	for _, r := range s.regs {
+		if (staffID == "" || r.StaffID == staffID) && r.Live(now) {
+			c := *r
+			out = append(out, &c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].StaffID+"\x00"+out[i].Contact < out[j].StaffID+"\x00"+out[j].Contact
+	})
+	return out, nil
+}
+
+func (s *regStore) all(t *testing.T, now time.Time) []*clubline.Registration {
+	t.Helper()
+	s.mu.Lock()
+	down := s.down.Swap(false)
+	s.mu.Unlock()
+	defer s.down.Store(down)
+	regs, _ := s.Registrations(context.Background(), "", now)
+	return regs
+}
+
+// fakeClock is the registrar's clock; tests move it.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type regHarness struct {
+	*harness
+	store   *regStore
+	clock   *fakeClock
+	uri     string // sip:127.0.0.1:port of the UDP listener
+	changes atomic.Int32
+}
+
+var testStaff = []struct{ id, ext, password string }{
+	{"marie", "201", "secret-marie"},
+	{"luc", "202", "secret-luc"},
+}
+
+func newRegHarness(t *testing.T, mutate ...func(*sip.RegistrarOptions)) *regHarness {
+	t.Helper()
+	rh := &regHarness{store: newRegStore(), clock: newFakeClock()}
+	ro := &sip.RegistrarOptions{Realm: regRealm, Store: rh.store, Now: rh.clock.Now,
+		OnChange: func() { rh.changes.Add(1) }}
+	for _, s := range testStaff {
+		ro.Staff = append(ro.Staff, sip.StaffCredential{ID: s.id, Extension: s.ext, Credential: sip.Credential{
+			User:      s.ext,
+			HA1MD5:    sip.HA1(sip.AlgorithmMD5, s.ext, regRealm, s.password),
+			HA1SHA256: sip.HA1(sip.AlgorithmSHA256, s.ext, regRealm, s.password),
+		}})
+	}
+	for _, m := range mutate {
+		m(ro)
+	}
+	rh.harness = newHarness(t, func(ctx context.Context, _ ivr.Inbound) { <-ctx.Done() },
+		func(o *sip.Options) { o.Registrar = ro })
+	for _, a := range rh.srv.Addrs() {
+		if hp, ok := strings.CutPrefix(a, "udp://"); ok {
+			rh.uri = "sip:" + hp
+		}
+	}
+	return rh
+}
+
+func (rh *regHarness) register(t *testing.T, o phone.RegisterOptions) (*phone.Registration, error) {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return phone.Register(ctx, rh.uri, o)
+}
+
+func (rh *regHarness) mustRegister(t *testing.T, o phone.RegisterOptions) *phone.Registration {
+	t.Helper()
+	reg, err := rh.register(t, o)
+	if err != nil {
+		t.Fatalf("Register %s: %v", o.User, err)
+	}
+	return reg
+}
+
+func wantStatus(t *testing.T, err error, code int) *phone.StatusError {
+	t.Helper()
+	var se *phone.StatusError
+	if !errors.As(err, &se) || se.Code != code {
+		t.Fatalf("got %v, want %d", err, code)
+	}
+	return se
+}
+
+func asMarie(o phone.RegisterOptions) phone.RegisterOptions {
+	o.User, o.Password = "201", "secret-marie"
+	if o.Expires == 0 && !o.NoExpires {
+		o.Expires = time.Hour
+	}
+	return o
+}
+
+func TestRegisterDigestAlgorithms(t *testing.T) {
+	rh := newRegHarness(t)
+	for _, alg := range []string{sip.AlgorithmSHA256, sip.AlgorithmMD5} {
+		reg := rh.mustRegister(t, asMarie(phone.RegisterOptions{Algorithm: alg, Contacts: []string{"<sip:201@10.0.0.9:5070>"}}))
+		if len(reg.Bindings) != 1 || reg.Bindings[0].Contact != "sip:201@10.0.0.9:5070" || reg.Bindings[0].Expires != time.Hour {
+			t.Errorf("%s: bindings %+v", alg, reg.Bindings)
+		}
+	}
+	// The AOR may be the staff id.
+	rh.mustRegister(t, phone.RegisterOptions{User: "202", Password: "secret-luc", AOR: "luc", Expires: time.Hour})
+	regs := rh.store.all(t, rh.clock.Now())
+	if len(regs) != 2 || regs[0].StaffID != "luc" || regs[1].StaffID != "marie" {
+		t.Fatalf("store: %+v", regs)
+	}
+	if rh.changes.Load() == 0 {
+		t.Error("OnChange never called")
+	}
+}
+
+func TestRegisterRefusals(t *testing.T) {
+	rh := newRegHarness(t)
+	_, err := rh.register(t, phone.RegisterOptions{User: "201", Password: "wrong", Expires: time.Hour})
+	wantStatus(t, err, 403)
+	_, err = rh.register(t, phone.RegisterOptions{User: "299", Password: "secret-marie", Expires: time.Hour})
+	wantStatus(t, err, 403)
+	// Authenticated as 201, registering 202: refused.
+	_, err = rh.register(t, asMarie(phone.RegisterOptions{AOR: "202"}))
+	wantStatus(t, err, 403)
+	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
+		t.Fatalf("refused REGISTERs stored %+v", regs)
+	}
+}
+
+// rawRegister sends a REGISTER for 201 with the given Authorization (none
+// if empty) from a raw client.
+func rawRegister(t *testing.T, rc *rawClient, uri, authz string) *sipmsg.Response {
+	t.Helper()
+	hs := []sipmsg.Header{
+		sipmsg.NewHeader("Contact", fmt.Sprintf("<sip:201@127.0.0.1:%d>", rc.port)),
+		sipmsg.NewHeader("Expires", "3600"),
+	}
+	if authz != "" {
+		hs = append(hs, sipmsg.NewHeader("Authorization", authz))
+	}
+	return rc.do(t, sipmsg.REGISTER, uri, hs...)
+}
+
+func regNonce(t *testing.T, v string) string {
+	t.Helper()
+	_, rest, _ := strings.Cut(v, `nonce="`)
+	nonce, _, ok := strings.Cut(rest, `"`)
+	if !ok {
+		t.Fatalf("no nonce in %q", v)
+	}
+	return nonce
+}
+
+func TestRegisterChallengeAndStale(t *testing.T) {
+	rh := newRegHarness(t)
+	rc := newRawClient(t)
+	uri := strings.Replace(rh.uri, "sip:", "sip:201@", 1)
+	res := rawRegister(t, rc, uri, "")
+	if res.StatusCode != 401 {
+		t.Fatalf("no credentials: %d, want 401", res.StatusCode)
+	}
+	chs := res.GetHeaders("WWW-Authenticate")
+	if len(chs) != 2 || !strings.Contains(chs[0].Value(), "algorithm=SHA-256") || !strings.Contains(chs[1].Value(), "algorithm=MD5") {
+		t.Fatalf("challenges: %v", chs)
+	}
+	nonce := regNonce(t, chs[1].Value())
+	rh.clock.Advance(sip.NonceLifetime + time.Minute)
+	ha1 := sip.HA1(sip.AlgorithmMD5, "201", regRealm, "secret-marie")
+	resp := sip.DigestResponse(sip.AlgorithmMD5, ha1, nonce, "00000001", "abc", "auth", "REGISTER", uri)
+	authz := fmt.Sprintf(`Digest username="201", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="abc"`,
+		regRealm, nonce, uri, resp)
+	res = rawRegister(t, rc, uri, authz)
+	if res.StatusCode != 401 || !strings.Contains(headerValue(res, "WWW-Authenticate"), "stale=true") {
+		t.Fatalf("stale nonce: %d %q, want 401 stale=true", res.StatusCode, headerValue(res, "WWW-Authenticate"))
+	}
+	res = rawRegister(t, rc, uri, `Digest username="201", realm=`)
+	if res.StatusCode != 400 {
+		t.Fatalf("malformed: %d, want 400", res.StatusCode)
+	}
+	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
+		t.Fatalf("stored %+v", regs)
+	}
+}
+
+func TestRegisterContacts(t *testing.T) {
+	rh := newRegHarness(t)
+	desk, mobile := "<sip:201@10.0.0.5:5062>", "<sip:201@10.0.0.6:5064>;expires=600"
+	reg := rh.mustRegister(t, asMarie(phone.RegisterOptions{Contacts: []string{desk, mobile}}))
+	if len(reg.Bindings) != 2 {
+		t.Fatalf("two contacts: bindings %+v", reg.Bindings)
+	}
+	for _, r := range rh.store.all(t, rh.clock.Now()) {
+		// NAT: the phone says 10.0.0.x, it sends from 127.0.0.1.
+		if !strings.HasPrefix(r.Received, "udp:127.0.0.1:") {
+			t.Errorf("Received %q, want the source udp:127.0.0.1:port", r.Received)
+		}
+	}
+
+	// Refresh with the same Call-ID and a higher CSeq.
+	rh.clock.Advance(5 * time.Minute)
+	reg = rh.mustRegister(t, asMarie(phone.RegisterOptions{Contacts: []string{desk}, CallID: reg.CallID, CSeq: reg.CSeq + 1}))
+	if len(reg.Bindings) != 2 || reg.Bindings[0].Expires != time.Hour {
+		t.Fatalf("refresh: bindings %+v", reg.Bindings)
+	}
+	// Out of order: a lower CSeq for the same Call-ID.
+	_, err := rh.register(t, asMarie(phone.RegisterOptions{Contacts: []string{desk}, CallID: reg.CallID, CSeq: 1}))
+	wantStatus(t, err, 500)
+
+	// The mobile's 600 s are over: only the desk is left.
+	rh.clock.Advance(6 * time.Minute)
+	reg = rh.mustRegister(t, asMarie(phone.RegisterOptions{NoContact: true, NoExpires: true}))
+	if len(reg.Bindings) != 1 || reg.Bindings[0].Contact != "sip:201@10.0.0.5:5062" {
+		t.Fatalf("query after expiry: bindings %+v", reg.Bindings)
+	}
+
+	// Expires 0 removes that contact.
+	rh.mustRegister(t, asMarie(phone.RegisterOptions{Contacts: []string{mobile}}))
+	reg = rh.mustRegister(t, phone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{desk}})
+	if len(reg.Bindings) != 1 || !strings.Contains(reg.Bindings[0].Contact, "10.0.0.6") {
+		t.Fatalf("Expires 0: bindings %+v", reg.Bindings)
+	}
+	// * with Expires 0 removes all.
+	reg = rh.mustRegister(t, phone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{"*"}})
+	if len(reg.Bindings) != 0 || len(rh.store.all(t, rh.clock.Now())) != 0 {
+		t.Fatalf("*: bindings %+v", reg.Bindings)
+	}
+	// * with a non-zero Expires is malformed.
+	_, err = rh.register(t, asMarie(phone.RegisterOptions{Contacts: []string{"*"}}))
+	wantStatus(t, err, 400)
+}
+
+func TestRegisterExpiresBounds(t *testing.T) {
+	rh := newRegHarness(t)
+	_, err := rh.register(t, asMarie(phone.RegisterOptions{Expires: 30 * time.Second}))
+	se := wantStatus(t, err, 423)
+	if se.Header("Min-Expires") != "60" {
+		t.Errorf("Min-Expires %q, want 60", se.Header("Min-Expires"))
+	}
+	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
+		t.Fatalf("423 stored %+v", regs)
+	}
+	reg := rh.mustRegister(t, asMarie(phone.RegisterOptions{Expires: 24 * time.Hour}))
+	if len(reg.Bindings) != 1 || reg.Bindings[0].Expires != time.Hour {
+		t.Fatalf("above max: bindings %+v, want 3600s", reg.Bindings)
+	}
+	reg = rh.mustRegister(t, phone.RegisterOptions{User: "202", Password: "secret-luc", NoExpires: true})
+	if len(reg.Bindings) != 1 || reg.Bindings[0].Expires != time.Hour {
+		t.Fatalf("no Expires: bindings %+v, want the default 3600s", reg.Bindings)
+	}
+}
+
+func TestRegisterStoreDown(t *testing.T) {
+	rh := newRegHarness(t)
+	rh.store.down.Store(true)
+	_, err := rh.register(t, asMarie(phone.RegisterOptions{}))
+	se := wantStatus(t, err, 500)
+	if se.Header("Retry-After") == "" {
+		t.Error("500 without Retry-After")
+	}
+	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
+		t.Fatalf("stored %+v", regs)
+	}
+}
+
+func TestRegisterFlood(t *testing.T) {
+	rh := newRegHarness(t, func(o *sip.RegistrarOptions) { o.RegisterBurst = 5 })
+	rc := newRawClient(t)
+	uri := strings.Replace(rh.uri, "sip:", "sip:201@", 1)
+	codes := map[int]int{}
+	for range 10 {
+		codes[rawRegister(t, rc, uri, "").StatusCode]++
+	}
+	// The clock does not move: exactly the burst is served.
+	if codes[401] != 5 || codes[503] != 5 {
+		t.Fatalf("answers %v, want 5×401 then 5×503", codes)
+	}
+	rh.clock.Advance(10 * time.Second)
+	if res := rawRegister(t, rc, uri, ""); res.StatusCode != 401 {
+		t.Fatalf("after the window: %d, want 401", res.StatusCode)
+	}
+}
+
+func TestRegisterDisabled(t *testing.T) {
+	h := newHarness(t, func(ctx context.Context, _ ivr.Inbound) { <-ctx.Done() })
+	rc := newRawClient(t)
+	if res := rawRegister(t, rc, h.udpURI, ""); res.StatusCode != 405 {
+		t.Fatalf("REGISTER without a registrar: %d, want 405", res.StatusCode)
+	}
+}
