@@ -10,6 +10,7 @@ import (
 // answers; everything else gets 405 (a method SIP defines) or 501.
 const (
 	allowMethods     = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+	allowRegistrar   = allowMethods + ", REGISTER" // with the registrar on
 	supportedOptions = "timer"
 	acceptSDP        = "application/sdp"
 	acceptInfo       = "application/dtmf-relay, application/dtmf"
@@ -86,11 +87,20 @@ func mediaType(m sipmsg.Message) string {
 	return strings.ToLower(strings.TrimSpace(v))
 }
 
+// allow is the Allow header value of this server: REGISTER is served only
+// when the registrar is on.
+func (s *Server) allow() string {
+	if s.registrar != nil {
+		return allowRegistrar
+	}
+	return allowMethods
+}
+
 // capabilityHeaders are the headers that tell a peer what clubline can do,
 // added to 200 OK for INVITE and OPTIONS and to 405/501/415 answers.
-func capabilityHeaders() []sipmsg.Header {
+func (s *Server) capabilityHeaders() []sipmsg.Header {
 	return []sipmsg.Header{
-		sipmsg.NewHeader("Allow", allowMethods),
+		sipmsg.NewHeader("Allow", s.allow()),
 		sipmsg.NewHeader("Supported", supportedOptions),
 	}
 }

@@ -73,7 +73,7 @@ func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
-	for _, h := range capabilityHeaders() {
+	for _, h := range s.capabilityHeaders() {
 		res.AppendHeader(h)
 	}
 	res.AppendHeader(sipmsg.NewHeader("Accept", acceptSDP))
@@ -122,7 +122,7 @@ func (s *Server) onOther(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		code, reason = sipmsg.StatusMethodNotAllowed, "Method Not Allowed"
 	}
 	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)
-	res.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
+	res.AppendHeader(sipmsg.NewHeader("Allow", s.allow()))
 	s.respond(tx, res)
 }
 
@@ -255,7 +255,7 @@ func (c *call) modify(req *sipmsg.Request, tx sipmsg.ServerTransaction) (*sipmsg
 	if sdp != nil {
 		res.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
 	}
-	for _, h := range capabilityHeaders() {
+	for _, h := range c.s.capabilityHeaders() {
 		res.AppendHeader(h)
 	}
 	for _, h := range st.headers() {

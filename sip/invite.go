@@ -191,7 +191,7 @@ func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, ms *med
 	c.ok = sipmsg.NewResponseFromRequest(invite, sipmsg.StatusOK, "OK", sdp)
 	c.ok.AppendHeader(&sipmsg.ContactHeader{Address: end.contact})
 	c.ok.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
-	for _, h := range capabilityHeaders() {
+	for _, h := range s.capabilityHeaders() {
 		c.ok.AppendHeader(h)
 	}
 	for _, h := range st.headers() {

@@ -66,8 +66,16 @@ type RegistrarOptions struct {
 	RegisterWindow time.Duration
 	Now            func() time.Time // default time.Now
 	// OnChange is called after a REGISTER changed the bindings (added,
-	// refreshed or removed one). It must not block for long.
+	// refreshed or removed one), and after each keep-alive round (so a
+	// count of registered staff follows plain expiry too). It must not
+	// block for long.
 	OnChange func()
+	// PingEvery (30s): every registered contact gets an OPTIONS this often;
+	// negative turns the keep-alive off. PingTimeout (5s) bounds each
+	// ping; a contact that fails PingFailures (2) pings in a row is
+	// removed (keepalive.go).
+	PingEvery, PingTimeout time.Duration
+	PingFailures           int
 }
 
 func (o *RegistrarOptions) withDefaults() error {
@@ -103,6 +111,7 @@ func (o *RegistrarOptions) withDefaults() error {
 	if o.OnChange == nil {
 		o.OnChange = func() {}
 	}
+	o.keepaliveDefaults()
 	return errors.Join(errs...)
 }
 

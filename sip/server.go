@@ -200,6 +200,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		s.log.Info("listening", "transport", l.network, "addr", l.addr.String())
 	}
+	s.startKeepalive()
 	return nil
 }
 
