@@ -244,9 +244,21 @@ type rawClient struct {
 
 func newRawClient(t *testing.T) *rawClient {
 	t.Helper()
+	return newRawClientWith(t, nil, nil)
+}
+
+// newRawClientWith is newRawClient with a filter on what its socket reads
+// (nil: none) and handlers for requests it receives (nil: none).
+func newRawClientWith(t *testing.T, readFilter func([]byte) []byte, handle func(*sipgo.Server)) *rawClient {
+	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
+	transport := []sipmsg.TransportLayerOption{sipmsg.WithTransportLayerLogger(quiet)}
+	if readFilter != nil {
+		transport = append(transport, sipmsg.WithTransportLayerReadFilter(
+			func(_ sipmsg.TransportReadProps, data []byte) ([]byte, error) { return readFilter(data), nil }))
+	}
 	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransportLayerOptions(transport...),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(quiet),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {})))
@@ -256,6 +268,9 @@ func newRawClient(t *testing.T) *rawClient {
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if handle != nil {
+		handle(srv)
 	}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

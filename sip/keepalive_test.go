@@ -3,8 +3,6 @@ package sip_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,53 +26,18 @@ type pingPhone struct {
 func newPingPhone(t *testing.T) *pingPhone {
 	t.Helper()
 	p := &pingPhone{}
-	quiet := slog.New(slog.DiscardHandler)
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(quiet),
-			sipmsg.WithTransportLayerReadFilter(func(_ sipmsg.TransportReadProps, data []byte) ([]byte, error) {
-				if p.silent.Load() {
-					return nil, nil
-				}
-				return data, nil
-			})),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sipmsg.WithTransactionLayerLogger(quiet),
-			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {})))
-	if err != nil {
-		t.Fatal(err)
+	silence := func(data []byte) []byte {
+		if p.silent.Load() {
+			return nil
+		}
+		return data
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		p.pings.Add(1)
-		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil))
+	p.rawClient = newRawClientWith(t, silence, func(srv *sipgo.Server) {
+		srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+			p.pings.Add(1)
+			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil))
+		})
 	})
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.ServeUDP(conn)
-	}()
-	for ua.TransportLayer().Pool("udp").Size() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"),
-		sipgo.WithClientConnectionAddr(conn.LocalAddr().String()), sipgo.WithClientLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		<-served
-		_ = ua.Close()
-	})
-	p.rawClient = &rawClient{ua: ua, client: client, port: conn.LocalAddr().(*net.UDPAddr).Port}
 	return p
 }
 
