@@ -19,21 +19,23 @@ import (
 
 // Call is an answered call of the phone.
 type Call struct {
-	o       Options
-	target  sipmsg.Uri
-	log     *slog.Logger
-	ua      *sipgo.UserAgent
-	client  *sipgo.Client
-	contact sipmsg.Uri
-	sipConn *net.UDPConn  // UDP only
-	serving chan struct{} // closed when the UDP listener loop returned
-	rtpConn *net.UDPConn
-	local   media.Local
-	dialog  *sipgo.DialogClientSession
-	answer  *sipmsg.Response // the 200 OK
-	setup   time.Duration
-	sess    *media.Session
-	wav     *media.WAVRecorder
+	o        Options
+	target   sipmsg.Uri
+	log      *slog.Logger
+	ua       *sipgo.UserAgent
+	client   *sipgo.Client
+	contact  sipmsg.Uri
+	sipConn  *net.UDPConn  // UDP only
+	serving  chan struct{} // closed when the UDP listener loop returned
+	rtpConn  *net.UDPConn
+	local    media.Local
+	dialog   dialogSession    // *sipgo.DialogClientSession, or a DialogServerSession for an Answerer's call
+	received *sipmsg.Request  // the INVITE received, for an Answerer's call; nil for Dial's
+	shared   bool             // the user agent belongs to an Answerer: release leaves it open
+	answer   *sipmsg.Response // the 200 OK
+	setup    time.Duration
+	sess     *media.Session
+	wav      *media.WAVRecorder
 
 	deaf      atomic.Bool  // release: drop whatever the SIP socket still reads
 	refreshes atomic.Int32 // UPDATEs and re-INVITEs received
@@ -46,12 +48,13 @@ type Call struct {
 	endedAt     time.Time
 	answeredAt  time.Time
 
-	endOnce   sync.Once
-	ended     chan struct{} // the call is over (cause in endedBy)
-	remoteBye chan struct{}
-	byeOnce   sync.Once
-	recording chan struct{} // closed when the recorder returned
-	done      chan struct{} // everything released
+	endOnce       sync.Once
+	ended         chan struct{} // the call is over (cause in endedBy)
+	remoteBye     chan struct{}
+	byeOnce       sync.Once
+	remoteByeOnce sync.Once
+	recording     chan struct{} // closed when the recorder returned
+	done          chan struct{} // everything released
 }
 
 // start runs the media once the call is up.
@@ -163,6 +166,9 @@ func (c *Call) release() {
 	if c.rtpConn != nil {
 		_ = c.rtpConn.Close()
 	}
+	if c.shared {
+		return
+	}
 	c.deaf.Store(true)
 	if c.sipConn != nil {
 		_ = c.sipConn.Close()
@@ -217,7 +223,11 @@ func (c *Call) refresh() error {
 // inDialog starts a request to the callee's Contact.
 func (c *Call) inDialog(method sipmsg.RequestMethod) *sipmsg.Request {
 	recipient := c.target
-	if ct := c.answer.Contact(); ct != nil {
+	if c.received != nil {
+		if ct := c.received.Contact(); ct != nil {
+			recipient = ct.Address
+		}
+	} else if ct := c.answer.Contact(); ct != nil {
 		recipient = ct.Address
 	}
 	return sipmsg.NewRequest(method, *recipient.Clone())

@@ -3,7 +3,6 @@ package phone
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/clubline/clubline/media"
 	"github.com/emiago/sipgo"
@@ -12,18 +11,7 @@ import (
 
 // routes answers what the callee may send the phone.
 func (c *Call) routes(srv *sipgo.Server) {
-	var byeOnce sync.Once
-	srv.OnBye(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		dialog, answer, _ := c.state()
-		if dialog == nil || answer == nil || !sameCall(dialog, req) {
-			respond(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-			return
-		}
-		if err := dialog.ReadBye(req, tx); err != nil {
-			c.log.Warn("answering BYE", "error", err)
-		}
-		byeOnce.Do(func() { close(c.remoteBye) })
-	})
+	srv.OnBye(c.onBye)
 	srv.OnInfo(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		respond(tx, req, sipmsg.StatusOK, "OK")
 	})
@@ -32,14 +20,7 @@ func (c *Call) routes(srv *sipgo.Server) {
 		res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
 		_ = tx.Respond(res)
 	})
-	srv.OnUpdate(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		c.refreshes.Add(1)
-		res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
-		if hs := req.GetHeaders("Session-Expires"); len(hs) > 0 {
-			res.AppendHeader(sipmsg.NewHeader("Session-Expires", hs[0].Value()))
-		}
-		_ = tx.Respond(res)
-	})
+	srv.OnUpdate(c.onUpdate)
 	srv.OnInvite(c.onReinvite)
 	srv.OnAck(func(*sipmsg.Request, sipmsg.ServerTransaction) {})
 	srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -49,20 +30,43 @@ func (c *Call) routes(srv *sipgo.Server) {
 	})
 }
 
+// onBye ends the call on the far end's BYE.
+func (c *Call) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	dialog, answer, _ := c.state()
+	if dialog == nil || answer == nil || !sameCall(dialog, req) {
+		respond(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	if err := dialog.ReadBye(req, tx); err != nil {
+		c.log.Warn("answering BYE", "error", err)
+	}
+	c.remoteByeOnce.Do(func() { close(c.remoteBye) })
+}
+
+// onUpdate answers a session refresh (UPDATE without SDP).
+func (c *Call) onUpdate(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	c.refreshes.Add(1)
+	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
+	if hs := req.GetHeaders("Session-Expires"); len(hs) > 0 {
+		res.AppendHeader(sipmsg.NewHeader("Session-Expires", hs[0].Value()))
+	}
+	_ = tx.Respond(res)
+}
+
 func respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, reason string) {
 	_ = tx.Respond(sipmsg.NewResponseFromRequest(req, code, reason, nil))
 }
 
 // state reads what the handlers need, set by Dial while they may run.
-func (c *Call) state() (*sipgo.DialogClientSession, *sipmsg.Response, *media.Session) {
+func (c *Call) state() (dialogSession, *sipmsg.Response, *media.Session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dialog, c.answer, c.sess
 }
 
-func sameCall(d *sipgo.DialogClientSession, req *sipmsg.Request) bool {
+func sameCall(d dialogSession, req *sipmsg.Request) bool {
 	id := req.CallID()
-	return id != nil && id.Value() == d.InviteRequest.CallID().Value()
+	return id != nil && id.Value() == dialogInvite(d).CallID().Value()
 }
 
 // onReinvite answers an offer the callee sends within the call (a session

@@ -402,7 +402,7 @@ func (c *Call) writeAck(ctx context.Context, body []byte) error {
 		ack.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 		ack.SetBody(body)
 	}
-	if err := c.dialog.WriteAck(ctx, ack); err != nil {
+	if err := c.dialog.(*sipgo.DialogClientSession).WriteAck(ctx, ack); err != nil {
 		return fmt.Errorf("phone: ACK: %w", err)
 	}
 	return nil
