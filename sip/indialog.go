@@ -36,6 +36,9 @@ func (s *Server) inDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) *cal
 
 // onBye: the caller hung up (RFC 3261 §15.1.2).
 func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if s.onLegBye(req, tx) { // the staff side of an outbound leg hung up
+		return
+	}
 	c := s.inDialog(req, tx)
 	if c == nil {
 		return

@@ -54,6 +54,8 @@ type Server struct {
 	draining  bool
 	closing   bool
 	started   bool
+
+	legs map[string]*OutboundLeg // outbound legs by dialog (dialer.go)
 }
 
 // listener is one bound socket.
@@ -346,6 +348,7 @@ func (s *Server) HangupAll() {
 	for _, c := range calls {
 		c.finish(endShutdown)
 	}
+	s.hangupLegs()
 }
 
 // Close hangs up every call, waits for their scripts to return, then stops
