@@ -121,26 +121,9 @@ func Listen(ctx context.Context, o AnswerOptions) (*Answerer, error) {
 		calls: make(chan *Call, 16), active: make(map[string]*Call)}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	var err error
-	a.ua, err = sipgo.NewUA(
-		sipgo.WithUserAgent("clubline-phone"),
-		sipgo.WithUserAgentHostname(o.LocalIP.String()),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sipmsg.WithTransactionLayerLogger(o.Logger),
-			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
-		),
-		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(o.Logger),
-			sipmsg.WithTransportLayerReadFilter(func(_ sipmsg.TransportReadProps, data []byte) ([]byte, error) {
-				if a.deaf.Load() {
-					return nil, nil
-				}
-				return data, nil
-			}),
-		),
-	)
-	if err != nil {
+	if a.ua, err = newUA(o.LocalIP, o.Logger, &a.deaf); err != nil {
 		a.cancel()
-		return nil, fmt.Errorf("phone: %w", err)
+		return nil, err
 	}
 	srv, err := sipgo.NewServer(a.ua, sipgo.WithServerLogger(o.Logger))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clubline/clubline/media"
@@ -197,24 +198,20 @@ func routeTo(ctx context.Context, target *sipmsg.Uri) (netip.Addr, error) {
 }
 
 // newCall builds the phone's user agent, its SIP and RTP sockets.
-func newCall(o Options, target sipmsg.Uri) (*Call, error) {
-	c := &Call{
-		o: o, target: target, log: o.Logger.With("component", "phone"),
-		ended: make(chan struct{}), done: make(chan struct{}),
-		remoteBye: make(chan struct{}),
-	}
-	var err error
-	c.ua, err = sipgo.NewUA(
+// newUA builds the phone's SIP user agent. Once deaf is set, whatever its
+// socket still reads is dropped (the phone is releasing it).
+func newUA(localIP netip.Addr, logger *slog.Logger, deaf *atomic.Bool) (*sipgo.UserAgent, error) {
+	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("clubline-phone"),
-		sipgo.WithUserAgentHostname(o.LocalIP.String()),
+		sipgo.WithUserAgentHostname(localIP.String()),
 		sipgo.WithUserAgentTransactionLayerOptions(
-			sipmsg.WithTransactionLayerLogger(o.Logger),
+			sipmsg.WithTransactionLayerLogger(logger),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(o.Logger),
+			sipmsg.WithTransportLayerLogger(logger),
 			sipmsg.WithTransportLayerReadFilter(func(_ sipmsg.TransportReadProps, data []byte) ([]byte, error) {
-				if c.deaf.Load() {
+				if deaf.Load() {
 					return nil, nil
 				}
 				return data, nil
@@ -223,6 +220,19 @@ func newCall(o Options, target sipmsg.Uri) (*Call, error) {
 	)
 	if err != nil {
 		return nil, fmt.Errorf("phone: %w", err)
+	}
+	return ua, nil
+}
+
+func newCall(o Options, target sipmsg.Uri) (*Call, error) {
+	c := &Call{
+		o: o, target: target, log: o.Logger.With("component", "phone"),
+		ended: make(chan struct{}), done: make(chan struct{}),
+		remoteBye: make(chan struct{}),
+	}
+	var err error
+	if c.ua, err = newUA(o.LocalIP, o.Logger, &c.deaf); err != nil {
+		return nil, err
 	}
 	srv, err := sipgo.NewServer(c.ua, sipgo.WithServerLogger(o.Logger))
 	if err != nil {
