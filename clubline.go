@@ -53,6 +53,20 @@ type Call struct {
 	Choice      string // the menu key that routed the call ("" if none)
 	Category    string // what the caller called about
 	Route       string // where the choice led: a group id, "voicemail", "urgency"
+
+	// The queue, for a call routed to a staff group.
+	Group      string    // the staff group whose queue the call entered ("" if none)
+	QueuedAt   time.Time // when it entered the queue (zero if never)
+	AnsweredAt time.Time // when a staff member answered (zero if nobody did)
+	AnsweredBy string    // the staff id of who answered: the first one, before any transfer
+	// Wait is the time spent in the queue: from QueuedAt to a staff
+	// member's answer, or to the caller hanging up or leaving for
+	// voicemail. Stores keep it to the millisecond.
+	Wait time.Duration
+	// TransferredTo is where a staff member transferred the call: a staff
+	// id or a group id ("" if nobody did).
+	TransferredTo string
+
 	Outcome     Outcome
 	Stage       Stage
 	VoicemailID string

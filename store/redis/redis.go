@@ -13,8 +13,9 @@
 //
 // Times are RFC 3339 in UTC with milliseconds. A field whose value is the
 // empty string or the zero time is left out of the hash; numbers and flags
-// are always written. Each write replaces the whole hash and updates its
-// index in one MULTI/EXEC (registrations: one Lua script).
+// are always written, except a call's wait_ms, left out when 0. Each write
+// replaces the whole hash and updates its index in one MULTI/EXEC
+// (registrations: one Lua script).
 package redis
 
 import (
@@ -285,6 +286,14 @@ func callFields(c *clubline.Call) []any {
 	f.str("choice", c.Choice)
 	f.str("category", c.Category)
 	f.str("route", c.Route)
+	f.str("group", c.Group)
+	f.time("queued_at", c.QueuedAt)
+	f.time("answered_at", c.AnsweredAt)
+	f.str("answered_by", c.AnsweredBy)
+	if ms := c.Wait.Milliseconds(); ms != 0 {
+		f.int("wait_ms", ms) // unlike duration_ms, left out when 0, as in the JSON form
+	}
+	f.str("transferred_to", c.TransferredTo)
 	f.str("outcome", string(c.Outcome))
 	f.str("stage", string(c.Stage))
 	f.str("voicemail_id", c.VoicemailID)
@@ -324,22 +333,32 @@ func parseCall(h map[string]string) (*clubline.Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	wait, err := parseInt(h, "wait_ms")
+	if err != nil {
+		return nil, err
+	}
 	r := record.Call{
-		ID:          h["id"],
-		From:        h["from"],
-		To:          h["to"],
-		StartedAt:   h["started_at"],
-		Hours:       h["hours"],
-		HoursReason: h["hours_reason"],
-		Language:    h["language"],
-		Choice:      h["choice"],
-		Category:    h["category"],
-		Route:       h["route"],
-		Outcome:     h["outcome"],
-		Stage:       h["stage"],
-		VoicemailID: h["voicemail_id"],
-		EndedAt:     h["ended_at"],
-		DurationMS:  ms,
+		ID:            h["id"],
+		From:          h["from"],
+		To:            h["to"],
+		StartedAt:     h["started_at"],
+		Hours:         h["hours"],
+		HoursReason:   h["hours_reason"],
+		Language:      h["language"],
+		Choice:        h["choice"],
+		Category:      h["category"],
+		Route:         h["route"],
+		Group:         h["group"],
+		QueuedAt:      h["queued_at"],
+		AnsweredAt:    h["answered_at"],
+		AnsweredBy:    h["answered_by"],
+		WaitMS:        wait,
+		TransferredTo: h["transferred_to"],
+		Outcome:       h["outcome"],
+		Stage:         h["stage"],
+		VoicemailID:   h["voicemail_id"],
+		EndedAt:       h["ended_at"],
+		DurationMS:    ms,
 	}
 	if t := h["trace"]; t != "" {
 		r.Trace = strings.Split(t, "\n")

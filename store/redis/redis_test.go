@@ -161,6 +161,26 @@ func testLayout(t *testing.T, url, prefix string) {
 	})
 	wantScore(t, rdb, prefix+"calls", "c-1", start.UnixMilli())
 
+	// A call answered from a queue, then transferred.
+	queued := start.Add(12345 * time.Millisecond)
+	answered := &clubline.Call{
+		ID: "c-2", StartedAt: start, Hours: clubline.HoursOpen, Route: "office",
+		Group: "office", QueuedAt: queued, AnsweredAt: queued.Add(20111 * time.Millisecond),
+		AnsweredBy: "marie", Wait: 20111 * time.Millisecond, TransferredTo: "coaches",
+		Outcome: clubline.OutcomeAnswered, Stage: clubline.StageBridged,
+		EndedAt: start.Add(180007 * time.Millisecond), Duration: 180007 * time.Millisecond,
+	}
+	if err := s.SaveCall(ctx, answered); err != nil {
+		t.Fatal(err)
+	}
+	wantHash(t, rdb, prefix+"call:c-2", map[string]string{
+		"id": "c-2", "started_at": "2025-06-24T13:05:00.123Z", "hours": "open", "route": "office",
+		"group": "office", "queued_at": "2025-06-24T13:05:12.468Z",
+		"answered_at": "2025-06-24T13:05:32.579Z", "answered_by": "marie", "wait_ms": "20111",
+		"transferred_to": "coaches", "outcome": "answered", "stage": "bridged",
+		"ended_at": "2025-06-24T13:08:00.130Z", "duration_ms": "180007",
+	})
+
 	due := time.Date(2025, 6, 25, 9, 0, 0, 0, edt)
 	v := &clubline.Voicemail{
 		ID: "v-1", CallID: "c-1", From: "+15145550123", Category: "registrations",
@@ -191,7 +211,7 @@ func testLayout(t *testing.T, url, prefix string) {
 	}
 
 	keys := rdb.Keys(ctx, prefix+"*").Val()
-	want := []string{prefix + "call:c-1", prefix + "calls", prefix + "voicemail:v-1", prefix + "voicemails"}
+	want := []string{prefix + "call:c-1", prefix + "call:c-2", prefix + "calls", prefix + "voicemail:v-1", prefix + "voicemails"}
 	if !sameSet(keys, want) {
 		t.Errorf("keys under %q = %q, want %q", prefix, keys, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,7 @@ func TestJournalFormat(t *testing.T) {
 		`not json at all`,
 		`{"seq":2,"kind":"voicemail","spooled_at":"2025-06-24T13:07:00.000Z","voicemail":{"id":"v1","call_id":"c1","urgent":true,"duration_ms":42512,"follow_up_due":"2025-06-25T13:00:00.000Z","status":"new"}}`,
 		`{"seq":3,"kind":"call","spooled_at":"2025-06-24T13:07:00.000Z","call":{"id":"c1","started_at":"2025-06-24T13:05:00.123Z","outcome":"voicemail","stage":"voicemail","voicemail_id":"v1","ended_at":"2025-06-24T13:06:35.580Z","duration_ms":95457}}`,
+		`{"seq":4,"kind":"call","spooled_at":"2025-06-24T13:08:01.000Z","call":{"id":"c2","started_at":"2025-06-24T13:05:00.123Z","route":"office","group":"office","queued_at":"2025-06-24T13:05:12.468Z","answered_at":"2025-06-24T13:05:32.579Z","answered_by":"marie","wait_ms":20111,"transferred_to":"coaches","outcome":"answered","stage":"bridged","ended_at":"2025-06-24T13:08:00.130Z","duration_ms":180007}}`,
 	}, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, spool.JournalFile), []byte(journal), 0o600); err != nil {
 		t.Fatal(err)
@@ -220,9 +222,58 @@ func TestJournalFormat(t *testing.T) {
 	if c.Outcome != clubline.OutcomeVoicemail || c.Duration != 95457*time.Millisecond || !c.EndedAt.Equal(time.Date(2025, 6, 24, 13, 6, 35, 580e6, time.UTC)) {
 		t.Errorf("c1 after replay = %+v, want the seq 3 version", c)
 	}
+	if c.Group != "" || !c.QueuedAt.IsZero() || c.Wait != 0 {
+		t.Errorf("c1 after replay = %+v, want no queue fields", c)
+	}
 	v, err := b.Store.Voicemail(t.Context(), "v1")
 	if err != nil || !v.Urgent || v.Status != clubline.VoicemailNew {
 		t.Errorf("v1 after replay = %+v, %v", v, err)
+	}
+	c2, err := b.Store.Call(t.Context(), "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Group != "office" || !c2.QueuedAt.Equal(time.Date(2025, 6, 24, 13, 5, 12, 468e6, time.UTC)) ||
+		!c2.AnsweredAt.Equal(time.Date(2025, 6, 24, 13, 5, 32, 579e6, time.UTC)) || c2.AnsweredBy != "marie" ||
+		c2.Wait != 20111*time.Millisecond || c2.TransferredTo != "coaches" {
+		t.Errorf("c2 after replay = %+v, want its queue fields", c2)
+	}
+}
+
+// TestJournalKeepsQueueFields: a call answered from a queue goes through
+// the journal, across a restart, with every field.
+func TestJournalKeepsQueueFields(t *testing.T) {
+	queued := t0.Add(12345 * time.Millisecond)
+	want := &clubline.Call{
+		ID: "c1", From: "+15145550123", StartedAt: t0, Route: "office",
+		Group: "office", QueuedAt: queued, AnsweredAt: queued.Add(20111 * time.Millisecond),
+		AnsweredBy: "marie", Wait: 20111 * time.Millisecond, TransferredTo: "coaches",
+		Outcome: clubline.OutcomeAnswered, Stage: clubline.StageBridged,
+		EndedAt: t0.Add(180007 * time.Millisecond), Duration: 180007 * time.Millisecond,
+		Trace: []string{"queue: office, answered by marie"},
+	}
+	b := newFlaky(t)
+	b.setFail(true)
+	dir := t.TempDir()
+	s1 := newSpool(t, b, dir, spool.Options{})
+	mustSaveCall(t, s1, want)
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := journalLines(t, dir); got != 1 {
+		t.Fatalf("journal holds %d records after Close, want 1", got)
+	}
+
+	b.setFail(false)
+	s2 := newSpool(t, b, dir, spool.Options{})
+	defer s2.Close()
+	waitFor(t, "the journal to be replayed", func() bool { return s2.Pending() == 0 })
+	got, err := b.Store.Call(t.Context(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("backend Call(c1) after replay =\n\t%+v\nwant\n\t%+v", got, want)
 	}
 }
 

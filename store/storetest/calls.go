@@ -10,19 +10,24 @@ import (
 )
 
 func testCallRoundTrip(t *testing.T, s clubline.Store) {
-	want := fullCall("c1", base)
-	saveCall(t, s, fullCall("c1", base))
-	wantCall(t, getCall(t, s, "c1"), want)
+	// A call that never entered a queue (the queue's fields empty, as in
+	// the records written before they existed) and one with all of them.
+	for i, newCall := range []func(id string, start time.Time) *clubline.Call{fullCall, answeredCall} {
+		id, start := fmt.Sprintf("c%d", i+1), base.Add(time.Duration(i)*time.Minute)
+		want := newCall(id, start)
+		saveCall(t, s, newCall(id, start))
+		wantCall(t, getCall(t, s, id), want)
 
-	// Through the range query too, with the same fields.
-	cs, err := s.Calls(t.Context(), base, base.Add(time.Millisecond), 0)
-	if err != nil {
-		t.Fatalf("Calls: %v", err)
+		// Through the range query too, with the same fields.
+		cs, err := s.Calls(t.Context(), start, start.Add(time.Millisecond), 0)
+		if err != nil {
+			t.Fatalf("Calls: %v", err)
+		}
+		if len(cs) != 1 {
+			t.Fatalf("Calls over the start of %s = %d records, want 1", id, len(cs))
+		}
+		wantCall(t, cs[0], want)
 	}
-	if len(cs) != 1 {
-		t.Fatalf("Calls over the call's start = %d records, want 1", len(cs))
-	}
-	wantCall(t, cs[0], want)
 }
 
 func testCallInProgress(t *testing.T, s clubline.Store) {
@@ -71,6 +76,12 @@ func testCallOverwrite(t *testing.T, s clubline.Store) {
 
 	wantCall(t, getCall(t, s, "c1"), final)
 	wantIDs(t, "Calls after an overwrite", listCalls(t, s, time.Time{}, base.Add(time.Hour), 0), []string{"c1"})
+
+	// The queue's fields do not linger either.
+	saveCall(t, s, answeredCall("c1", base))
+	wantCall(t, getCall(t, s, "c1"), answeredCall("c1", base))
+	saveCall(t, s, final)
+	wantCall(t, getCall(t, s, "c1"), final)
 }
 
 func testCallOverwriteMovesStart(t *testing.T, s clubline.Store) {

@@ -100,7 +100,8 @@ func closeStore(t *testing.T, s clubline.Store) {
 // store that drops the zone or the milliseconds shows.
 var base = time.Date(2025, 6, 24, 9, 5, 0, 123_000_000, time.FixedZone("EDT", -4*3600))
 
-// fullCall is a finished call with every field set.
+// fullCall is a finished call that left a voicemail without going through
+// a queue: every field is set but the queue's (see answeredCall).
 func fullCall(id string, start time.Time) *clubline.Call {
 	return &clubline.Call{
 		ID:          id,
@@ -123,6 +124,43 @@ func fullCall(id string, start time.Time) *clubline.Call {
 			"language: fr",
 			"menu: 1 registrations → voicemail",
 			"voicemail: recorded 42.5 s",
+		},
+	}
+}
+
+// answeredCall is a finished call that waited in a staff group's queue, was
+// answered and then transferred: every field is set, the queue's included,
+// but VoicemailID.
+func answeredCall(id string, start time.Time) *clubline.Call {
+	queued := start.Add(12*time.Second + 345*time.Millisecond)
+	wait := 20*time.Second + 111*time.Millisecond
+	return &clubline.Call{
+		ID:            id,
+		From:          "+15145550123",
+		To:            "+15145550000",
+		StartedAt:     start,
+		Hours:         clubline.HoursOpen,
+		HoursReason:   "weekly Tue 09:00-17:00",
+		Language:      "en",
+		Choice:        "2",
+		Category:      "schedule",
+		Route:         "office",
+		Group:         "office",
+		QueuedAt:      queued,
+		AnsweredAt:    queued.Add(wait),
+		AnsweredBy:    "marie",
+		Wait:          wait,
+		TransferredTo: "coaches",
+		Outcome:       clubline.OutcomeAnswered,
+		Stage:         clubline.StageBridged,
+		EndedAt:       start.Add(3*time.Minute + 7*time.Millisecond),
+		Duration:      3*time.Minute + 7*time.Millisecond,
+		Trace: []string{
+			"open: weekly Tue 09:00-17:00",
+			"language: en",
+			"menu: 2 schedule → office",
+			"queue: office, answered by marie after 20.1 s",
+			"transfer: marie → coaches",
 		},
 	}
 }
@@ -247,6 +285,14 @@ func diffCall(got, want *clubline.Call) []string {
 	str("Choice", got.Choice, want.Choice)
 	str("Category", got.Category, want.Category)
 	str("Route", got.Route, want.Route)
+	str("Group", got.Group, want.Group)
+	tm("QueuedAt", got.QueuedAt, want.QueuedAt)
+	tm("AnsweredAt", got.AnsweredAt, want.AnsweredAt)
+	str("AnsweredBy", got.AnsweredBy, want.AnsweredBy)
+	if got.Wait != want.Wait {
+		d = append(d, fmt.Sprintf("Wait = %s, want %s", got.Wait, want.Wait))
+	}
+	str("TransferredTo", got.TransferredTo, want.TransferredTo)
 	str("Outcome", string(got.Outcome), string(want.Outcome))
 	str("Stage", string(got.Stage), string(want.Stage))
 	str("VoicemailID", got.VoicemailID, want.VoicemailID)

@@ -172,6 +172,7 @@ func testReopen(t *testing.T, open DurableOpener) {
 		fullCall("c1", base),
 		fullCall("c2", base.Add(time.Minute)),
 		{ID: "c3-live", StartedAt: base.Add(2 * time.Minute), Stage: clubline.StageMenu},
+		answeredCall("c4-answered", base.Add(4*time.Minute)),
 	}
 	for _, c := range calls {
 		saveCall(t, s, c)
@@ -192,7 +193,7 @@ func testReopen(t *testing.T, open DurableOpener) {
 	for _, c := range calls {
 		wantCall(t, getCall(t, s, c.ID), c)
 	}
-	wantIDs(t, "Calls after reopen", listCalls(t, s, time.Time{}, base.Add(time.Hour), 0), []string{"c1", "c2", "c3-live"})
+	wantIDs(t, "Calls after reopen", listCalls(t, s, time.Time{}, base.Add(time.Hour), 0), []string{"c1", "c2", "c3-live", "c4-answered"})
 	for _, v := range []*clubline.Voicemail{open1, open2, done} {
 		wantVoicemail(t, getVoicemail(t, s, v.ID), v)
 	}
@@ -204,7 +205,7 @@ func testReopen(t *testing.T, open DurableOpener) {
 	// The indexes still work for writes after the reopen.
 	moved := fullCall("c1", base.Add(3*time.Minute))
 	saveCall(t, s, moved)
-	wantIDs(t, "Calls after moving c1", listCalls(t, s, time.Time{}, base.Add(time.Hour), 0), []string{"c2", "c3-live", "c1"})
+	wantIDs(t, "Calls after moving c1", listCalls(t, s, time.Time{}, base.Add(time.Hour), 0), []string{"c2", "c3-live", "c1", "c4-answered"})
 	open1.Status = clubline.VoicemailDone
 	saveVoicemail(t, s, open1)
 	wantFollowUps(t, s, time.Time{}, []clubline.FollowUp{{VoicemailID: "v2", Due: open2.FollowUpDue}})

@@ -88,43 +88,59 @@ func CloneVoicemail(v *clubline.Voicemail) *clubline.Voicemail {
 
 // Call is the JSON form of a clubline.Call. Field names match the Redis
 // hash fields, so a record reads the same wherever it is kept.
+//
+// The queue fields came later: a record written before them has none, and
+// reads as a call that never entered a queue. Unlike duration_ms, wait_ms
+// is left out when it is 0, like the other queue fields.
 type Call struct {
-	ID          string   `json:"id"`
-	From        string   `json:"from,omitempty"`
-	To          string   `json:"to,omitempty"`
-	StartedAt   string   `json:"started_at,omitempty"`
-	Hours       string   `json:"hours,omitempty"`
-	HoursReason string   `json:"hours_reason,omitempty"`
-	Language    string   `json:"language,omitempty"`
-	Choice      string   `json:"choice,omitempty"`
-	Category    string   `json:"category,omitempty"`
-	Route       string   `json:"route,omitempty"`
-	Outcome     string   `json:"outcome,omitempty"`
-	Stage       string   `json:"stage,omitempty"`
-	VoicemailID string   `json:"voicemail_id,omitempty"`
-	EndedAt     string   `json:"ended_at,omitempty"`
-	DurationMS  int64    `json:"duration_ms"`
-	Trace       []string `json:"trace,omitempty"`
+	ID            string   `json:"id"`
+	From          string   `json:"from,omitempty"`
+	To            string   `json:"to,omitempty"`
+	StartedAt     string   `json:"started_at,omitempty"`
+	Hours         string   `json:"hours,omitempty"`
+	HoursReason   string   `json:"hours_reason,omitempty"`
+	Language      string   `json:"language,omitempty"`
+	Choice        string   `json:"choice,omitempty"`
+	Category      string   `json:"category,omitempty"`
+	Route         string   `json:"route,omitempty"`
+	Group         string   `json:"group,omitempty"`
+	QueuedAt      string   `json:"queued_at,omitempty"`
+	AnsweredAt    string   `json:"answered_at,omitempty"`
+	AnsweredBy    string   `json:"answered_by,omitempty"`
+	WaitMS        int64    `json:"wait_ms,omitempty"`
+	TransferredTo string   `json:"transferred_to,omitempty"`
+	Outcome       string   `json:"outcome,omitempty"`
+	Stage         string   `json:"stage,omitempty"`
+	VoicemailID   string   `json:"voicemail_id,omitempty"`
+	EndedAt       string   `json:"ended_at,omitempty"`
+	DurationMS    int64    `json:"duration_ms"`
+	Trace         []string `json:"trace,omitempty"`
 }
 
 // FromCall converts c to its stored form.
 func FromCall(c *clubline.Call) Call {
 	r := Call{
-		ID:          c.ID,
-		From:        c.From,
-		To:          c.To,
-		StartedAt:   FormatTime(c.StartedAt),
-		Hours:       string(c.Hours),
-		HoursReason: c.HoursReason,
-		Language:    c.Language,
-		Choice:      c.Choice,
-		Category:    c.Category,
-		Route:       c.Route,
-		Outcome:     string(c.Outcome),
-		Stage:       string(c.Stage),
-		VoicemailID: c.VoicemailID,
-		EndedAt:     FormatTime(c.EndedAt),
-		DurationMS:  c.Duration.Milliseconds(),
+		ID:            c.ID,
+		From:          c.From,
+		To:            c.To,
+		StartedAt:     FormatTime(c.StartedAt),
+		Hours:         string(c.Hours),
+		HoursReason:   c.HoursReason,
+		Language:      c.Language,
+		Choice:        c.Choice,
+		Category:      c.Category,
+		Route:         c.Route,
+		Group:         c.Group,
+		QueuedAt:      FormatTime(c.QueuedAt),
+		AnsweredAt:    FormatTime(c.AnsweredAt),
+		AnsweredBy:    c.AnsweredBy,
+		WaitMS:        c.Wait.Milliseconds(),
+		TransferredTo: c.TransferredTo,
+		Outcome:       string(c.Outcome),
+		Stage:         string(c.Stage),
+		VoicemailID:   c.VoicemailID,
+		EndedAt:       FormatTime(c.EndedAt),
+		DurationMS:    c.Duration.Milliseconds(),
 	}
 	if len(c.Trace) > 0 {
 		r.Trace = append([]string(nil), c.Trace...)
@@ -138,26 +154,40 @@ func (r Call) Domain() (*clubline.Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("call %s: started_at: %w", r.ID, err)
 	}
+	queued, err := ParseTime(r.QueuedAt)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: queued_at: %w", r.ID, err)
+	}
+	answered, err := ParseTime(r.AnsweredAt)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: answered_at: %w", r.ID, err)
+	}
 	ended, err := ParseTime(r.EndedAt)
 	if err != nil {
 		return nil, fmt.Errorf("call %s: ended_at: %w", r.ID, err)
 	}
 	c := &clubline.Call{
-		ID:          r.ID,
-		From:        r.From,
-		To:          r.To,
-		StartedAt:   started,
-		Hours:       clubline.Hours(r.Hours),
-		HoursReason: r.HoursReason,
-		Language:    r.Language,
-		Choice:      r.Choice,
-		Category:    r.Category,
-		Route:       r.Route,
-		Outcome:     clubline.Outcome(r.Outcome),
-		Stage:       clubline.Stage(r.Stage),
-		VoicemailID: r.VoicemailID,
-		EndedAt:     ended,
-		Duration:    time.Duration(r.DurationMS) * time.Millisecond,
+		ID:            r.ID,
+		From:          r.From,
+		To:            r.To,
+		StartedAt:     started,
+		Hours:         clubline.Hours(r.Hours),
+		HoursReason:   r.HoursReason,
+		Language:      r.Language,
+		Choice:        r.Choice,
+		Category:      r.Category,
+		Route:         r.Route,
+		Group:         r.Group,
+		QueuedAt:      queued,
+		AnsweredAt:    answered,
+		AnsweredBy:    r.AnsweredBy,
+		Wait:          time.Duration(r.WaitMS) * time.Millisecond,
+		TransferredTo: r.TransferredTo,
+		Outcome:       clubline.Outcome(r.Outcome),
+		Stage:         clubline.Stage(r.Stage),
+		VoicemailID:   r.VoicemailID,
+		EndedAt:       ended,
+		Duration:      time.Duration(r.DurationMS) * time.Millisecond,
 	}
 	if len(r.Trace) > 0 {
 		c.Trace = append([]string(nil), r.Trace...)
