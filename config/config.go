@@ -66,7 +66,18 @@ type SIP struct {
 	// Realm is the digest realm staff phones authenticate in; the HA1 of
 	// the staff config is computed with it (default "clubline").
 	Realm string
+	// DigestAlgorithms are the digest algorithms a REGISTER is challenged
+	// with, in that order: "MD5", "SHA-256" (RFC 8760). Default MD5 only,
+	// as Asterisk does: some phones (Debian 12's baresip) give up on a
+	// challenge list holding an algorithm they do not know.
+	DigestAlgorithms []string
 }
+
+// Digest algorithms of sip.digest_algorithms.
+const (
+	DigestMD5    = "MD5"
+	DigestSHA256 = "SHA-256"
+)
 
 // Listener is one address the SIP server listens on.
 type Listener struct {
@@ -205,7 +216,7 @@ func Default() *Config {
 			RTPTimeout: 30 * time.Second,
 			Numbers:    []string{"club"},
 			MaxCalls:   200, DrainTimeout: 2 * time.Minute,
-			Realm: defaultRealm,
+			Realm: defaultRealm, DigestAlgorithms: []string{DigestMD5},
 		},
 		Hours: Hours{
 			Weekly:   routing.Weekly{{First: time.Monday, Last: time.Friday, Ranges: []routing.Range{{Start: 8*60 + 30, End: 16*60 + 30}}}},

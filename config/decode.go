@@ -17,7 +17,7 @@ import (
 var schema = map[string][]string{
 	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups", "staff", "on_call", "urgency"},
 	"club":             {"name", "timezone", "languages", "language_key"},
-	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm"},
+	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm", "digest_algorithms"},
 	"hours":            {"weekly", "seasons", "closures", "holidays", "override"},
 	"hours.seasons[]":  {"name", "from", "to", "weekly"},
 	"hours.closures[]": {"date", "from", "to", "name", "prompt"},

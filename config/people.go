@@ -210,7 +210,7 @@ func strategyNames() []string {
 // club's time zone and the groups.
 func (d *decoder) decodePeople(c *Config) {
 	r := &d.people
-	c.Staff = d.staff(r.staff)
+	c.Staff = d.staff(r.staff, c.SIP.DigestAlgorithms)
 	ids := make([]string, len(c.Staff))
 	for i, s := range c.Staff {
 		ids[i] = s.ID
@@ -240,7 +240,7 @@ func (d *decoder) staffRef(n *yaml.Node, key, id string, ids []string) bool {
 	return false
 }
 
-func (d *decoder) staff(n *yaml.Node) []Staff {
+func (d *decoder) staff(n *yaml.Node, algorithms []string) []Staff {
 	var out []Staff
 	ids, exts := map[string]int{}, map[string]int{}
 	const example = `write - { id: marie, name: Marie Tremblay, extension: "201", password_env: CLUBLINE_PW_MARIE }`
@@ -332,6 +332,12 @@ func (d *decoder) staff(n *yaml.Node) []Staff {
 		case !hasKey(v, "password_env") && !hasKey(v, "ha1") && !hasKey(v, "ha1_sha256"):
 			bad(v, "password_env", "no credentials: this person's phone could not register",
 				"write password_env: CLUBLINE_PW_"+strings.ToUpper(strings.ReplaceAll(s.ID, "-", "_"))+" and set that environment variable, or write ha1")
+		case s.HA1 == "" && s.HA1SHA256 != "" && !slices.Contains(algorithms, DigestSHA256):
+			bad(v, "ha1_sha256", "only an SHA-256 hash is given, and sip.digest_algorithms does not offer SHA-256: this person's phone could not register",
+				"add ha1 (the MD5 hash), or write digest_algorithms: [SHA-256, MD5] under sip")
+		case s.HA1 != "" && s.HA1SHA256 == "" && !slices.Contains(algorithms, DigestMD5):
+			bad(v, "ha1", "only an MD5 hash is given, and sip.digest_algorithms does not offer MD5: this person's phone could not register",
+				"add ha1_sha256, or add MD5 to sip.digest_algorithms")
 		}
 		if valid {
 			out = append(out, s)

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,8 @@ func TestPeopleDefaults(t *testing.T) {
 		t.Error("someone on call with no on_call section")
 	}
 	// HA1 credentials, a day rotation, overrides only, a group as urgency target.
-	c, err = config.Parse("h.yaml", []byte(head+`staff:
+	c, err = config.Parse("h.yaml", []byte(head+`sip: { digest_algorithms: [SHA-256, md5] }
+staff:
   - { id: anne, name: Anne, extension: "301", ha1: 0123456789ABCDEF0123456789abcdef }
   - { id: paul, name: Paul, extension: "302", ha1_sha256: "`+strings.Repeat("ab", 32)+`" }
 groups:
@@ -115,6 +117,9 @@ urgency: { target: office, fallback: "+15145550199" }
 `))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(c.SIP.DigestAlgorithms, []string{config.DigestSHA256, config.DigestMD5}) {
+		t.Errorf("digest algorithms = %q", c.SIP.DigestAlgorithms)
 	}
 	if ws := c.Warnings(time.Date(2026, 11, 1, 0, 0, 0, 0, c.Club.Location)); len(ws) != 0 {
 		t.Errorf("gaps warned while urgency rings a group: %v", ws)

@@ -190,6 +190,34 @@ func (d *decoder) sip(n *yaml.Node, s *SIP) {
 				return
 			}
 			s.Realm = r
+		case "digest_algorithms":
+			vals, nodes, ok := d.strings(v, p)
+			if !ok {
+				return
+			}
+			if len(vals) == 0 {
+				d.add(v, p, "no algorithm", "write [MD5], or [SHA-256, MD5] for phones that know SHA-256")
+				return
+			}
+			var algs []string
+			for i, a := range vals {
+				var alg string
+				switch {
+				case strings.EqualFold(a, DigestMD5):
+					alg = DigestMD5
+				case strings.EqualFold(a, DigestSHA256), strings.EqualFold(a, "SHA256"):
+					alg = DigestSHA256
+				default:
+					d.add(nodes[i], item(p, i), fmt.Sprintf("%q is not a digest algorithm", a), "write MD5 or SHA-256")
+					continue
+				}
+				if slices.Contains(algs, alg) {
+					d.add(nodes[i], item(p, i), alg+" is listed twice", "list each algorithm once")
+					continue
+				}
+				algs = append(algs, alg)
+			}
+			s.DigestAlgorithms = algs
 		}
 	})
 }
