@@ -44,6 +44,10 @@ type call struct {
 	// recorded is set once a recording was attempted: a failure after it
 	// ends the call rather than offering the voicemail again.
 	recorded bool
+	// answered is set once a staff member answered; transfers counts the
+	// transfers of the call.
+	answered  bool
+	transfers int
 
 	writes sync.WaitGroup // store writes still running
 }
@@ -131,6 +135,8 @@ func (c *call) gone() bool {
 // record and counts the call.
 func (c *call) finish(err error) {
 	switch {
+	case c.answered:
+		c.rec.Outcome = clubline.OutcomeAnswered
 	case c.rec.VoicemailID != "":
 		c.rec.Outcome = clubline.OutcomeVoicemail
 	case c.failed:

@@ -123,7 +123,7 @@ func TestUrgentKeyOutOfHours(t *testing.T) {
 		t.Errorf("heard %v", heard)
 	}
 	if !inOrder(rec.Trace, []string{"closed: weekly mon-fri 08:30-16:30", "urgent key → urgency",
-		"urgency: no on-call line yet → voicemail (urgent)", "voicemail: 2.0s saved (#)"}) {
+		"urgency: no on-call roster", "urgency: nobody answered → voicemail (urgent)", "voicemail: 2.0s saved (#)"}) {
 		t.Errorf("trace = %q", rec.Trace)
 	}
 	if rec.Choice != "9" || rec.Route != "urgency" || rec.Category != "urgent" {

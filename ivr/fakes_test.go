@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,6 +129,10 @@ type recording struct {
 
 var errLegGone = errors.New("fake leg: call ended")
 
+// holdMusicPace is how long the fake caller takes to hear the hold music
+// once, so that an endless loop of it does not fill the heard list.
+const holdMusicPace = 20 * time.Millisecond
+
 type fakeLeg struct {
 	prompts *fakePrompts
 	digits  chan rune
@@ -204,14 +209,18 @@ func (l *fakeLeg) fire(clip string, isAfter bool) (acted bool) {
 		if e.hangup {
 			l.end("caller")
 		}
-		acted = true
+		// A do alone (a change elsewhere) is not the caller acting: the
+		// prompt goes on at once.
+		acted = acted || e.key != 0 || e.hangup
 	}
 	return acted
 }
 
-// Play consumes src at once (no pacing), noting each clip heard. After the
-// fake caller acts in the middle of a prompt, it keeps "playing" until the
-// script stops it (or a second, for a key the script ignores).
+// Play consumes src at once (no pacing), noting each clip heard, except
+// hold music: each time it starts takes holdMusicPace, as the music loops
+// for ever. After the fake caller acts in the middle of a prompt, it keeps
+// "playing" until the script stops it (or a second, for a key the script
+// ignores).
 func (l *fakeLeg) Play(ctx context.Context, src media.Source) error {
 	current := ""
 	for {
@@ -256,6 +265,15 @@ func (l *fakeLeg) Play(ctx context.Context, src media.Source) error {
 		l.count[current]++
 		l.mu.Unlock()
 		acted = l.fire(current, false) || acted
+		if !acted && strings.HasSuffix(current, "/hold_music") {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-l.done:
+				return errLegGone
+			case <-time.After(holdMusicPace):
+			}
+		}
 		if acted {
 			select {
 			case <-ctx.Done():
@@ -339,10 +357,23 @@ func concatFrames(parts ...[]media.Frame) []media.Frame {
 // ---- store -----------------------------------------------------------------
 
 type fakeStore struct {
-	mu         sync.Mutex
-	err        error
-	saves      []clubline.Call
-	voicemails []clubline.Voicemail
+	mu            sync.Mutex
+	err           error
+	saves         []clubline.Call
+	voicemails    []clubline.Voicemail
+	registrations []clubline.Registration
+	regErr        error // the error of Registrations
+}
+
+// register adds a live registration of a staff member's phone.
+func (s *fakeStore) register(staff, contact string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, host, _ := strings.Cut(contact, "@")
+	s.registrations = append(s.registrations, clubline.Registration{
+		StaffID: staff, Contact: contact, Received: "udp:" + host,
+		Expires: time.Now().Add(time.Hour), RegisteredAt: time.Now(),
+	})
 }
 
 func (s *fakeStore) SaveCall(_ context.Context, c *clubline.Call) error {
@@ -389,8 +420,21 @@ func (s *fakeStore) DeleteRegistration(context.Context, string, string) error {
 	return clubline.ErrNotFound
 }
 
-func (s *fakeStore) Registrations(context.Context, string, time.Time) ([]*clubline.Registration, error) {
-	return nil, nil
+// Registrations returns the live registrations set with register, of one
+// staff member or of all ("").
+func (s *fakeStore) Registrations(_ context.Context, staff string, now time.Time) ([]*clubline.Registration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.regErr != nil {
+		return nil, s.regErr
+	}
+	var out []*clubline.Registration
+	for _, r := range s.registrations {
+		if (staff == "" || r.StaffID == staff) && r.Live(now) {
+			out = append(out, &r)
+		}
+	}
+	return out, nil
 }
 
 func (s *fakeStore) Ping(context.Context) error { return s.err }

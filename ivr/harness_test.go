@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +60,17 @@ type harness struct {
 	store   *fakeStore
 	m       *metrics.Metrics
 	ctx     context.Context
+
+	// Putting callers through: the fake phones, the fake bridge, and the
+	// queue state (nil: each script its own).
+	dialer *fakeDialer
+	bridge *fakeBridge
+	acd    *routing.ACD
+	// realtime makes the script's clock run from now as the wall clock
+	// does (plus skew), so that waits are measured; by default it stands
+	// still at now.
+	realtime bool
+	skew     atomic.Int64 // nanoseconds added to the running clock
 }
 
 func newHarness(t *testing.T) *harness {
@@ -83,7 +95,7 @@ func newHarness(t *testing.T) *harness {
 				Retries: 2,
 				Default: ivr.RouteVoicemail,
 			},
-			Groups: []string{"office"},
+			Groups: []ivr.Group{{ID: "office"}},
 			Voicemail: ivr.VoicemailOptions{
 				Dir:                  filepath.Join(t.TempDir(), "voicemail"),
 				MaxLength:            20 * time.Second,
@@ -99,49 +111,94 @@ func newHarness(t *testing.T) *harness {
 		store:   &fakeStore{},
 		m:       m,
 		ctx:     context.Background(),
+		dialer:  newFakeDialer(),
+		bridge:  &fakeBridge{},
 	}
 }
 
 func (h *harness) script() *ivr.Script {
 	ids := 0
+	clock := func() time.Time { return h.now }
+	if h.realtime {
+		base := time.Now()
+		clock = func() time.Time { return h.now.Add(time.Since(base) + time.Duration(h.skew.Load())) }
+	}
+	h.dialer.mu.Lock()
+	h.dialer.prompts = h.prompts // the staff hear the same clips
+	h.dialer.mu.Unlock()
+	opts := []ivr.Option{
+		ivr.WithClock(clock),
+		ivr.WithIDs(func() string { ids++; return "vm" + string(rune('0'+ids)) }),
+		ivr.WithDialer(h.dialer),
+		ivr.WithBridge(h.bridge.bridge),
+	}
+	if h.acd != nil {
+		opts = append(opts, ivr.WithACD(h.acd))
+	}
 	return ivr.New(h.opts, fixedSchedule{h.status}, h.prompts, h.store, h.m,
-		slog.New(slog.DiscardHandler),
-		ivr.WithClock(func() time.Time { return h.now }),
-		ivr.WithIDs(func() string { ids++; return "vm" + string(rune('0'+ids)) }))
+		slog.New(slog.DiscardHandler), opts...)
 }
+
+// advance moves the running clock (realtime) forward by d.
+func (h *harness) advance(d time.Duration) { h.skew.Add(int64(d)) }
 
 // run plays one call through the script and returns its final record.
 func (h *harness) run(rec recording, events ...*event) (clubline.Call, *fakeLeg) {
 	h.t.Helper()
+	c := h.start(rec, events...)
+	return c.wait(), c.leg
+}
+
+// running is a call started by start, which the test drives while it runs.
+type running struct {
+	h      *harness
+	leg    *fakeLeg
+	done   chan struct{}
+	before goleak.Option
+}
+
+// start runs one call through the script in the background.
+func (h *harness) start(rec recording, events ...*event) *running {
+	h.t.Helper()
 	leg := newFakeLeg(h.prompts, rec, events...)
-	before := goleak.IgnoreCurrent()
-	done := make(chan struct{})
+	c := &running{h: h, leg: leg, done: make(chan struct{}), before: goleak.IgnoreCurrent()}
+	s := h.script()
 	go func() {
-		defer close(done)
-		h.script().Run(h.ctx, ivr.Inbound{ID: "call-1", From: "+15145550123", To: "100", Leg: leg})
+		defer close(c.done)
+		s.Run(h.ctx, ivr.Inbound{ID: "call-1", From: "+15145550123", To: "100", Leg: leg})
 	}()
+	return c
+}
+
+// wait waits for the call to end, checks what every call must leave
+// behind, and returns its final record.
+func (c *running) wait() clubline.Call {
+	h := c.h
+	h.t.Helper()
 	select {
-	case <-done:
+	case <-c.done:
 	case <-time.After(20 * time.Second):
-		h.t.Fatalf("Run did not return; heard %v", leg.Heard())
+		h.t.Fatalf("Run did not return; heard %v", c.leg.Heard())
 	}
 	select {
-	case <-leg.Done():
+	case <-c.leg.Done():
 	default:
 		h.t.Errorf("the call was not hung up at the end")
 	}
-	goleak.VerifyNone(h.t, before)
+	goleak.VerifyNone(h.t, c.before)
 	saves := h.store.Saves()
 	if len(saves) < 2 {
 		h.t.Fatalf("store got %d call records, want the first and the last", len(saves))
 	}
-	if saves[0].Stage != clubline.StageGreeting || saves[0].ID != "call-1" || saves[0].StartedAt != h.now {
+	started := saves[0].StartedAt
+	if saves[0].Stage != clubline.StageGreeting || saves[0].ID != "call-1" ||
+		started.Before(h.now) || (!h.realtime && !started.Equal(h.now)) {
 		h.t.Errorf("first record = %+v, want stage greeting, id and start", saves[0])
 	}
 	if g := testutil.ToFloat64(h.m.ActiveCalls); g != 0 {
 		h.t.Errorf("active calls = %v after the call, want 0", g)
 	}
-	return saves[len(saves)-1], leg
+	return saves[len(saves)-1]
 }
 
 func (h *harness) callsCounted(hours clubline.Hours, outcome clubline.Outcome) float64 {

@@ -148,21 +148,19 @@ func (c *call) defaultRoute() error {
 	return c.route(route, category)
 }
 
-// route takes the call where a choice leads. Staff groups and the urgent
-// line are not reachable yet: the caller leaves a message, with the
-// category kept and, for the urgent line, flagged urgent.
+// route takes the call where a choice leads: a message, the urgent line,
+// or a staff group's queue; the category is kept whatever happens.
 func (c *call) route(route, category string) error {
 	c.rec.Route = route
 	c.rec.Category = category
 	switch {
 	case route == RouteVoicemail:
+		return c.voicemail(false)
 	case route == RouteUrgency:
-		c.urgent = true
-		c.trace("urgency: no on-call line yet → voicemail (urgent)")
-	case c.s.groups[route]:
-		c.trace("%s: no staff reachable yet → voicemail", route)
+		return c.urgencyLine()
+	case c.s.groups[route] != nil:
+		return c.queue(c.s.groups[route], false)
 	default:
 		return failf("unknown route %q", route)
 	}
-	return c.voicemail(false)
 }

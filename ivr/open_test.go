@@ -44,7 +44,7 @@ func TestOpenMenuChoiceLeavesVoicemail(t *testing.T) {
 	wantTrace := []string{
 		"open: weekly mon-fri 08:30-16:30",
 		"menu: 1 registrations → office",
-		"office: no staff reachable yet → voicemail",
+		"office: nobody registered → voicemail",
 		"voicemail: 3.0s saved (#)",
 	}
 	if !slices.Equal(rec.Trace, wantTrace) {
@@ -240,7 +240,8 @@ func TestUrgentOptionWhileOpen(t *testing.T) {
 		t.Fatalf("voicemails = %+v", vms)
 	}
 	if rec.Route != "urgency" || rec.Category != "urgent" ||
-		!hasTrace(rec, "urgency: no on-call line yet → voicemail (urgent)") {
+		!hasTrace(rec, "urgency: office open → office queue, ahead of the others") ||
+		!hasTrace(rec, "office: nobody registered → voicemail") || rec.Group != "office" {
 		t.Errorf("record = %+v", rec)
 	}
 	if n := testutil.ToFloat64(h.m.Voicemails.WithLabelValues("true")); n != 1 {

@@ -43,6 +43,11 @@ const (
 	DefaultMinLength            = time.Second
 	DefaultFollowUpWithin       = 48 * time.Hour
 	DefaultUrgentFollowUpWithin = 2 * time.Hour
+	DefaultRingTimeout          = 20 * time.Second
+	DefaultMaxWait              = 3 * time.Minute
+	// RetryAfter is the pause after every available staff member was rung
+	// without an answer, before they are rung again (Asterisk's retry).
+	RetryAfter = 5 * time.Second
 	// DefaultSilenceLevel is the RMS level (of 32767) under which a frame
 	// counts as silence: about -44 dBFS, above a phone line's noise floor
 	// and below quiet speech.
@@ -59,13 +64,64 @@ type Options struct {
 	// LanguageKey switches to the next language ("8"); empty: no offer.
 	LanguageKey string
 	Menu        Menu
-	// Groups are the staff groups a menu option may route to.
-	Groups    []string
+	// Groups are the staff groups a menu option may route to, and their
+	// queues.
+	Groups    []Group
 	Voicemail VoicemailOptions
 	// UrgencyKey is the key that reaches the urgent line out of hours.
 	// Empty: the key of the menu option whose route is "urgency", if any.
 	UrgencyKey string
+	// Staff are the people groups, the on-call roster and transfers name.
+	Staff   []Staff
+	Urgency UrgencyOptions
+	// Trunk says outside numbers can be rung: a staff member's Phone is
+	// then rung along with their registered phones.
+	Trunk bool
 }
+
+// Group is a staff group and how its queue works.
+type Group struct {
+	ID       string
+	Members  []string // staff ids, in the group's order
+	Strategy routing.Strategy
+	// RingTimeout bounds one ring of one staff member; a phone not answered
+	// by then is skipped for this attempt.
+	RingTimeout time.Duration
+	// MaxWait sends a caller still waiting to voicemail (result timeout).
+	MaxWait time.Duration
+	// AnnounceEvery is how often a waiting caller hears their position and
+	// the estimated wait; 0: never.
+	AnnounceEvery time.Duration
+	// ServiceLevel: answered within it counts towards the service level.
+	ServiceLevel time.Duration
+	// ShortAbandon: a hang-up in the queue sooner than this is counted apart.
+	ShortAbandon time.Duration
+}
+
+// Staff is a person calls are put through to.
+type Staff struct {
+	ID        string
+	Name      string
+	Extension string // what a transfer names them by ("203"), besides their id
+	Phone     string // an outside number, rung only with Options.Trunk
+}
+
+// UrgencyOptions say where the urgent line rings.
+type UrgencyOptions struct {
+	// Target is UrgencyOnCall or a group id. In office hours the urgent
+	// key jumps the queue of the default group instead.
+	Target string
+	// Roster says who is on call (Target UrgencyOnCall).
+	Roster *routing.Roster
+	// Fallback is rung when the target does not answer: a SIP URI or an
+	// outside number; empty: straight to an urgent message.
+	Fallback string
+	// RingTimeout bounds each ring (default DefaultRingTimeout).
+	RingTimeout time.Duration
+}
+
+// UrgencyOnCall is the urgency target that rings whoever is on call.
+const UrgencyOnCall = "on-call"
 
 // Menu is what the caller chooses from when the office is open.
 type Menu struct {
@@ -153,8 +209,12 @@ type Script struct {
 	now    func() time.Time
 	newID  func() string
 	create func(path string) (Recorder, error)
+	dialer Dialer
+	bridge BridgeFunc
+	acd    *routing.ACD
 
-	groups map[string]bool
+	groups map[string]*Group
+	staff  map[string]*Staff
 	keys   map[rune]MenuOption
 }
 
@@ -170,11 +230,14 @@ func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Met
 	}
 	s := &Script{
 		o: withDefaults(o), sched: sched, prompts: p, store: st, metrics: m, log: logger,
-		now: time.Now, newID: randomID, create: createWAV,
-		groups: map[string]bool{}, keys: map[rune]MenuOption{},
+		now: time.Now, newID: randomID, create: createWAV, bridge: mediaBridge,
+		groups: map[string]*Group{}, staff: map[string]*Staff{}, keys: map[rune]MenuOption{},
 	}
-	for _, g := range s.o.Groups {
-		s.groups[g] = true
+	for i := range s.o.Groups {
+		s.groups[s.o.Groups[i].ID] = &s.o.Groups[i]
+	}
+	for i := range s.o.Staff {
+		s.staff[s.o.Staff[i].ID] = &s.o.Staff[i]
 	}
 	for _, opt := range s.o.Menu.Options {
 		if k, ok := keyRune(opt.Key); ok {
@@ -186,8 +249,15 @@ func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Met
 	for _, opt := range opts {
 		opt(s)
 	}
+	if s.acd == nil {
+		s.acd = routing.NewACD()
+	}
 	return s
 }
+
+// WithACD sets the queue state the script shares with the scripts of
+// other config snapshots (one per process); default: its own.
+func WithACD(q *routing.ACD) Option { return func(s *Script) { s.acd = q } }
 
 func withDefaults(o Options) Options {
 	if len(o.Languages) == 0 {
@@ -195,7 +265,27 @@ func withDefaults(o Options) Options {
 	}
 	o.Languages = append([]string(nil), o.Languages...)
 	o.Menu.Options = append([]MenuOption(nil), o.Menu.Options...)
-	o.Groups = append([]string(nil), o.Groups...)
+	o.Groups = append([]Group(nil), o.Groups...)
+	for i := range o.Groups {
+		g := &o.Groups[i]
+		g.Members = append([]string(nil), g.Members...)
+		if g.RingTimeout <= 0 {
+			g.RingTimeout = DefaultRingTimeout
+		}
+		if g.MaxWait <= 0 {
+			g.MaxWait = DefaultMaxWait
+		}
+		if g.Strategy == "" {
+			g.Strategy = routing.RingAll
+		}
+	}
+	o.Staff = append([]Staff(nil), o.Staff...)
+	if o.Urgency.Target == "" {
+		o.Urgency.Target = UrgencyOnCall
+	}
+	if o.Urgency.RingTimeout <= 0 {
+		o.Urgency.RingTimeout = DefaultRingTimeout
+	}
 	if o.Menu.Timeout <= 0 {
 		o.Menu.Timeout = DefaultMenuTimeout
 	}

@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clubline/clubline"
@@ -21,6 +23,9 @@ type Metrics struct {
 	QueueCalls       *prometheus.CounterVec
 	QueueWait        *prometheus.HistogramVec
 	QueueWaiting     *prometheus.GaugeVec
+	QueueShort       *prometheus.CounterVec
+	QueueInSL        *prometheus.CounterVec
+	StaffBusy        prometheus.Gauge
 	SIPRejected      *prometheus.CounterVec
 	StaffRegistered  prometheus.Gauge
 	RetentionDeleted *prometheus.CounterVec
@@ -73,6 +78,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "clubline_queue_waiting",
 			Help: "Callers waiting in a staff group's queue now, by group.",
 		}, []string{"group"}),
+		QueueShort: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_queue_short_abandoned_total",
+			Help: "Callers who hung up in a staff group's queue sooner than the group's short_abandon threshold, by group. They are also counted in clubline_queue_calls_total{result=\"abandoned\"}; the recording rules leave them out of the abandonment rate.",
+		}, []string{"group"}),
+		QueueInSL: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_queue_answered_within_service_level_total",
+			Help: "Callers a staff member answered within the group's service_level target, by group (the numerator of the service level; the denominator is every caller who entered the queue).",
+		}, []string{"group"}),
+		StaffBusy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clubline_staff_busy",
+			Help: "Staff members on a call put through by clubline now (they are not rung for another).",
+		}),
 		SIPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_sip_rejected_total",
 			Help: "INVITEs refused before answer, by SIP status code (404 unknown number, 488 no common codec, 503 over capacity or draining, 487 cancelled by the caller).",
@@ -89,6 +106,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
 		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
+		m.QueueShort, m.QueueInSL, m.StaffBusy,
 		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -106,6 +124,46 @@ const (
 	RetentionCall      = "call"
 	RetentionVoicemail = "voicemail"
 )
+
+// Results of a caller's time in a queue, the result label of
+// clubline_queue_calls_total and clubline_queue_wait_seconds.
+const (
+	QueueAnswered  = "answered"  // a staff member answered
+	QueueAbandoned = "abandoned" // the caller hung up while waiting
+	QueueVoicemail = "voicemail" // the caller chose to leave a message (the exit key)
+	QueueTimeout   = "timeout"   // max_wait reached or nobody available: voicemail
+)
+
+// QueueResults lists the results, in the order the docs give them.
+var QueueResults = []string{QueueAnswered, QueueAbandoned, QueueVoicemail, QueueTimeout}
+
+// Groups makes the queue series of these groups exist at zero, so that
+// rates and ratios are defined before a group's first call.
+func (m *Metrics) Groups(ids ...string) {
+	for _, g := range ids {
+		for _, r := range QueueResults {
+			m.QueueCalls.WithLabelValues(g, r)
+			m.QueueWait.WithLabelValues(g, r)
+		}
+		m.QueueWaiting.WithLabelValues(g)
+		m.QueueShort.WithLabelValues(g)
+		m.QueueInSL.WithLabelValues(g)
+	}
+}
+
+// QueueLeft counts one caller leaving a group's queue after wait: the
+// result, the wait, an answer within serviceLevel, an abandon sooner than
+// shortAbandon.
+func (m *Metrics) QueueLeft(group, result string, wait, serviceLevel, shortAbandon time.Duration) {
+	m.QueueCalls.WithLabelValues(group, result).Inc()
+	m.QueueWait.WithLabelValues(group, result).Observe(wait.Seconds())
+	switch {
+	case result == QueueAnswered && wait <= serviceLevel:
+		m.QueueInSL.WithLabelValues(group).Inc()
+	case result == QueueAbandoned && wait < shortAbandon:
+		m.QueueShort.WithLabelValues(group).Inc()
+	}
+}
 
 // RetentionPurged counts records deleted for their age.
 func (m *Metrics) RetentionPurged(kind string, n int) {

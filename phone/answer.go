@@ -201,12 +201,19 @@ func (a *Answerer) routes(srv *sipgo.Server) {
 			}
 		}
 	})
+	srv.OnNotify(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if c := a.call(req); c != nil {
+			c.onNotify(req, tx)
+			return
+		}
+		respond(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	})
 	srv.OnInfo(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		respond(tx, req, sipmsg.StatusOK, "OK")
 	})
 	srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
-		res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
+		res.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
 		_ = tx.Respond(res)
 	})
 	srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -333,7 +340,7 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 	res := sipmsg.NewResponseFromRequest(invite, sipmsg.StatusOK, "OK", sdp)
 	res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 	res.AppendHeader(&sipmsg.ContactHeader{Address: a.contact})
-	res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
+	res.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
 	c.dialog, c.answer = ds, res
 	id := invite.CallID().Value()
 	a.mu.Lock()

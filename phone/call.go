@@ -47,6 +47,8 @@ type Call struct {
 	endedBy     string
 	endedAt     time.Time
 	answeredAt  time.Time
+	notifies    []*sipmsg.Request // the NOTIFYs received, in order
+	notified    chan struct{}     // closed and replaced when a NOTIFY arrives
 
 	endOnce       sync.Once
 	ended         chan struct{} // the call is over (cause in endedBy)
@@ -356,4 +358,17 @@ func (c *Call) Negotiated() media.Negotiated {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.neg
+}
+
+// Digits delivers the DTMF keys the other side sends (RFC 4733 events),
+// each once; nil before the call is up. The channel is never closed:
+// select on Done too.
+func (c *Call) Digits() <-chan rune {
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return nil
+	}
+	return sess.Digits()
 }

@@ -17,10 +17,11 @@ func (c *Call) routes(srv *sipgo.Server) {
 	})
 	srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
-		res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
+		res.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
 		_ = tx.Respond(res)
 	})
 	srv.OnUpdate(c.onUpdate)
+	srv.OnNotify(c.onNotify)
 	srv.OnInvite(c.onReinvite)
 	srv.OnAck(func(*sipmsg.Request, sipmsg.ServerTransaction) {})
 	srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {

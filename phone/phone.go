@@ -110,6 +110,12 @@ const (
 
 const dtmfPayloadType = 101
 
+// The methods the phone answers, for its Allow headers.
+const (
+	allowMethods  = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
+	allowNoUpdate = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY" // Options.NoUpdate
+)
+
 // Dial calls uri ("sip:+15145550100@127.0.0.1:5060") and returns once the
 // call is answered and acknowledged. A non-2xx final answer is returned as
 // a *StatusError. Cancelling ctx before the answer sends CANCEL (after the
@@ -324,9 +330,9 @@ func (c *Call) invite(ctx context.Context) error {
 		Port: c.target.Port}}
 	req.AppendHeader(to)
 	req.AppendHeader(&sipmsg.ContactHeader{Address: c.contact})
-	allow := "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+	allow := allowMethods
 	if c.o.NoUpdate {
-		allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+		allow = allowNoUpdate
 	}
 	req.AppendHeader(sipmsg.NewHeader("Allow", allow))
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", "clubline-phone"))

@@ -151,7 +151,31 @@ func Register(ctx context.Context, registrar string, o RegisterOptions) (*Regist
 	if err != nil {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
+	return register(ctx, client, target, self, o)
+}
 
+// Register sends a REGISTER from the answerer's own socket, so that the
+// registrar sees the phone where it takes calls (Received); the Contact
+// defaults to the answerer's. UDP only, as the answerer.
+func (a *Answerer) Register(ctx context.Context, registrar string, o RegisterOptions) (*Registration, error) {
+	var target sipmsg.Uri
+	if err := sipmsg.ParseUri(registrar, &target); err != nil {
+		return nil, fmt.Errorf("phone: bad registrar URI %q: %w", registrar, err)
+	}
+	if o.Transport != "" && !strings.EqualFold(o.Transport, "udp") {
+		return nil, fmt.Errorf("phone: answerer registers over udp only, not %q", o.Transport)
+	}
+	if o.AOR == "" {
+		o.AOR = o.User
+	}
+	self := a.contact
+	self.User = o.User
+	return register(ctx, a.client, target, self, o)
+}
+
+// register sends the REGISTER through client, with self as the default
+// Contact, and answers the digest challenge.
+func register(ctx context.Context, client *sipgo.Client, target, self sipmsg.Uri, o RegisterOptions) (*Registration, error) {
 	req := sipmsg.NewRequest(sipmsg.REGISTER, target)
 	aor := sipmsg.Uri{Scheme: "sip", User: o.AOR, Host: target.Host}
 	req.AppendHeader(&sipmsg.ToHeader{Address: aor, Params: sipmsg.NewParams()})

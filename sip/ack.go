@@ -12,33 +12,30 @@ import (
 
 // ackChan registers the channel the ACK for the INVITE of CSeq seq is
 // delivered on.
-func (c *call) ackChan(seq uint32) chan *sipmsg.Request {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch, ok := c.ackWait[seq]
+func (d *dialogLeg) ackChan(seq uint32) chan *sipmsg.Request {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ch, ok := d.ackWait[seq]
 	if !ok {
 		ch = make(chan *sipmsg.Request, 1)
-		c.ackWait[seq] = ch
+		d.ackWait[seq] = ch
 	}
 	return ch
 }
 
-func (c *call) forgetAck(seq uint32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.ackWait, seq)
+func (d *dialogLeg) forgetAck(seq uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.ackWait, seq)
 }
 
 // deliverAck hands an ACK to whoever waits for it; a retransmitted ACK
-// finds the channel full and is dropped.
-func (c *call) deliverAck(ack *sipmsg.Request) {
+// finds the channel full, and one nobody waits for is dropped.
+func (d *dialogLeg) deliverAck(ack *sipmsg.Request) {
 	seq := ack.CSeq().SeqNo
-	if seq == c.invite.CSeq().SeqNo {
-		c.ackOnce.Do(func() { close(c.acked) })
-	}
-	c.mu.Lock()
-	ch := c.ackWait[seq]
-	c.mu.Unlock()
+	d.mu.Lock()
+	ch := d.ackWait[seq]
+	d.mu.Unlock()
 	if ch != nil {
 		select {
 		case ch <- ack:

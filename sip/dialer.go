@@ -9,9 +9,9 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -36,11 +36,43 @@ type DialRequest struct {
 	RingTimeout time.Duration
 }
 
+// Dialer is the server as the call script's ivr.Dialer: it rings a
+// registered phone with Dial. An outside number (a Target with a Number
+// and no URI) needs a trunk, which clubline does not have yet: its Dial
+// returns an error wrapping ivr.ErrNoTrunk and sends nothing.
+func (s *Server) Dialer() ivr.Dialer { return dialer{s} }
+
+type dialer struct{ s *Server }
+
+func (d dialer) Dial(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg, error) {
+	if r.Target.URI == "" {
+		if r.Target.Number != "" {
+			return nil, fmt.Errorf("sip: dial %s: %w", r.Target, ivr.ErrNoTrunk)
+		}
+		return nil, fmt.Errorf("sip: dial %s: the target has neither a URI nor a number", r.Target)
+	}
+	leg, err := d.s.Dial(ctx, DialRequest{
+		Target:      r.Target.URI,
+		Destination: r.Target.Destination,
+		CallerID:    r.CallerID,
+		Display:     r.Display,
+		Headers:     r.Headers,
+		RingTimeout: r.RingTimeout,
+	})
+	if err != nil {
+		return nil, err // not a nil *OutboundLeg in a non-nil interface
+	}
+	return leg, nil
+}
+
 // DialError is a final non-2xx answer to the INVITE (486 busy, 480, 603…).
 type DialError struct {
 	Code   int
 	Reason string
 }
+
+// StatusCode is the SIP status of the refusal.
+func (e *DialError) StatusCode() int { return e.Code }
 
 func (e *DialError) Error() string {
 	return fmt.Sprintf("sip: dial refused: %d %s", e.Code, e.Reason)
@@ -55,27 +87,29 @@ var errDialShutdown = errors.New("sip: server shutting down")
 // cancelWait bounds how long a cancelled Dial waits for the 487.
 const cancelWait = 4 * time.Second
 
-// OutboundLeg is an answered call that clubline placed. Hangup ends it
-// with a BYE; a BYE from the other side ends it too (Done, EndedBy).
+// OutboundLeg is an answered call that clubline placed to a staff phone.
+// It implements ivr.StaffLeg and ivr.Bridgeable: Play, Record, Digits,
+// Hangup, Done and Session as an inbound call has them, and Events for
+// what the phone asks for. Hangup ends it with a BYE; a BYE from the other
+// side ends it too (Done, EndedBy).
 type OutboundLeg struct {
-	s        *Server
-	dlg      *dialog
-	media    *mediaState
-	log      *slog.Logger
+	*dialogLeg
 	inviteTx sipmsg.ClientTransaction
-
-	endOnce sync.Once
-	reason  endReason
-	ended   chan struct{}
-	byeDone chan struct{}
-	byeErr  error
 }
 
-// Session is the leg's RTP session.
-func (l *OutboundLeg) Session() *media.Session { return l.media.session() }
+var (
+	_ ivr.StaffLeg   = (*OutboundLeg)(nil)
+	_ ivr.Bridgeable = (*OutboundLeg)(nil)
+)
 
-// Done is closed when the leg has ended, whichever side ended it.
-func (l *OutboundLeg) Done() <-chan struct{} { return l.ended }
+// Events delivers what the staff phone asks for: StaffHold and
+// StaffResume when a re-INVITE or UPDATE takes its direction to sendonly
+// or inactive and back to sendrecv, StaffTransfer for a REFER. The channel
+// holds 16 events and is never closed: watch Done for the end. The SIP
+// handlers never wait for the script: when 16 events are unread, a new one
+// is dropped and logged, and a dropped transfer is reported to the phone
+// as failed (NOTIFY with 503).
+func (l *OutboundLeg) Events() <-chan ivr.StaffEvent { return l.events }
 
 // EndedBy says why the leg ended ("remote BYE", "hung up by the script",
 // "server shutdown", "rtp timeout"…); "" while it is up.
@@ -88,44 +122,13 @@ func (l *OutboundLeg) EndedBy() string {
 	}
 }
 
-// Hangup ends the leg with a BYE (once) and waits for its answer or ctx.
-func (l *OutboundLeg) Hangup(ctx context.Context) error {
-	l.finish(endHangup)
-	select {
-	case <-l.byeDone:
-		return l.byeErr
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (l *OutboundLeg) finish(reason endReason) {
-	l.endOnce.Do(func() {
-		l.reason = reason
-		close(l.ended)
-		l.media.close()
-	})
-}
-
-// run supervises the leg until it ends, sends the BYE owed and forgets
-// it. It holds one count of s.wg, taken by Dial.
+// run supervises the leg until it ends, sends the transfer NOTIFYs still
+// due and the BYE owed, and forgets it. It holds one count of s.wg, taken
+// by Dial.
 func (l *OutboundLeg) run() {
 	defer l.s.wg.Done()
-	var sessDone <-chan struct{}
-	if sess := l.media.session(); sess != nil {
-		sessDone = sess.Done()
-	} else {
-		l.finish(endMediaFailed)
-	}
-	select {
-	case <-l.ended:
-	case <-sessDone:
-		if errors.Is(l.media.session().Err(), media.ErrTimeout) {
-			l.finish(endRTPTimeout)
-		} else {
-			l.finish(endMediaFailed)
-		}
-	}
+	l.supervise(nil)
+	l.flushNotifies()
 	if l.reason.sendBye {
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 		l.byeErr = l.dlg.bye(ctx)
@@ -161,7 +164,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	if err := sipmsg.ParseUri(r.Target, &target); err != nil {
 		return nil, fmt.Errorf("sip: dial target %q: %w", r.Target, err)
 	}
-	transport, dest, err := dialDestination(target, r.Destination)
+	transport, dest, err := dialDestination(ctx, target, r.Destination)
 	if err != nil {
 		return nil, err
 	}
@@ -265,8 +268,8 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	if len(dlg.routes) > 0 {
 		dlg.dest = ""
 	}
-	leg := &OutboundLeg{s: s, dlg: dlg, media: ms, log: log, inviteTx: tx,
-		ended: make(chan struct{}), byeDone: make(chan struct{})}
+	leg := &OutboundLeg{dialogLeg: newDialogLeg(s, dlg, ms, log, true), inviteTx: tx}
+	leg.peerUpdate = hasToken(res, "Allow", "update")
 	tx.OnRetransmission(func(r *sipmsg.Response) {
 		if r.IsSuccess() {
 			_ = dlg.ack(seq, nil)
@@ -404,36 +407,75 @@ func cancelRequest(invite *sipmsg.Request) *sipmsg.Request {
 }
 
 // dialDestination parses a Destination ("udp:127.0.0.1:5062") or, when
-// empty, takes the target's host, port and transport parameter.
-func dialDestination(target sipmsg.Uri, destination string) (string, netip.AddrPort, error) {
-	transport, addr := "udp", ""
+// empty, takes the target's host, port and transport parameter. A host
+// name is resolved as RFC 3263 §4.2 does without NAPTR: with no port, the
+// SRV records _sip._udp (or _tcp) first, then the name's addresses.
+func dialDestination(ctx context.Context, target sipmsg.Uri, destination string) (string, netip.AddrPort, error) {
+	transport, host, port := "udp", "", 0
 	if destination != "" {
 		t, a, ok := strings.Cut(destination, ":")
 		if !ok {
 			return "", netip.AddrPort{}, fmt.Errorf("sip: dial destination %q: want transport:host:port", destination)
 		}
-		transport, addr = strings.ToLower(t), a
-	} else {
-		if target.UriParams != nil {
-			if t, ok := target.UriParams.Get("transport"); ok && t != "" {
-				transport = strings.ToLower(t)
-			}
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			return "", netip.AddrPort{}, fmt.Errorf("sip: dial destination %q: %w", a, err)
 		}
-		port := target.Port
+		return strings.ToLower(t), unmapAP(ap), nil
+	}
+	if target.UriParams != nil {
+		if t, ok := target.UriParams.Get("transport"); ok && t != "" {
+			transport = strings.ToLower(t)
+		}
+	}
+	host, port = strings.Trim(target.Host, "[]"), target.Port
+	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
 			port = 5060
 		}
-		addr = net.JoinHostPort(strings.Trim(target.Host, "[]"), fmt.Sprint(port))
+		return transport, unmapAP(netip.AddrPortFrom(ip, uint16(port))), nil
 	}
-	ap, err := netip.ParseAddrPort(addr)
+	ap, err := resolve(ctx, transport, host, port)
 	if err != nil {
-		return "", netip.AddrPort{}, fmt.Errorf("sip: dial destination %q: %w", addr, err)
+		return "", netip.AddrPort{}, fmt.Errorf("sip: dial %s: %w", target.String(), err)
 	}
-	return transport, unmapAP(ap), nil
+	return transport, ap, nil
 }
 
-// trackLeg makes a leg findable by its dialog for the in-dialog BYE; it
-// fails once the server is stopping.
+// resolveTimeout bounds the DNS lookups of one Dial.
+const resolveTimeout = 3 * time.Second
+
+// resolve finds where to send to a host name: its SRV records when no port
+// is given (lowest priority first), else or then its addresses, IPv4 first.
+func resolve(ctx context.Context, transport, host string, port int) (netip.AddrPort, error) {
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	if port == 0 {
+		if _, srvs, err := net.DefaultResolver.LookupSRV(ctx, "sip", transport, host); err == nil && len(srvs) > 0 {
+			host, port = strings.TrimSuffix(srvs[0].Target, "."), int(srvs[0].Port)
+		} else {
+			port = 5060
+		}
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("no address for %s", host)
+	}
+	best := ips[0].Unmap()
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			best = ip.Unmap()
+			break
+		}
+	}
+	return netip.AddrPortFrom(best, uint16(port)), nil
+}
+
+// trackLeg makes a leg findable by its dialog for the requests its phone
+// sends in it (lookup); it fails once the server is stopping.
 func (s *Server) trackLeg(key string, l *OutboundLeg) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -451,30 +493,6 @@ func (s *Server) forgetLeg(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.legs, key)
-}
-
-// onLegBye ends an outbound leg whose peer hung up; false when the BYE
-// belongs to no outbound leg.
-func (s *Server) onLegBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
-	from, to, id := req.From(), req.To(), req.CallID()
-	if from == nil || to == nil || id == nil || req.CSeq() == nil {
-		return false
-	}
-	fromTag, _ := from.Params.Get("tag")
-	toTag, _ := to.Params.Get("tag")
-	s.mu.Lock()
-	l := s.legs[dialogKey(id.Value(), toTag, fromTag)]
-	s.mu.Unlock()
-	if l == nil {
-		return false
-	}
-	if err := l.dlg.checkRemote(req); err != nil {
-		s.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusInternalServerError, "Out Of Order", nil))
-		return true
-	}
-	l.finish(endRemoteBye)
-	s.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil))
-	return true
 }
 
 // hangupLegs ends every outbound leg (HangupAll); their supervisors send

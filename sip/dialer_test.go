@@ -231,3 +231,25 @@ func TestDialHangupAllEndsLegs(t *testing.T) {
 		t.Errorf("EndedBy = %q", got)
 	}
 }
+
+// A target named by host name (the urgency fallback, sip:urgence@host) is
+// resolved: "localhost" reaches the phone on the loopback; a name that
+// does not resolve is an error that names the target, not a ring.
+func TestDialResolvesHostNames(t *testing.T) {
+	h := newHarness(t, newScript(nil).handle)
+	a := staffPhone(t, phone.AnswerOptions{Mode: phone.RejectBusy})
+	r := dialRequest(a)
+	r.Target = strings.Replace(r.Target, "127.0.0.1", "localhost", 1)
+	r.Destination = ""
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := h.srv.Dial(ctx, r)
+	var de *sip.DialError
+	if !errors.As(err, &de) || de.Code != 486 || a.Rang() != 1 {
+		t.Fatalf("Dial %s = %v (rang %d); want the phone's 486", r.Target, err, a.Rang())
+	}
+	r.Target = "sip:urgence@nowhere.invalid"
+	if _, err := h.srv.Dial(ctx, r); err == nil || !strings.Contains(err.Error(), "nowhere.invalid") {
+		t.Errorf("Dial to an unknown host = %v, want an error naming it", err)
+	}
+}

@@ -184,7 +184,7 @@ func (d *dialog) request(method sipmsg.RequestMethod, ackSeq uint32) *sipmsg.Req
 	for _, r := range d.routes {
 		req.AppendHeader(sipmsg.HeaderClone(r))
 	}
-	if method == sipmsg.INVITE || method == sipmsg.UPDATE {
+	if method == sipmsg.INVITE || method == sipmsg.UPDATE || method == sipmsg.NOTIFY { // target refresh requests
 		req.AppendHeader(&sipmsg.ContactHeader{Address: d.contact})
 	}
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", userAgent))

@@ -9,13 +9,14 @@ import (
 // What clubline tells peers it can do. Allow lists the methods the server
 // answers; everything else gets 405 (a method SIP defines) or 501.
 const (
-	allowMethods     = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+	allowMethods     = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER"
 	allowRegistrar   = allowMethods + ", REGISTER" // with the registrar on
 	supportedOptions = "timer"
 	acceptSDP        = "application/sdp"
 	acceptInfo       = "application/dtmf-relay, application/dtmf"
 	userAgent        = "clubline"
 	contentTypeSDP   = "application/sdp"
+	contentSipfrag   = "message/sipfrag;version=2.0"
 )
 
 // knownMethods are the methods RFC 3261 and its extensions define. A request
@@ -35,18 +36,28 @@ var compactNames = map[string]string{
 	"supported":       "k",
 	"session-expires": "x",
 	"content-type":    "c",
+	"refer-to":        "r",
+}
+
+// values returns the values of every instance of the named header, the
+// long form's first, then the compact form's.
+func values(m sipmsg.Message, name string) []string {
+	hs := m.GetHeaders(name)
+	if short, ok := compactNames[strings.ToLower(name)]; ok {
+		hs = append(hs, m.GetHeaders(short)...)
+	}
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = strings.TrimSpace(h.Value())
+	}
+	return out
 }
 
 // header returns the first value of the named header, whichever form the
 // peer used, and whether it was present.
 func header(m sipmsg.Message, name string) (string, bool) {
-	if hs := m.GetHeaders(name); len(hs) > 0 {
-		return strings.TrimSpace(hs[0].Value()), true
-	}
-	if short, ok := compactNames[strings.ToLower(name)]; ok {
-		if hs := m.GetHeaders(short); len(hs) > 0 {
-			return strings.TrimSpace(hs[0].Value()), true
-		}
+	if vs := values(m, name); len(vs) > 0 {
+		return vs[0], true
 	}
 	return "", false
 }
@@ -54,13 +65,9 @@ func header(m sipmsg.Message, name string) (string, bool) {
 // tokens returns the comma-separated option tags of every instance of a
 // header such as Supported or Require, lower-cased.
 func tokens(m sipmsg.Message, name string) []string {
-	hs := m.GetHeaders(name)
-	if short, ok := compactNames[strings.ToLower(name)]; ok {
-		hs = append(hs, m.GetHeaders(short)...)
-	}
 	var out []string
-	for _, h := range hs {
-		for _, t := range strings.Split(h.Value(), ",") {
+	for _, v := range values(m, name) {
+		for _, t := range strings.Split(v, ",") {
 			if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
 				out = append(out, t)
 			}

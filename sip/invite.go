@@ -184,8 +184,9 @@ func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, ms *med
 	} else {
 		end.laddr = l.udpAddr
 	}
-	c := newCall(s, a.id, newUASDialog(invite, localTag, end), a.tx, ms)
-	c.from, c.to, c.log, c.started, c.invite, c.timer = a.from, a.to, a.log, a.started, invite, st
+	c := newCall(s, a.id, newUASDialog(invite, localTag, end), a.tx, ms, a.log)
+	c.from, c.to, c.started, c.invite, c.timer = a.from, a.to, a.started, invite, st
+	c.peerUpdate = hasToken(invite, "Allow", "update")
 	c.ackChan(invite.CSeq().SeqNo) // before the 200 OK: the ACK may beat the supervisor
 
 	c.ok = sipmsg.NewResponseFromRequest(invite, sipmsg.StatusOK, "OK", sdp)

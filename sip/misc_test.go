@@ -33,15 +33,15 @@ func TestUnsupportedMethods(t *testing.T) {
 	h := newHarness(t, noCall(t))
 	r := newRawClient(t)
 	for method, want := range map[sipmsg.RequestMethod]int{
-		sipmsg.MESSAGE: 405, sipmsg.SUBSCRIBE: 405, sipmsg.PUBLISH: 405, sipmsg.REFER: 405,
+		sipmsg.MESSAGE: 405, sipmsg.SUBSCRIBE: 405, sipmsg.PUBLISH: 405, sipmsg.NOTIFY: 405,
 		sipmsg.REGISTER: 405, "FROBNICATE": 501,
 	} {
 		res := r.do(t, method, h.udpURI)
 		if res.StatusCode != want {
 			t.Errorf("%s: %d, want %d", method, res.StatusCode, want)
 		}
-		if !strings.Contains(headerValue(res, "Allow"), "INVITE") {
-			t.Errorf("%s: Allow = %q", method, headerValue(res, "Allow"))
+		if allow := headerValue(res, "Allow"); !strings.Contains(allow, "INVITE") || !strings.Contains(allow, "REFER") {
+			t.Errorf("%s: Allow = %q, want INVITE and REFER listed", method, allow)
 		}
 	}
 }
@@ -49,8 +49,8 @@ func TestUnsupportedMethods(t *testing.T) {
 func TestOutOfDialogRequests481(t *testing.T) {
 	h := newHarness(t, noCall(t))
 	r := newRawClient(t)
-	// A BYE and an INFO for a dialog that does not exist.
-	for _, m := range []sipmsg.RequestMethod{sipmsg.BYE, sipmsg.INFO} {
+	// A BYE, an INFO and a REFER for a dialog that does not exist.
+	for _, m := range []sipmsg.RequestMethod{sipmsg.BYE, sipmsg.INFO, sipmsg.REFER} {
 		res := r.do(t, m, h.udpURI, sipmsg.NewHeader("Content-Type", "application/dtmf"))
 		if res.StatusCode != 481 {
 			t.Errorf("%s outside a dialog: %d, want 481", m, res.StatusCode)

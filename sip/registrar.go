@@ -54,8 +54,11 @@ type StaffCredential struct {
 // of each optional field picks the default named beside it.
 type RegistrarOptions struct {
 	Realm string // required
-	Staff []StaffCredential
-	Store clubline.Store // required
+	// Algorithms are the digest algorithms challenged with, in order
+	// (AlgorithmMD5, AlgorithmSHA256); default: the Digest's.
+	Algorithms []string
+	Staff      []StaffCredential
+	Store      clubline.Store // required
 	// MinExpires (60s), MaxExpires (3600s), DefaultExpires (3600s): an
 	// interval below Min gets 423, above Max is cut to Max, none given
 	// means Default.
@@ -145,6 +148,9 @@ func newRegistrar(o RegistrarOptions, log *slog.Logger) (*registrar, error) {
 		return st.Credential, true
 	})
 	r.digest.Now = o.Now
+	if len(o.Algorithms) > 0 {
+		r.digest.Algorithms = append([]string(nil), o.Algorithms...)
+	}
 	return r, nil
 }
 

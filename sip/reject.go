@@ -122,6 +122,20 @@ func rejectBadRequest(why string) *rejection {
 	return rejected(sipmsg.StatusBadRequest, "Bad Request", why)
 }
 
+// rejectCallerRefer refuses a REFER from a caller: only staff phones
+// transfer.
+func rejectCallerRefer() *rejection {
+	return rejected(sipmsg.StatusForbidden, "Forbidden", "callers cannot transfer",
+		warning(399, "Callers cannot transfer calls"))
+}
+
+// rejectAttendedTransfer refuses a REFER whose Refer-To carries Replaces
+// (RFC 3891): clubline does blind transfers only.
+func rejectAttendedTransfer() *rejection {
+	return rejected(sipmsg.StatusNotImplemented, "Attended Transfer Not Supported",
+		"attended transfer (Refer-To with Replaces)", warning(399, "Only blind transfers are supported"))
+}
+
 func rejectShutdown() *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable", "server shutting down")
 }

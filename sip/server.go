@@ -1,11 +1,13 @@
 // Package sip is clubline's signalling: it answers calls on sipgo over UDP
 // and TCP, runs the SIP dialog of each (ACK, BYE, CANCEL, re-INVITE, UPDATE,
 // INFO, session timers), pairs it with an RTP leg from package media, and
-// hands the call to the script as an ivr.Leg.
+// hands the call to the script as an ivr.Leg. It rings staff phones
+// (Dial, Dialer) and serves their hold, resume and blind transfer (REFER)
+// as ivr.StaffEvents.
 //
-// Each answered call has one supervising goroutine that owns its end: BYE
-// and INFO handlers, the RTP watchdog and the session timer only tell it
-// what happened.
+// Each answered call and each staff leg has one supervising goroutine that
+// owns its end: BYE, INFO, re-INVITE and REFER handlers, the RTP watchdog
+// and the session timer only tell it what happened.
 package sip
 
 import (
@@ -134,6 +136,7 @@ func (s *Server) routes() {
 	s.srv.OnOptions(s.tracked(s.onOptions))
 	s.srv.OnInfo(s.tracked(s.onInfo))
 	s.srv.OnUpdate(s.tracked(s.onUpdate))
+	s.srv.OnRefer(s.tracked(s.onRefer))
 	s.srv.OnRegister(s.tracked(s.onRegister))
 	s.srv.OnNoRoute(s.tracked(s.onOther))
 }
@@ -433,17 +436,25 @@ func (s *Server) register(key string, c *call) bool {
 	return true
 }
 
-// lookup finds the call an in-dialog request belongs to.
-func (s *Server) lookup(req *sipmsg.Request) *call {
+// lookup finds the leg an in-dialog request belongs to: an inbound call,
+// or an outbound leg to a staff phone.
+func (s *Server) lookup(req *sipmsg.Request) *dialogLeg {
 	from, to, id := req.From(), req.To(), req.CallID()
 	if from == nil || to == nil || id == nil {
 		return nil
 	}
 	fromTag, _ := from.Params.Get("tag")
 	toTag, _ := to.Params.Get("tag")
+	key := dialogKey(id.Value(), toTag, fromTag)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls[dialogKey(id.Value(), toTag, fromTag)]
+	if c := s.calls[key]; c != nil {
+		return c.dialogLeg
+	}
+	if l := s.legs[key]; l != nil {
+		return l.dialogLeg
+	}
+	return nil
 }
 
 // respond sends a response and logs a failure; there is nothing else to do

@@ -48,6 +48,13 @@ func TestStaffRegister(t *testing.T) {
 	l.awaitMetric("clubline_staff_registered", 1)
 
 	var se *phone.StatusError
+	if _, err := register(phone.RegisterOptions{User: "201", Password: "not-her-password", Contacts: []string{"<sip:201@127.0.0.9:5999>"},
+		Expires: time.Hour}); !errors.As(err, &se) || se.Code != 403 {
+		t.Fatalf("marie with a wrong password: %v, want 403", err)
+	}
+	if regs, err := l.m.Store.Registrations(context.Background(), "marie", time.Now()); err != nil || len(regs) != 1 {
+		t.Errorf("after a wrong password marie has %d contacts (%v), want still 1", len(regs), err)
+	}
 	if _, err := register(phone.RegisterOptions{User: "202", Password: "", Expires: time.Hour}); !errors.As(err, &se) || se.Code != 403 {
 		t.Fatalf("luc without a password variable: %v, want 403", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/metrics"
 	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/sip"
 	"github.com/clubline/clubline/store/embedded"
 	"github.com/clubline/clubline/store/redis"
@@ -47,6 +48,7 @@ type Main struct {
 	SIP      *sip.Server
 	Admin    *admin.Server
 
+	acd              *routing.ACD                  // the queues' state, shared by every config snapshot
 	script           atomic.Pointer[ivr.Script]    // the snapshot new calls take
 	current          atomic.Pointer[config.Config] // the config in force (the retention purge reads it)
 	retentionChanged chan struct{}                 // cap 1: a reload changed the retention limits
@@ -104,7 +106,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}
 	cleanups = append(cleanups, func() { m.Store.Close() })
 	m.countFollowUps(ctx)
-	m.script.Store(m.newScript(cfg, set))
+	m.acd = routing.NewACD()
 
 	m.SIP, err = sip.NewServer(sip.Options{
 		Listen:        listenURIs(cfg.SIP.Listen),
@@ -125,6 +127,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
 	}
+	m.script.Store(m.newScript(cfg, set))
 	m.countRegistered()
 	if err = m.SIP.Start(ctx); err != nil {
 		return fmt.Errorf("%s: sip.listen: %w", m.ConfigPath, err)
@@ -284,10 +287,22 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 	for _, o := range cfg.Menu.Options {
 		opts.Menu.Options = append(opts.Menu.Options, ivr.MenuOption{Key: o.Key, Category: o.Category, Route: o.Route, Prompt: o.Prompt})
 	}
+	ids := make([]string, 0, len(cfg.Groups))
 	for _, g := range cfg.Groups {
-		opts.Groups = append(opts.Groups, g.ID)
+		opts.Groups = append(opts.Groups, ivr.Group{
+			ID: g.ID, Members: g.Members, Strategy: g.Strategy,
+			RingTimeout: g.RingTimeout, MaxWait: g.MaxWait, AnnounceEvery: g.AnnounceEvery,
+			ServiceLevel: g.ServiceLevel, ShortAbandon: g.ShortAbandon,
+		})
+		ids = append(ids, g.ID)
 	}
-	return ivr.New(opts, cfg.Schedule(), set, m.Store, m.Metrics, m.Logger, ivr.WithClock(m.Now))
+	m.Metrics.Groups(ids...)
+	for _, s := range cfg.Staff {
+		opts.Staff = append(opts.Staff, ivr.Staff{ID: s.ID, Name: s.Name, Extension: s.Extension, Phone: s.Phone})
+	}
+	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback}
+	return ivr.New(opts, cfg.Schedule(), set, m.Store, m.Metrics, m.Logger,
+		ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithDialer(m.SIP.Dialer()))
 }
 
 // openStore opens Redis when a URL is set, else the embedded store in the
@@ -372,7 +387,21 @@ func restartNeeded(old, cur *config.Config) []string {
 	if old.HTTP != cur.HTTP {
 		keys = append(keys, "http")
 	}
+	// Groups, rosters and names apply at once; what phones register with
+	// (extensions and passwords) only at start-up.
+	if credentials(old) != credentials(cur) {
+		keys = append(keys, "staff (extensions and passwords)")
+	}
 	return keys
+}
+
+// credentials is what the registrar was built with, for restartNeeded.
+func credentials(c *config.Config) string {
+	var b strings.Builder
+	for _, s := range c.Staff {
+		fmt.Fprintf(&b, "%s|%s|%s|%s|%s\n", s.ID, s.Extension, s.PasswordEnv, s.HA1, s.HA1SHA256)
+	}
+	return b.String()
 }
 
 // registrarOptions makes clubline the registrar of the staff in the config,
@@ -399,7 +428,8 @@ func (m *Main) registrarOptions(cfg *config.Config) *sip.RegistrarOptions {
 		}
 		staff = append(staff, sip.StaffCredential{ID: s.ID, Extension: s.Extension, Credential: c})
 	}
-	return &sip.RegistrarOptions{Realm: realm, Staff: staff, Store: m.Store, OnChange: m.countRegistered}
+	return &sip.RegistrarOptions{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
+		Store: m.Store, OnChange: m.countRegistered}
 }
 
 // countRegistered sets clubline_staff_registered: the staff members with

@@ -1,0 +1,301 @@
+package ivr
+
+import (
+	"context"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/metrics"
+	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/routing"
+)
+
+// The queue of a staff group: the caller waits with hold music and hears
+// their position and the estimated wait every AnnounceEvery; the staff
+// members are rung by the group's strategy; the first to answer is put
+// through. 0 leaves for the voicemail, MaxWait sends there, and so does a
+// group with nobody registered.
+
+// exitKey leaves a queue for the voicemail.
+const exitKey = '0'
+
+// queueStoreTimeout bounds the read of the registrations while ringing.
+const queueStoreTimeout = 2 * time.Second
+
+// pollEvery is how often a waiting caller's ringer looks again at the
+// registrations when nothing else changed (a phone may have registered).
+const pollEvery = time.Second
+
+// queue puts the caller in the group's line until a staff member answers
+// (then through the whole call), and sends them to the voicemail when they
+// press 0, wait MaxWait, or nobody in the group is registered.
+func (c *call) queue(g *Group, urgent bool) error {
+	now := c.s.now()
+	if c.rec.QueuedAt.IsZero() {
+		c.rec.Group = g.ID
+		c.rec.QueuedAt = now
+	}
+	c.stage(clubline.StageQueue)
+
+	ctx, cancel := context.WithTimeout(c.ctx, queueStoreTimeout)
+	reachable, err := c.targets(ctx, g.Members)
+	cancel()
+	if err != nil {
+		c.log.Error("reading registrations", "err", err)
+		c.trace("%s: registrations unreadable → voicemail", g.ID)
+		c.queueLeft(g, now, metrics.QueueTimeout)
+		return c.voicemail(false)
+	}
+	if len(reachable) == 0 {
+		c.trace("%s: nobody registered → voicemail", g.ID)
+		c.queueLeft(g, now, metrics.QueueTimeout)
+		return c.voicemail(false)
+	}
+
+	t := c.s.acd.Join(g.ID, c.rec.ID, urgent, now)
+	c.waitingGauge(g.ID, 1)
+	left := false
+	leave := func(result string) {
+		if !left {
+			left = true
+			c.s.acd.Leave(t)
+			c.waitingGauge(g.ID, -1)
+			c.queueLeft(g, now, result)
+		}
+	}
+	defer leave(metrics.QueueAbandoned) // the caller hung up, or the script failed
+
+	pos := c.s.acd.Position(t)
+	if urgent {
+		c.trace("%s: queued ahead, urgent (position %d)", g.ID, pos)
+	} else {
+		c.trace("%s: queued (position %d)", g.ID, pos)
+	}
+	said := 0 // the position last said: never say a higher one
+	announce := func() phrase {
+		p := c.s.acd.Position(t)
+		if p < 1 {
+			return nil
+		}
+		if said > 0 && p > said {
+			p = said
+		}
+		said = p
+		ph := c.clips(prompts.QueuePosition(c.lang, p)...)
+		if est := c.s.acd.Waits(g.ID).Estimate(p); est > 0 {
+			min := int((est + time.Minute - 1) / time.Minute)
+			ph = append(ph, c.clips(append([]string{"queue_wait"}, prompts.Minutes(c.lang, min)...)...)...)
+		}
+		return append(ph, c.clips(append([]string{"queue_exit"}, digitClips(c.lang, "0")...)...)...)
+	}
+	intro := c.clips("connecting")
+	if pos > 1 {
+		intro = append(intro, announce()...)
+	} else {
+		intro = append(intro, c.clips(append([]string{"queue_exit"}, digitClips(c.lang, "0")...)...)...)
+	}
+
+	res, ans, err := c.holdAndRing(waitOptions{
+		intro:         intro,
+		announce:      announce,
+		announceEvery: g.AnnounceEvery,
+		maxWait:       g.MaxWait,
+		exitKey:       exitKey,
+		ring:          func(ctx context.Context, report func(ringReport) bool) { c.ringQueue(ctx, g, t, report) },
+	})
+	if err != nil {
+		return err
+	}
+	switch res {
+	case waitAnswered:
+		leave(metrics.QueueAnswered)
+		c.s.acd.Waits(g.ID).Add(c.s.now().Sub(now))
+		return c.connected(ans)
+	case waitExit:
+		leave(metrics.QueueVoicemail)
+		c.trace("%s: left the queue for a message (0)", g.ID)
+		return c.voicemail(true)
+	case waitTimeout:
+		leave(metrics.QueueTimeout)
+		c.trace("%s: waited %s, the maximum → voicemail", g.ID, g.MaxWait)
+	default: // nobody registered any more
+		leave(metrics.QueueTimeout)
+		c.trace("%s: nobody registered any more → voicemail", g.ID)
+	}
+	return c.voicemail(false)
+}
+
+// queueLeft records the wait and counts the caller leaving the queue. The
+// record keeps the wait up to the first answer: a later queue (a transfer
+// to a group) is counted, not recorded.
+func (c *call) queueLeft(g *Group, since time.Time, result string) {
+	wait := c.s.now().Sub(since)
+	if c.rec.AnsweredAt.IsZero() {
+		c.rec.Wait = wait
+	}
+	if c.s.metrics != nil {
+		c.s.metrics.QueueLeft(g.ID, result, wait, g.ServiceLevel, g.ShortAbandon)
+	}
+}
+
+func (c *call) waitingGauge(group string, d float64) {
+	if c.s.metrics != nil {
+		c.s.metrics.QueueWaiting.WithLabelValues(group).Add(d)
+	}
+}
+
+func (c *call) busyGauge() {
+	if c.s.metrics != nil {
+		c.s.metrics.StaffBusy.Set(float64(c.s.acd.Busy()))
+	}
+}
+
+// ringQueue rings the group's staff for a waiting caller, by the group's
+// strategy, whenever the line lets them (see routing.ACD). A staff member
+// who refuses or does not answer within RingTimeout is skipped for this
+// attempt; once everyone registered was tried, the attempt starts over
+// after RetryAfter.
+func (c *call) ringQueue(ctx context.Context, g *Group, t *routing.Ticket, report func(ringReport) bool) {
+	skip := make(map[string]bool)
+	for ctx.Err() == nil {
+		changed := c.s.acd.Changed()
+		sctx, cancel := context.WithTimeout(ctx, queueStoreTimeout)
+		reachable, err := c.targets(sctx, g.Members)
+		cancel()
+		if err != nil {
+			if !report(ringReport{note: "registrations unreadable: " + err.Error()}) || !sleep(ctx, pollEvery) {
+				return
+			}
+			continue
+		}
+		if len(reachable) == 0 {
+			report(ringReport{nobody: true})
+			return
+		}
+		registered := make(map[string]bool, len(reachable))
+		tried := true
+		for id := range reachable {
+			registered[id] = true
+			tried = tried && skip[id]
+		}
+		if tried { // everyone registered was rung this attempt
+			clear(skip)
+			if !sleep(ctx, RetryAfter) {
+				return
+			}
+			continue
+		}
+		ids := c.s.acd.Reserve(t, g.Strategy, g.Members, registered, skip)
+		if len(ids) == 0 {
+			select { // wait for a change in the line or the staff, or poll
+			case <-changed:
+			case <-time.After(pollEvery):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		var targets []Target
+		for _, id := range ids {
+			targets = append(targets, reachable[id]...)
+		}
+		won, errs := c.ringAll(ctx, targets, g.RingTimeout, c.s.now().Sub(t.JoinedAt))
+		for _, id := range ids {
+			if won != nil && won.target.Staff == id {
+				continue
+			}
+			c.s.acd.Release(t, id)
+			skip[id] = true
+		}
+		for tg, err := range errs {
+			if ctx.Err() == nil {
+				report(ringReport{note: tg.Staff + ": " + whyNot(err)})
+			}
+		}
+		if won != nil {
+			c.s.acd.Answered(t, won.target.Staff)
+			c.busyGauge()
+			if !report(ringReport{note: won.target.Staff + " answered", ans: won}) {
+				hangupQuietly(won.leg)
+				c.s.acd.Hungup(won.target.Staff, c.s.now())
+				c.busyGauge()
+			}
+			return
+		}
+	}
+}
+
+// ringDirect rings a fixed set of targets once (the on-call person, the
+// fallback, a transfer to a person) and reports the answer or gives up.
+func (c *call) ringDirect(targets []Target, timeout time.Duration) ringer {
+	return func(ctx context.Context, report func(ringReport) bool) {
+		won, errs := c.ringAll(ctx, targets, timeout, 0)
+		for tg, err := range errs {
+			if ctx.Err() == nil {
+				report(ringReport{note: tg.String() + ": " + whyNot(err)})
+			}
+		}
+		if won == nil {
+			report(ringReport{gaveUp: true})
+			return
+		}
+		if won.target.Staff != "" {
+			c.s.acd.Answered(nil, won.target.Staff)
+			c.busyGauge()
+		}
+		if !report(ringReport{note: won.target.String() + " answered", ans: won}) {
+			hangupQuietly(won.leg)
+			if won.target.Staff != "" {
+				c.s.acd.Hungup(won.target.Staff, c.s.now())
+				c.busyGauge()
+			}
+		}
+	}
+}
+
+// ringStep is one ringer of a sequence, with the trace note said when
+// it starts.
+type ringStep struct {
+	note string
+	ring ringer
+}
+
+// ringInTurn runs the steps one after the other: the next starts when one
+// has rung everyone without an answer, and only the last one's giving up
+// reaches the caller, so the wait goes on without a break between them.
+func ringInTurn(steps ...ringStep) ringer {
+	return func(ctx context.Context, report func(ringReport) bool) {
+		for i, s := range steps {
+			if s.note != "" && !report(ringReport{note: s.note}) {
+				return
+			}
+			last := i == len(steps)-1
+			next := false
+			s.ring(ctx, func(r ringReport) bool {
+				if !last && (r.gaveUp || r.nobody) {
+					next = true
+					if r.note == "" {
+						return true
+					}
+					r.gaveUp, r.nobody = false, false
+				}
+				return report(r)
+			})
+			if !next {
+				return
+			}
+		}
+	}
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
