@@ -1,12 +1,14 @@
-// Package interop_test calls the real clubline binary with a SIP peer
+// Package interop_test calls the real clubline binary with SIP peers
 // nobody here wrote: SIPp (Debian's sip-tester), driven by the scenarios
-// in testdata/. The tests build ./cmd/clubline, start `clubline serve` on
-// loopback ports with a config of their own, run SIPp against it, stop it
-// with SIGTERM and read what it recorded in its embedded store.
+// in testdata/, and the baresip softphone as a staff phone
+// (baresip_test.go). The tests build ./cmd/clubline, start `clubline
+// serve` on loopback ports with a config of their own, run the peer
+// against it, stop it with SIGTERM and read what it recorded in its
+// embedded store.
 //
 // They run when CLUBLINE_TEST_INTEROP=1 (.ci/run sets it), and need sipp
-// on the PATH (apt-get install sip-tester). Replaying the RFC 2833 pcap
-// (play_pcap_audio) works as root, as in CI.
+// and baresip on the PATH (apt-get install sip-tester baresip-core).
+// Replaying the RFC 2833 pcap (play_pcap_audio) works as root, as in CI.
 package interop_test
 
 import (
@@ -39,18 +41,25 @@ const (
 	dtmfPcap = "/usr/share/sip-tester/dtmf_2833_1.pcap"
 )
 
-// requireSIPp skips the test unless interop tests are asked for, and
-// fails it if they are but sipp is missing.
-func requireSIPp(t *testing.T) string {
+// requireTool skips the test unless interop tests are asked for, and
+// fails it if they are but the program is missing; pkg is the Debian
+// package that has it.
+func requireTool(t *testing.T, program, pkg string) string {
 	t.Helper()
 	if os.Getenv("CLUBLINE_TEST_INTEROP") != "1" {
-		t.Skip("set CLUBLINE_TEST_INTEROP=1 (needs sipp: apt-get install sip-tester); .ci/run does")
+		t.Skipf("set CLUBLINE_TEST_INTEROP=1 (needs %s: apt-get install %s); .ci/run does", program, pkg)
 	}
-	path, err := exec.LookPath("sipp")
+	path, err := exec.LookPath(program)
 	if err != nil {
-		t.Fatal("CLUBLINE_TEST_INTEROP=1 but sipp is not on the PATH: install it with `apt-get install sip-tester` (Debian/Ubuntu)")
+		t.Fatalf("CLUBLINE_TEST_INTEROP=1 but %s is not on the PATH: install it with `apt-get install %s` (Debian/Ubuntu)", program, pkg)
 	}
 	return path
+}
+
+// requireSIPp is requireTool for sipp.
+func requireSIPp(t *testing.T) string {
+	t.Helper()
+	return requireTool(t, "sipp", "sip-tester")
 }
 
 // requireRawSocket fails the test when SIPp could not replay a pcap:
@@ -81,7 +90,7 @@ func TestSIPpRFC2833DigitRoutesCall(t *testing.T) {
 	}
 	requireRawSocket(t, sipp)
 	t.Parallel()
-	cl := startClubline(t)
+	cl := startClubline(t, lineOptions{})
 
 	runSIPp(t, sipp, cl, "dtmf_2833.xml", clubNumber)
 	// The call script ends just after SIPp gets its 200 to the BYE.
@@ -135,7 +144,7 @@ func TestSIPpRFC2833DigitRoutesCall(t *testing.T) {
 func TestSIPpRejects(t *testing.T) {
 	sipp := requireSIPp(t)
 	t.Parallel()
-	cl := startClubline(t)
+	cl := startClubline(t, lineOptions{})
 
 	runSIPp(t, sipp, cl, "options.xml", clubNumber)
 	runSIPp(t, sipp, cl, "unknown_number.xml", unknownNumber)
@@ -163,16 +172,31 @@ type line struct {
 	sipPort  int
 	httpAddr string
 	dataDir  string
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the process has exited
-	waitErr  error         // set before exited is closed
+	proc     *proc
 	stdout   bytes.Buffer
 	stderr   *os.File
 	stopped  bool
 }
 
+// lineOptions vary the test's clubline.yaml and environment.
+type lineOptions struct {
+	// people is the YAML of the staff and groups sections; empty: the
+	// group office, with no members (key 1 of the menu routes there).
+	people string
+	// env is added to clubline's environment ("NAME=value"), e.g. the
+	// variables the staff's password_env name.
+	env []string
+}
+
+// noStaff is the people of a line without staff: the menu's office group,
+// empty, so its calls go to voicemail.
+const noStaff = `groups:
+  - { id: office }
+`
+
 // configTemplate is the test's clubline.yaml: loopback only, the line
-// forced open whatever the day, a three-option menu.
+// forced open whatever the day, a three-option menu; the staff and groups
+// come last (lineOptions.people).
 const configTemplate = `club:
   name: Club de Soccer Roussillon
   timezone: America/Toronto
@@ -206,21 +230,22 @@ store:
   data_dir: %s
 http:
   listen: %s
-groups:
-  - { id: office }
-`
+%s`
 
 // startClubline builds the binary, writes the config and starts
 // `clubline serve`; it returns once /readyz says ready. The process is
 // killed at the end of the test if the test did not stop it.
-func startClubline(t *testing.T) *line {
+func startClubline(t *testing.T, o lineOptions) *line {
 	t.Helper()
 	dir := t.TempDir()
 	bin := buildClubline(t, dir)
 	l := &line{t: t, dir: dir, sipPort: freeUDPPort(t), httpAddr: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
-		dataDir: filepath.Join(dir, "data"), exited: make(chan struct{})}
+		dataDir: filepath.Join(dir, "data")}
+	if o.people == "" {
+		o.people = noStaff
+	}
 	config := filepath.Join(dir, "clubline.yaml")
-	body := fmt.Sprintf(configTemplate, l.sipPort, clubNumber, filepath.Join(dir, "voicemail"), l.dataDir, l.httpAddr)
+	body := fmt.Sprintf(configTemplate, l.sipPort, clubNumber, filepath.Join(dir, "voicemail"), l.dataDir, l.httpAddr, o.people)
 	if err := os.WriteFile(config, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -228,24 +253,12 @@ func startClubline(t *testing.T) *line {
 	if l.stderr, err = os.Create(filepath.Join(dir, "clubline.log")); err != nil {
 		t.Fatal(err)
 	}
-	l.cmd = exec.Command(bin, "serve", "--config", config, "--log-level", "debug")
-	l.cmd.Dir = dir
-	l.cmd.Stdout = &l.stdout
-	l.cmd.Stderr = l.stderr
-	if err := l.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		l.waitErr = l.cmd.Wait()
-		close(l.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-l.exited:
-		default:
-			_ = l.cmd.Process.Kill()
-			<-l.exited
-		}
+	cmd := exec.Command(bin, "serve", "--config", config, "--log-level", "debug")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), o.env...)
+	cmd.Stdout = &l.stdout
+	cmd.Stderr = l.stderr
+	l.proc = startProc(t, cmd, func() {
 		l.stderr.Close()
 		if t.Failed() {
 			l.dumpLog()
@@ -254,10 +267,8 @@ func startClubline(t *testing.T) *line {
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		select {
-		case <-l.exited:
-			t.Fatalf("clubline exited before it was ready: %v\nstdout: %s", l.waitErr, l.stdout.String())
-		default:
+		if !l.proc.running() {
+			t.Fatalf("clubline exited before it was ready: %v\nstdout: %s", l.proc.waitErr, l.stdout.String())
 		}
 		if status, body, err := l.get("/readyz"); err == nil && status == http.StatusOK {
 			break
@@ -267,6 +278,63 @@ func startClubline(t *testing.T) *line {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return l
+}
+
+// sipAddr is where clubline takes SIP requests, "127.0.0.1:port" (UDP).
+func (l *line) sipAddr() string { return fmt.Sprintf("127.0.0.1:%d", l.sipPort) }
+
+// proc is a process a test started. It is killed at the end of the test
+// if it still runs; then done runs (close its log, print it on failure).
+type proc struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has exited
+	waitErr error         // set before exited is closed
+}
+
+// startProc starts cmd and registers its clean-up.
+func startProc(t *testing.T, cmd *exec.Cmd, done func()) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, exited: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", cmd.Path, err)
+	}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		if p.running() {
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+		done()
+	})
+	return p
+}
+
+// running reports whether the process has not exited yet.
+func (p *proc) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// signal sends sig and waits up to timeout for the process to exit; it
+// returns the process's exit error (nil for status 0), or an error saying
+// it still runs.
+func (p *proc) signal(sig os.Signal, timeout time.Duration) error {
+	if err := p.cmd.Process.Signal(sig); err != nil && p.running() {
+		return fmt.Errorf("%s: %v", sig, err)
+	}
+	select {
+	case <-p.exited:
+		return p.waitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("still running %s after %s", timeout, sig)
+	}
 }
 
 // buildClubline builds ./cmd/clubline of this module into dir.
@@ -293,16 +361,8 @@ func (l *line) stop() {
 		return
 	}
 	l.stopped = true
-	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		l.t.Fatalf("SIGTERM: %v", err)
-	}
-	select {
-	case <-l.exited:
-	case <-time.After(20 * time.Second):
-		l.t.Fatal("clubline still running 20s after SIGTERM")
-	}
-	if l.waitErr != nil {
-		l.t.Fatalf("clubline exited with %v after SIGTERM, want status 0", l.waitErr)
+	if err := l.proc.signal(syscall.SIGTERM, 20*time.Second); err != nil {
+		l.t.Fatalf("clubline, stopped with SIGTERM: %v (want exit status 0)", err)
 	}
 }
 
@@ -355,14 +415,28 @@ func (l *line) metric(sample string) (float64, error) {
 // awaitMetric waits until a sample of /metrics reads want.
 func (l *line) awaitMetric(sample string, want float64) {
 	l.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	if err := l.waitMetric(sample, want, 10*time.Second, nil); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// waitMetric waits up to timeout until a sample of /metrics reads want.
+// giveUp, if not nil, is asked at each try whether waiting on is
+// pointless; its error is returned.
+func (l *line) waitMetric(sample string, want float64, timeout time.Duration, giveUp func() error) error {
+	deadline := time.Now().Add(timeout)
 	for {
 		got, err := l.metric(sample)
 		if err == nil && got == want {
-			return
+			return nil
+		}
+		if giveUp != nil {
+			if err := giveUp(); err != nil {
+				return err
+			}
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("%s = %v (%v), want %v", sample, got, err, want)
+			return fmt.Errorf("%s = %v (%v) after %s, want %v", sample, got, err, timeout, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
