@@ -98,17 +98,11 @@ func TestSIPpRFC2833DigitRoutesCall(t *testing.T) {
 	cl.awaitMetric(`clubline_active_calls`, 0)
 
 	cl.stop()
-	calls := cl.calls()
-	if len(calls) != 1 {
-		t.Fatalf("the store holds %d call records, want 1: %s", len(calls), describe(calls))
-	}
-	rec := calls[0]
+	rec := cl.onlyCall("")
 	// The caller pressed 1 during the greeting (type-ahead counts as the
 	// menu choice); office has no staff yet, so the call went to the
 	// voicemail instructions, where SIPp hung up: no message, abandoned.
-	checks := []struct {
-		field, got, want string
-	}{
+	checkFields(t, []field{
 		{"Choice", rec.Choice, "1"},
 		{"Category", rec.Category, "registrations"},
 		{"Route", rec.Route, "office"},
@@ -118,12 +112,7 @@ func TestSIPpRFC2833DigitRoutesCall(t *testing.T) {
 		{"To", rec.To, clubNumber},
 		{"Hours", string(rec.Hours), string(clubline.HoursOpen)},
 		{"VoicemailID", rec.VoicemailID, ""},
-	}
-	for _, c := range checks {
-		if c.got != c.want {
-			t.Errorf("record %s = %q, want %q", c.field, c.got, c.want)
-		}
-	}
+	})
 	trace := strings.Join(rec.Trace, "\n")
 	for _, step := range []string{"menu: 1 registrations → office", "caller hung up in voicemail"} {
 		if !strings.Contains(trace, step) {
@@ -134,7 +123,7 @@ func TestSIPpRFC2833DigitRoutesCall(t *testing.T) {
 		t.Errorf("record ended %v after %s, want an end time and the ~7 s SIPp stayed", rec.EndedAt, rec.Duration)
 	}
 	if t.Failed() {
-		t.Logf("record: %s", describe(calls))
+		t.Logf("record: %s", describe(rec))
 	}
 }
 
@@ -152,11 +141,7 @@ func TestSIPpRejects(t *testing.T) {
 	cl.awaitMetric(`clubline_sip_rejected_total{code="404"}`, 1)
 
 	cl.stop()
-	calls := cl.calls()
-	if len(calls) != 1 {
-		t.Fatalf("the store holds %d call records, want 1 (the 404; OPTIONS is no call): %s", len(calls), describe(calls))
-	}
-	rec := calls[0]
+	rec := cl.onlyCall(" (the 404; OPTIONS is no call)")
 	if rec.Outcome != clubline.OutcomeRejected || rec.To != unknownNumber || rec.From != sippUser {
 		t.Errorf("record outcome/to/from = %s/%s/%s, want rejected/%s/%s", rec.Outcome, rec.To, rec.From, unknownNumber, sippUser)
 	}
@@ -384,6 +369,30 @@ func (l *line) calls() []*clubline.Call {
 	return calls
 }
 
+// onlyCall is the one call record the store holds; the test fails when
+// there is not exactly one. why says why one is expected.
+func (l *line) onlyCall(why string) *clubline.Call {
+	l.t.Helper()
+	calls := l.calls()
+	if len(calls) != 1 {
+		l.t.Fatalf("the store holds %d call records, want 1%s: %s", len(calls), why, describe(calls...))
+	}
+	return calls[0]
+}
+
+// field is one field of a call record to check: its name, its value, the
+// value wanted.
+type field struct{ name, got, want string }
+
+func checkFields(t *testing.T, fields []field) {
+	t.Helper()
+	for _, f := range fields {
+		if f.got != f.want {
+			t.Errorf("record %s = %q, want %q", f.name, f.got, f.want)
+		}
+	}
+}
+
 func (l *line) get(path string) (int, string, error) {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + l.httpAddr + path)
@@ -531,7 +540,7 @@ func tail(b []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func describe(calls []*clubline.Call) string {
+func describe(calls ...*clubline.Call) string {
 	var b strings.Builder
 	for _, c := range calls {
 		fmt.Fprintf(&b, "\n  %+v", *c)
