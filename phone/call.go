@@ -48,6 +48,7 @@ type Call struct {
 	endedAt     time.Time
 	answeredAt  time.Time
 	notifies    []*sipmsg.Request // the NOTIFYs received, in order
+	refreshSE   string            // the Session-Expires of the last refresh received
 	notified    chan struct{}     // closed and replaced when a NOTIFY arrives
 
 	endOnce       sync.Once

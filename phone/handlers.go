@@ -48,10 +48,30 @@ func (c *Call) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (c *Call) onUpdate(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c.refreshes.Add(1)
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", nil)
-	if hs := req.GetHeaders("Session-Expires"); len(hs) > 0 {
-		res.AppendHeader(sipmsg.NewHeader("Session-Expires", hs[0].Value()))
-	}
+	c.echoSessionExpires(req, res)
 	_ = tx.Respond(res)
+}
+
+// echoSessionExpires answers a refresh the way a phone that knows session
+// timers does: it keeps the interval and the refresher asked for (RFC
+// 4028 §9), and notes the header for LastRefresh.
+func (c *Call) echoSessionExpires(req *sipmsg.Request, res *sipmsg.Response) {
+	hs := req.GetHeaders("Session-Expires")
+	if len(hs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.refreshSE = hs[0].Value()
+	c.mu.Unlock()
+	res.AppendHeader(sipmsg.NewHeader("Session-Expires", hs[0].Value()))
+}
+
+// LastRefresh is the Session-Expires of the last refresh the callee sent
+// ("" if none had one).
+func (c *Call) LastRefresh() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refreshSE
 }
 
 func respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, reason string) {
@@ -96,6 +116,7 @@ func (c *Call) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		sdp = media.Offer(local) // its answer in the ACK is not used: the phone keeps its media
 	}
 	res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusOK, "OK", sdp)
+	c.echoSessionExpires(req, res)
 	res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 	res.AppendHeader(&sipmsg.ContactHeader{Address: c.contact})
 	_ = tx.Respond(res)

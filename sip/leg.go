@@ -213,11 +213,15 @@ func (d *dialogLeg) supervise(scriptDone <-chan struct{}) {
 				d.finish(endSessionExpired)
 				continue
 			}
-			if err := d.refreshSession(st); err != nil {
+			st, err := d.refreshSession(st)
+			if err != nil {
 				d.log.Warn("session refresh failed", "error", err)
 				d.finish(endRefreshFailed)
 				continue
 			}
+			d.mu.Lock()
+			d.timer = st
+			d.mu.Unlock()
 			arm(st)
 		}
 	}
@@ -250,9 +254,10 @@ func (d *dialogLeg) refreshed(st sessionTimer) {
 
 // refreshSession sends our refresh when the peer asked clubline to be the
 // refresher (RFC 4028 §7.4): an UPDATE without SDP if the peer allows
-// UPDATE, else a re-INVITE with a fresh offer.
-func (d *dialogLeg) refreshSession(st sessionTimer) error {
-	se := sipmsg.NewHeader("Session-Expires", seconds(st.interval)+";refresher=uas")
+// UPDATE, else a re-INVITE with a fresh offer. It returns the timer the
+// peer's answer agreed on.
+func (d *dialogLeg) refreshSession(st sessionTimer) (sessionTimer, error) {
+	se := st.refreshHeader()
 	supported := sipmsg.NewHeader("Supported", supportedOptions)
 	ctx, cancel := context.WithTimeout(d.ctx, 64*sipmsg.T1)
 	defer cancel()
@@ -262,12 +267,12 @@ func (d *dialogLeg) refreshSession(st sessionTimer) error {
 		req.AppendHeader(supported)
 		res, err := d.dlg.do(ctx, req)
 		if err != nil {
-			return err
+			return st, err
 		}
 		if !res.IsSuccess() {
-			return fmt.Errorf("UPDATE answered %d %s", res.StatusCode, res.Reason)
+			return st, fmt.Errorf("UPDATE answered %d %s", res.StatusCode, res.Reason)
 		}
-		return nil
+		return answeredRefresh(res, st), nil
 	}
 	d.mu.Lock()
 	busy := d.inInvite
@@ -276,21 +281,21 @@ func (d *dialogLeg) refreshSession(st sessionTimer) error {
 	}
 	d.mu.Unlock()
 	if busy {
-		return nil // the peer's own re-INVITE is refreshing the session
+		return st, nil // the peer's own re-INVITE is refreshing the session
 	}
 	defer d.endInvite()
 	res, err := d.dlg.invite(ctx, d.media.reoffer(), se, supported)
 	if err != nil {
-		return err
+		return st, err
 	}
 	if !res.IsSuccess() {
 		d.media.cancelOffer()
-		return fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
+		return st, fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
 	}
 	if err := d.media.takeAnswer(res.Body(), d.log); err != nil {
 		d.log.Warn("refresh answer unusable: keeping the previous media", "error", err)
 	}
-	return nil
+	return answeredRefresh(res, st), nil
 }
 
 // followHold tells the script of a staff leg that its phone put the call

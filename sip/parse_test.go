@@ -97,6 +97,34 @@ func TestNegotiateTimer(t *testing.T) {
 	}
 }
 
+// The answer to clubline's own refresh decides who refreshes next; in
+// that transaction clubline is the uac.
+func TestAnsweredRefresh(t *testing.T) {
+	sent := sessionTimer{interval: 600 * time.Second, refresher: refresherUAS}
+	for _, tc := range []struct {
+		name, header string // "" for no Session-Expires
+		want         sessionTimer
+	}{
+		{"kept", "600;refresher=uac", sent},
+		{"no refresher said", "600", sent},
+		{"shorter, kept", "300;refresher=uac", sessionTimer{300 * time.Second, refresherUAS}},
+		{"the peer takes over", "600;refresher=uas", sessionTimer{600 * time.Second, refresherUAC}},
+		{"no timer in the answer", "", sessionTimer{}},
+		{"garbled", "soon;refresher=uac", sent},
+	} {
+		res := sipmsg.NewResponse(sipmsg.StatusOK, "OK")
+		if tc.header != "" {
+			res.AppendHeader(sipmsg.NewHeader("Session-Expires", tc.header))
+		}
+		if got := answeredRefresh(res, sent); got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+	if got := sent.refreshHeader().Value(); got != "600;refresher=uac" {
+		t.Errorf("refresh header = %q", got)
+	}
+}
+
 func TestSDPBodyMultipart(t *testing.T) {
 	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 	body := "--b1\r\nContent-Type: application/sdp\r\n\r\n" + sdp + "\r\n--b1\r\nContent-Type: application/isup;version=itu-t92+\r\n\r\nxx\r\n--b1--\r\n"

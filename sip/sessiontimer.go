@@ -94,6 +94,34 @@ func negotiateTimer(req *sipmsg.Request, prev sessionTimer, minSE time.Duration)
 	return sessionTimer{interval: interval, refresher: refresher}, nil
 }
 
+// refreshHeader is the Session-Expires of a refresh clubline sends: it
+// sends the request, so it is that transaction's uac, and it names itself
+// the refresher (RFC 4028 §7.4).
+func (t sessionTimer) refreshHeader() sipmsg.Header {
+	return sipmsg.NewHeader("Session-Expires", seconds(t.interval)+";refresher=uac")
+}
+
+// answeredRefresh is the timer once the peer answered 2xx to a refresh
+// clubline sent (RFC 4028 §7.2: the answer decides). In that transaction
+// the roles are the other way round from the dialog's terms here: the
+// answer's "uac" is clubline (refresherUAS), "uas" the peer
+// (refresherUAC). An answer without Session-Expires ends the timer, as
+// the RFC says; a garbled one keeps the timer that was sent.
+func answeredRefresh(res *sipmsg.Response, sent sessionTimer) sessionTimer {
+	v, ok := header(res, "Session-Expires")
+	if !ok {
+		return sessionTimer{}
+	}
+	interval, refresher, err := parseSessionExpires(v)
+	if err != nil {
+		return sent
+	}
+	if refresher == refresherUAS {
+		return sessionTimer{interval: interval, refresher: refresherUAC}
+	}
+	return sessionTimer{interval: interval, refresher: refresherUAS}
+}
+
 // parseSessionExpires reads "1800;refresher=uac".
 func parseSessionExpires(v string) (time.Duration, string, error) {
 	parts := strings.Split(v, ";")
