@@ -24,7 +24,7 @@ type Check func(ctx context.Context) (detail string, err error)
 
 // Options are the values the admin server needs.
 type Options struct {
-	Listen   string              // "127.0.0.1:9090"; port 0 picks a free port
+	Listen   string              // "127.0.0.1:9468"; port 0 picks a free port
 	Gatherer prometheus.Gatherer // what /metrics exposes
 	Checks   map[string]Check    // named readiness checks for /readyz
 	Logger   *slog.Logger

@@ -230,7 +230,7 @@ func Default() *Config {
 		},
 		Retention: Retention{Calls: 365 * Day, Voicemail: 90 * Day},
 		Store:     Store{KeyPrefix: "clubline:", DataDir: "data"},
-		HTTP:      HTTP{Listen: "127.0.0.1:9090"},
+		HTTP:      HTTP{Listen: "127.0.0.1:9468"},
 		Groups:    []Group{DefaultGroup("office")},
 		Urgency:   Urgency{Target: UrgencyOnCall},
 	}

@@ -396,7 +396,7 @@ func checkRedisURL(s string) string {
 
 func (d *decoder) http(n *yaml.Node, h *HTTP) {
 	d.fields(n, "http", "http", func(key string, k, v *yaml.Node) {
-		s, ok := d.required(v, "http.listen", "write 127.0.0.1:9090")
+		s, ok := d.required(v, "http.listen", "write 127.0.0.1:9468")
 		if !ok {
 			return
 		}
@@ -469,14 +469,14 @@ func hasKey(n *yaml.Node, key string) bool {
 func validHostPort(s string) (string, bool) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return "write host:port, e.g. 127.0.0.1:9090", false
+		return "write host:port, e.g. 127.0.0.1:9468", false
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {
 		return "the port must be a number from 0 to 65535", false
 	}
 	if strings.ContainsAny(host, " /") {
-		return "write host:port, e.g. 127.0.0.1:9090", false
+		return "write host:port, e.g. 127.0.0.1:9468", false
 	}
 	return "", true
 }
