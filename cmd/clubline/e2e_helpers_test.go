@@ -125,8 +125,9 @@ func startLine(t *testing.T, o lineOpts) *line {
 	return startLineIn(t, dir, writeConfig(t, dir, o), o.at)
 }
 
-// startLineIn starts clubline on the config file at path, in dir.
-func startLineIn(t *testing.T, dir, path string, at time.Time) *line {
+// startLineIn starts clubline on the config file at path, in dir; tune,
+// if given, sets more of Main first.
+func startLineIn(t *testing.T, dir, path string, at time.Time, tune ...func(*Main)) *line {
 	t.Helper()
 	o := lineOpts{at: at}
 	started := time.Now()
@@ -134,6 +135,9 @@ func startLineIn(t *testing.T, dir, path string, at time.Time) *line {
 		ConfigPath: path,
 		Logger:     testLogger(t),
 		Now:        func() time.Time { return o.at.Add(time.Since(started)) },
+	}
+	for _, f := range tune {
+		f(m)
 	}
 	if err := m.Start(context.Background()); err != nil {
 		t.Fatalf("clubline did not start: %v", err)
@@ -294,7 +298,13 @@ func (l *line) metric(sample string) float64 {
 // the call script finishes, just after the caller hears the BYE).
 func (l *line) awaitMetric(sample string, want float64) {
 	l.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	l.awaitMetricWithin(sample, want, 5*time.Second)
+}
+
+// awaitMetricWithin waits up to within for the sample to read want.
+func (l *line) awaitMetricWithin(sample string, want float64, within time.Duration) {
+	l.t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		got := l.metric(sample)
 		if got == want {

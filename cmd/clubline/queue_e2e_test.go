@@ -11,6 +11,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/sip"
 )
 
 // The staff of the queue tests: marie (201) and luc (202) in office,
@@ -40,8 +41,8 @@ const staffPassword = "s3cret-staff"
 func init() { os.Setenv("CLUBLINE_TEST_PW_QUEUE", staffPassword) }
 
 // startQueueLine starts a line whose office group uses strategy and
-// max_wait.
-func startQueueLine(t *testing.T, at time.Time, strategy, maxWait string) *line {
+// max_wait; tune, if given, sets more of Main first.
+func startQueueLine(t *testing.T, at time.Time, strategy, maxWait string, tune ...func(*Main)) *line {
 	t.Helper()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, lineOpts{})
@@ -55,7 +56,7 @@ func startQueueLine(t *testing.T, at time.Time, strategy, maxWait string) *line 
 	if err := os.WriteFile(filepath.Join(dir, "clubline.yaml"), body, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return startLineIn(t, dir, path, at)
+	return startLineIn(t, dir, path, at, tune...)
 }
 
 // staffPhone starts a test staff phone that registers to the line as ext
@@ -68,13 +69,25 @@ func (l *line) staffPhone(ext string, o phone.AnswerOptions) *phone.Answerer {
 		l.t.Fatal(err)
 	}
 	l.t.Cleanup(func() { _ = a.Close() })
+	l.register(a, ext, time.Hour)
+	return a
+}
+
+// register registers the staff phone a as ext for expires, and returns
+// the expiry clubline granted.
+func (l *line) register(a *phone.Answerer, ext string, expires time.Duration) time.Duration {
+	l.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := a.Register(ctx, "sip:"+l.m.sipAddr("udp"), phone.RegisterOptions{
-		User: ext, Password: staffPassword, Expires: time.Hour}); err != nil {
+	reg, err := a.Register(ctx, "sip:"+l.m.sipAddr("udp"), phone.RegisterOptions{
+		User: ext, Password: staffPassword, Expires: expires})
+	if err != nil {
 		l.t.Fatalf("staff phone %s: %v", ext, err)
 	}
-	return a
+	if len(reg.Bindings) == 0 {
+		l.t.Fatalf("staff phone %s: registered, but the 200 lists no binding", ext)
+	}
+	return reg.Bindings[0].Expires
 }
 
 // answered waits for the staff phone's next answered call.
@@ -313,6 +326,47 @@ func TestQueueNobodyRegistered(t *testing.T) {
 	rec := l.lastCall()
 	if !strings.Contains(strings.Join(rec.Trace, "|"), "office: nobody registered → voicemail") {
 		t.Errorf("trace %q", rec.Trace)
+	}
+	l.awaitMetric(`clubline_queue_calls_total{group="office",result="timeout"}`, 1)
+}
+
+// A phone that stops re-registering is forgotten when its registration
+// expires: it is not rung, the caller goes to a message, and the gauge of
+// registered staff goes back to 0. (clubline's 60 s minimum is shortened
+// here to keep the test short.)
+func TestQueueRegistrationExpires(t *testing.T) {
+	t.Parallel()
+	l := startQueueLine(t, openTuesday, "ring-all", "3m", func(m *Main) {
+		m.TuneRegistrar = func(o *sip.RegistrarOptions) {
+			o.MinExpires = time.Second
+			o.PingEvery = 300 * time.Millisecond
+		}
+	})
+	a, err := phone.Listen(context.Background(), phone.AnswerOptions{User: "201", Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	if got := l.register(a, "201", 2*time.Second); got != 2*time.Second {
+		t.Fatalf("registered for %s, want the 2s asked", got)
+	}
+	l.awaitMetric("clubline_staff_registered", 1)
+
+	// marie's phone never registers again.
+	l.awaitMetricWithin("clubline_staff_registered", 0, 6*time.Second)
+	c := l.dial(phone.Options{})
+	l.chooseOffice(c)
+	l.awaitHeard(c, "fr", "voicemail", 10*time.Second)
+	_ = c.Hangup(context.Background())
+	if n := a.Rang(); n != 0 {
+		t.Errorf("marie's phone rang %d times after her registration expired", n)
+	}
+	rec := l.lastCall()
+	if !strings.Contains(strings.Join(rec.Trace, "|"), "office: nobody registered → voicemail") {
+		t.Errorf("trace %q", rec.Trace)
+	}
+	if regs, err := l.m.Store.Registrations(context.Background(), "marie", time.Now()); err != nil || len(regs) != 0 {
+		t.Errorf("the store still gives marie %d contacts (%v), want none", len(regs), err)
 	}
 	l.awaitMetric(`clubline_queue_calls_total{group="office",result="timeout"}`, 1)
 }

@@ -39,6 +39,9 @@ type Main struct {
 	// retention purge the age of records (tests set it to a chosen
 	// moment). Default: time.Now.
 	Now func() time.Time
+	// TuneRegistrar, when set, may change the registrar's options before
+	// it starts (tests shorten the registration bounds and the pings).
+	TuneRegistrar func(*sip.RegistrarOptions)
 
 	// Set by Start.
 	Config   *config.Config // the config in force at start-up
@@ -428,8 +431,12 @@ func (m *Main) registrarOptions(cfg *config.Config) *sip.RegistrarOptions {
 		}
 		staff = append(staff, sip.StaffCredential{ID: s.ID, Extension: s.Extension, Credential: c})
 	}
-	return &sip.RegistrarOptions{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
+	o := &sip.RegistrarOptions{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
 		Store: m.Store, OnChange: m.countRegistered}
+	if m.TuneRegistrar != nil {
+		m.TuneRegistrar(o)
+	}
+	return o
 }
 
 // countRegistered sets clubline_staff_registered: the staff members with
