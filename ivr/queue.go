@@ -153,8 +153,9 @@ func (c *call) busyGauge() {
 // ringQueue rings the group's staff for a waiting caller, by the group's
 // strategy, whenever the line lets them (see routing.ACD). A staff member
 // who refuses or does not answer within RingTimeout is skipped for this
-// attempt; once everyone registered was tried, the attempt starts over
-// after RetryAfter.
+// attempt; once every member who could be rung now was tried (the others
+// are on a call or ringing for someone else), the attempt starts over
+// after the group's Retry.
 func (c *call) ringQueue(ctx context.Context, g *Group, t *routing.Ticket, report func(ringReport) bool) {
 	skip := make(map[string]bool)
 	for ctx.Err() == nil {
@@ -173,14 +174,16 @@ func (c *call) ringQueue(ctx context.Context, g *Group, t *routing.Ticket, repor
 			return
 		}
 		registered := make(map[string]bool, len(reachable))
-		tried := true
+		tried := len(skip) > 0
 		for id := range reachable {
 			registered[id] = true
-			tried = tried && skip[id]
+			if !skip[id] && c.s.acd.Free(id) {
+				tried = false // someone not yet tried could be rung now
+			}
 		}
-		if tried { // everyone registered was rung this attempt
+		if tried { // everyone who could be rung was rung this attempt
 			clear(skip)
-			if !sleep(ctx, RetryAfter) {
+			if !sleep(ctx, g.Retry) {
 				return
 			}
 			continue

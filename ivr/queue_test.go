@@ -215,6 +215,44 @@ func TestQueueInOrderSkipsARefusal(t *testing.T) {
 	h.checkQueuesIdle("office")
 }
 
+// A member who missed a ring is rung again after the group's Retry, even
+// while the other member is on a call: she is the only one who can answer.
+func TestQueueRingsAgainAfterAMissWhileAnotherIsOnACall(t *testing.T) {
+	h := newQueueHarness(t)
+	h.opts.Groups[0].MaxWait = 10 * time.Second
+	h.opts.Groups[0].Retry = 500 * time.Millisecond
+	h.store.register("alice", aliceURI)
+	h.store.register("bob", bobURI)
+	h.acd = routing.NewACD()
+	h.acd.Answered(nil, "bob") // on another call all along
+	// Alice misses the first ring (1 s), and answers the next one.
+	h.dialer.set(aliceURI, phone{never: true, before: func() {
+		h.dialer.set(aliceURI, phone{answerAfter: 30 * time.Millisecond})
+	}})
+
+	c := h.start(recording{}, toOffice())
+	alice := h.bridge.waitBridge(t, 1)
+	alice.end("staff")
+	rec := c.wait()
+
+	if rung := h.dialer.Rung(); !slices.Equal(rung, []string{aliceURI, aliceURI}) {
+		t.Errorf("rung %v, want Alice twice (Bob is on a call)", rung)
+	}
+	if rec.Outcome != clubline.OutcomeAnswered || rec.AnsweredBy != "alice" {
+		t.Errorf("outcome %s answered by %q, want Alice's answer", rec.Outcome, rec.AnsweredBy)
+	}
+	checkWait(t, rec, 1500*time.Millisecond) // a ring timeout, then the retry
+	if !inOrder(rec.Trace, []string{"alice: no answer", "alice answered"}) {
+		t.Errorf("trace = %q", rec.Trace)
+	}
+	if h.acd.OnCall("alice") || h.acd.Busy() != 1 {
+		t.Errorf("after Alice's call: %d on a call, want only Bob", h.acd.Busy())
+	}
+	if n := testutil.ToFloat64(h.m.QueueWaiting.WithLabelValues("office")); n != 0 {
+		t.Errorf("clubline_queue_waiting{office} = %v after the call, want 0", n)
+	}
+}
+
 func TestQueueLongestIdle(t *testing.T) {
 	h := newQueueHarness(t)
 	h.opts.Groups[0].Strategy = routing.LongestIdle

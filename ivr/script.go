@@ -45,9 +45,10 @@ const (
 	DefaultUrgentFollowUpWithin = 2 * time.Hour
 	DefaultRingTimeout          = 20 * time.Second
 	DefaultMaxWait              = 3 * time.Minute
-	// RetryAfter is the pause after every available staff member was rung
-	// without an answer, before they are rung again (Asterisk's retry).
-	RetryAfter = 5 * time.Second
+	// DefaultRetry is the pause after every available staff member was
+	// rung without an answer, before they are rung again (Asterisk's
+	// retry).
+	DefaultRetry = 5 * time.Second
 	// DefaultSilenceLevel is the RMS level (of 32767) under which a frame
 	// counts as silence: about -44 dBFS, above a phone line's noise floor
 	// and below quiet speech.
@@ -96,6 +97,10 @@ type Group struct {
 	ServiceLevel time.Duration
 	// ShortAbandon: a hang-up in the queue sooner than this is counted apart.
 	ShortAbandon time.Duration
+	// Retry is the pause once every member who could be rung was rung
+	// without an answer, before they are rung again (default
+	// DefaultRetry).
+	Retry time.Duration
 }
 
 // Staff is a person calls are put through to.
@@ -274,6 +279,9 @@ func withDefaults(o Options) Options {
 		}
 		if g.MaxWait <= 0 {
 			g.MaxWait = DefaultMaxWait
+		}
+		if g.Retry <= 0 {
+			g.Retry = DefaultRetry
 		}
 		if g.Strategy == "" {
 			g.Strategy = routing.RingAll

@@ -180,6 +180,15 @@ func (q *ACD) Reserve(t *Ticket, s Strategy, members []string, registered, skip 
 	return ids
 }
 
+// Free reports whether a staff member could be rung now: not on a call
+// and not rung for a caller.
+func (q *ACD) Free(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	a := q.agents[id]
+	return a == nil || (a.calls == 0 && a.ringing == nil)
+}
+
 // Release ends the ringing of a staff member for the caller (they did not
 // answer, or someone else did).
 func (q *ACD) Release(t *Ticket, id string) {

@@ -69,9 +69,15 @@ func TestACDReserveIsFair(t *testing.T) {
 	if got := q.Reserve(first, RingAll, []string{"marie", "luc"}, reg, nil); !slices.Equal(got, []string{"marie"}) {
 		t.Errorf("ring-all rings %v, want marie only (luc is on a call)", got)
 	}
+	if q.Free("marie") || q.Free("luc") {
+		t.Errorf("free: marie %v (rung), luc %v (on a call), want neither", q.Free("marie"), q.Free("luc"))
+	}
 	q.Hungup("luc", t0.Add(time.Minute))
-	if q.OnCall("luc") || q.Busy() != 0 {
+	if q.OnCall("luc") || q.Busy() != 0 || !q.Free("luc") {
 		t.Error("luc still on a call after hanging up")
+	}
+	if !q.Free("sophie") {
+		t.Error("sophie, never rung, is not free")
 	}
 }
 
