@@ -57,6 +57,7 @@ func (c *call) bridged(ans *answer) error {
 	defer c.release(ans)
 	events := leg.Events()
 	var ev *StaffEvent
+	held := false // the staff phone holds the call (many hold before a transfer)
 	for {
 		if ev == nil {
 			var err error
@@ -70,19 +71,28 @@ func (c *call) bridged(ans *answer) error {
 		switch ev.Kind {
 		case StaffHold:
 			c.trace("%s: hold", who(ans.target))
+			held = true
 			var err error
 			if ev, err = c.holdMusic(leg, events); err != nil || ev == nil {
 				return err
 			}
 		case StaffResume:
 			c.trace("%s: resume", who(ans.target))
+			held = false
 			ev = nil
 		case StaffTransfer:
 			next, err := c.transfer(ans, *ev)
 			if err != nil || next == nil {
 				return err
 			}
-			ev = nil // the transfer failed, the staff member is still there
+			// The transfer failed, the staff member is still there; a
+			// phone that held the call first still holds it.
+			ev = nil
+			if held {
+				if ev, err = c.holdMusic(leg, events); err != nil || ev == nil {
+					return err
+				}
+			}
 		default:
 			ev = nil
 		}

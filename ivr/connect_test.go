@@ -222,6 +222,34 @@ func TestTransfer(t *testing.T) {
 		h.checkQueuesIdle("office")
 	})
 
+	// Many phones hold the call before they send the REFER: when the
+	// transfer fails the caller hears the hold music until the resume,
+	// not the silence of a held phone.
+	t.Run("held first, to an unknown name", func(t *testing.T) {
+		h := newQueueHarness(t)
+		c, alice := aliceAnswers(t, h)
+		music := func() int { return count(c.leg.Heard(), "fr/hold_music") }
+		alice.send(ivr.StaffEvent{Kind: ivr.StaffHold})
+		waitFor(t, "hold music while Alice holds", func() bool { return music() > 0 })
+		p := transfer(alice, "nobody")
+		waitFor(t, "the refusal", func() bool { return slices.Equal(p.Codes(), []int{404}) })
+		after := music()
+		waitFor(t, "hold music after the failed transfer", func() bool { return music() > after+1 })
+		if n := h.bridge.Running(); n != 0 {
+			t.Errorf("%d bridges running while Alice still holds", n)
+		}
+		alice.send(ivr.StaffEvent{Kind: ivr.StaffResume})
+		if again := h.bridge.waitBridge(t, 2); again != alice {
+			t.Errorf("bridged to %s after the resume, want Alice", again.key)
+		}
+		alice.end("staff")
+		rec := c.wait()
+		if !inOrder(rec.Trace, []string{"alice: hold", `transfer to "nobody": no such person or group`, "alice: resume", "staff hung up"}) {
+			t.Errorf("trace = %q", rec.Trace)
+		}
+		h.checkQueuesIdle("office")
+	})
+
 	t.Run("to a person who does not answer", func(t *testing.T) {
 		h := newQueueHarness(t)
 		h.opts.Groups[0].RingTimeout = 100 * time.Millisecond
