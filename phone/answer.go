@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,11 @@ type AnswerOptions struct {
 	Mode   AnswerMode
 	// Delay is the ringing time before the answer (AnswerAfter).
 	Delay time.Duration
+	// SessionExpires, when set and the INVITE says Supported: timer, puts
+	// a session timer in the 200 OK that makes the caller of the leg the
+	// refresher (refresher=uac, Require: timer), as phones and PBXs with
+	// session timers on do (RFC 4028 §9).
+	SessionExpires time.Duration
 }
 
 // Answerer is a test staff phone that receives INVITEs on a UDP socket and
@@ -341,6 +347,10 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 	res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 	res.AppendHeader(&sipmsg.ContactHeader{Address: a.contact})
 	res.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
+	if a.o.SessionExpires > 0 && supportsTimer(invite) {
+		res.AppendHeader(sipmsg.NewHeader("Session-Expires", strconv.Itoa(int(a.o.SessionExpires/time.Second))+";refresher=uac"))
+		res.AppendHeader(sipmsg.NewHeader("Require", "timer"))
+	}
 	c.dialog, c.answer = ds, res
 	id := invite.CallID().Value()
 	a.mu.Lock()
@@ -369,6 +379,18 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 	default:
 		a.log.Warn("answered call not read: Calls() is full")
 	}
+}
+
+// supportsTimer reports whether a request says Supported: timer.
+func supportsTimer(req *sipmsg.Request) bool {
+	for _, h := range req.GetHeaders("Supported") {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(tag), "timer") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Close stops answering, hangs up the calls still up and releases the

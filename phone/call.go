@@ -188,14 +188,19 @@ func (c *Call) release() {
 }
 
 // refreshInterval is how often the phone refreshes the session: half the
-// Session-Expires of the answer, when it names the phone (uac) as refresher.
+// Session-Expires of the answer, when it names the phone as refresher: uac
+// for a call it dialled, uas for one an Answerer took.
 func (c *Call) refreshInterval() time.Duration {
 	hs := c.answer.GetHeaders("Session-Expires")
 	if len(hs) == 0 || c.o.NoSessionRefresh {
 		return 0
 	}
+	mine := "refresher=uac"
+	if c.received != nil {
+		mine = "refresher=uas"
+	}
 	v := strings.ToLower(hs[0].Value())
-	if !strings.Contains(v, "refresher=uac") {
+	if !strings.Contains(v, mine) {
 		return 0
 	}
 	secs, _, _ := strings.Cut(v, ";")

@@ -270,6 +270,9 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	}
 	leg := &OutboundLeg{dialogLeg: newDialogLeg(s, dlg, ms, log, true), inviteTx: tx}
 	leg.peerUpdate = hasToken(res, "Allow", "update")
+	// The INVITE said Supported: timer: a phone may answer with a session
+	// timer, and refresher=uac makes clubline the refresher (RFC 4028 §9).
+	leg.timer = answeredRefresh(res, sessionTimer{})
 	tx.OnRetransmission(func(r *sipmsg.Response) {
 		if r.IsSuccess() {
 			_ = dlg.ack(seq, nil)

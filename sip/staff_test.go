@@ -310,3 +310,24 @@ func TestDialerAdapter(t *testing.T) {
 		t.Errorf("Dial to a busy phone = %v, %v; want a DialError 486 and a nil leg", none, err)
 	}
 }
+
+// A staff phone that answers with a session timer naming clubline the
+// refresher (refresher=uac: clubline sent the INVITE) gets its refreshes,
+// so it never ends the call for want of them.
+func TestStaffLegSessionTimer(t *testing.T) {
+	h := newHarness(t, newScript(nil).handle)
+	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 50 * time.Millisecond, SessionExpires: 2 * time.Second})
+	leg, staff := dialAnswered(t, h, a)
+	time.Sleep(2700 * time.Millisecond) // refreshes at 1 s and 2 s
+	if n := staff.Refreshes(); n < 2 {
+		t.Errorf("the staff phone got %d refreshes, want at least two", n)
+	}
+	if got := staff.LastRefresh(); got != "2;refresher=uac" {
+		t.Errorf("refresh Session-Expires = %q, want 2;refresher=uac", got)
+	}
+	select {
+	case <-leg.Done():
+		t.Fatal("the staff leg ended")
+	default:
+	}
+}
