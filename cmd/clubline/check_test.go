@@ -157,7 +157,7 @@ func TestCheckPeople(t *testing.T) {
 			"  Mon 2027-01-11 16:30 → Sun 2027-01-17 12:00  Marie Tremblay (rotation)\n" +
 			"  then sip:urgence@example.org, then voicemail flagged urgent\n",
 		"Warnings (1): the file is valid, but check these:\n" +
-			"  " + exampleConfig + ":103: staff[2].password_env: CLUBLINE_PW_LUC is not set here",
+			"  " + exampleConfig + ":106: staff[2].password_env: CLUBLINE_PW_LUC is not set here",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
