@@ -95,7 +95,7 @@ func TestParseErrors(t *testing.T) {
 		{"overlap across lines", head + "hours:\n  weekly:\n    mon-fri: 08:30-16:30\n    wed: 16:00-20:00\n", "6: hours.weekly.wed", "16:00-20:00 overlaps mon-fri 08:30-16:30 (line 5) on wed"},
 		{"unknown day", head + "hours:\n  weekly:\n    monday: 08:30-16:30\n", "5: hours.weekly.monday", `unknown day "monday" (write mon)`},
 		{"french day", head + "hours:\n  weekly:\n    lun-ven: 08:30-16:30\n", "5: hours.weekly.lun-ven", "days are written in English: write mon"},
-		{"backwards run", head + "hours:\n  weekly:\n    fri-mon: 08:30-16:30\n", "5: hours.weekly.fri-mon", "write fri-sun and mon-mon"},
+		{"backwards run", head + "hours:\n  weekly:\n    fri-mon: 08:30-16:30\n", "5: hours.weekly.fri-mon", "write fri-sun and mon on two lines"},
 		{"weekly not a map", head + "hours:\n  weekly: 08:30-16:30\n", "4: hours.weekly", "expected one line per day"},
 		{"holidays unknown", head + "hours:\n  holidays: ontario\n", "4: hours.holidays", "write none, quebec or canada"},
 		{"holidays typo", head + "hours:\n  holidays: qubec\n", "4: hours.holidays", "did you mean quebec?"},

@@ -132,9 +132,17 @@ func parseDays(s string) (first, last time.Weekday, msg, fix string) {
 	first, last = days[0], days[len(days)-1]
 	if routing.MondayIndex(first) > routing.MondayIndex(last) {
 		return 0, 0, fmt.Sprintf("%s: the week runs from mon to sun", s),
-			fmt.Sprintf("write %s-sun and mon-%s on two lines", routing.DayName(first), routing.DayName(last))
+			fmt.Sprintf("write %s and %s on two lines", dayRun(first, time.Sunday), dayRun(time.Monday, last))
 	}
 	return first, last, "", ""
+}
+
+// dayRun writes the days from first to last: "sat-sun", or "mon" alone.
+func dayRun(first, last time.Weekday) string {
+	if first == last {
+		return routing.DayName(first)
+	}
+	return routing.DayName(first) + "-" + routing.DayName(last)
 }
 
 func dayFix(p string) string {
