@@ -262,44 +262,52 @@ func wantIDs(t *testing.T, what string, got, want []string) {
 	}
 }
 
+// fieldDiff collects the fields in which a record read back differs
+// from the one saved.
+type fieldDiff []string
+
+func (d *fieldDiff) str(name, got, want string) {
+	if got != want {
+		*d = append(*d, fmt.Sprintf("%s = %q, want %q", name, got, want))
+	}
+}
+
+func (d *fieldDiff) time(name string, got, want time.Time) {
+	if !got.Equal(want) {
+		*d = append(*d, fmt.Sprintf("%s = %s, want %s", name, fmtTime(got), fmtTime(want)))
+	}
+}
+
+func (d *fieldDiff) dur(name string, got, want time.Duration) {
+	if got != want {
+		*d = append(*d, fmt.Sprintf("%s = %s, want %s", name, got, want))
+	}
+}
+
 // diffCall lists the fields in which got differs from want.
 func diffCall(got, want *clubline.Call) []string {
-	var d []string
-	str := func(name, g, w string) {
-		if g != w {
-			d = append(d, fmt.Sprintf("%s = %q, want %q", name, g, w))
-		}
-	}
-	tm := func(name string, g, w time.Time) {
-		if !g.Equal(w) {
-			d = append(d, fmt.Sprintf("%s = %s, want %s", name, fmtTime(g), fmtTime(w)))
-		}
-	}
-	str("ID", got.ID, want.ID)
-	str("From", got.From, want.From)
-	str("To", got.To, want.To)
-	tm("StartedAt", got.StartedAt, want.StartedAt)
-	str("Hours", string(got.Hours), string(want.Hours))
-	str("HoursReason", got.HoursReason, want.HoursReason)
-	str("Language", got.Language, want.Language)
-	str("Choice", got.Choice, want.Choice)
-	str("Category", got.Category, want.Category)
-	str("Route", got.Route, want.Route)
-	str("Group", got.Group, want.Group)
-	tm("QueuedAt", got.QueuedAt, want.QueuedAt)
-	tm("AnsweredAt", got.AnsweredAt, want.AnsweredAt)
-	str("AnsweredBy", got.AnsweredBy, want.AnsweredBy)
-	if got.Wait != want.Wait {
-		d = append(d, fmt.Sprintf("Wait = %s, want %s", got.Wait, want.Wait))
-	}
-	str("TransferredTo", got.TransferredTo, want.TransferredTo)
-	str("Outcome", string(got.Outcome), string(want.Outcome))
-	str("Stage", string(got.Stage), string(want.Stage))
-	str("VoicemailID", got.VoicemailID, want.VoicemailID)
-	tm("EndedAt", got.EndedAt, want.EndedAt)
-	if got.Duration != want.Duration {
-		d = append(d, fmt.Sprintf("Duration = %s, want %s", got.Duration, want.Duration))
-	}
+	var d fieldDiff
+	d.str("ID", got.ID, want.ID)
+	d.str("From", got.From, want.From)
+	d.str("To", got.To, want.To)
+	d.time("StartedAt", got.StartedAt, want.StartedAt)
+	d.str("Hours", string(got.Hours), string(want.Hours))
+	d.str("HoursReason", got.HoursReason, want.HoursReason)
+	d.str("Language", got.Language, want.Language)
+	d.str("Choice", got.Choice, want.Choice)
+	d.str("Category", got.Category, want.Category)
+	d.str("Route", got.Route, want.Route)
+	d.str("Group", got.Group, want.Group)
+	d.time("QueuedAt", got.QueuedAt, want.QueuedAt)
+	d.time("AnsweredAt", got.AnsweredAt, want.AnsweredAt)
+	d.str("AnsweredBy", got.AnsweredBy, want.AnsweredBy)
+	d.dur("Wait", got.Wait, want.Wait)
+	d.str("TransferredTo", got.TransferredTo, want.TransferredTo)
+	d.str("Outcome", string(got.Outcome), string(want.Outcome))
+	d.str("Stage", string(got.Stage), string(want.Stage))
+	d.str("VoicemailID", got.VoicemailID, want.VoicemailID)
+	d.time("EndedAt", got.EndedAt, want.EndedAt)
+	d.dur("Duration", got.Duration, want.Duration)
 	if !(len(got.Trace) == 0 && len(want.Trace) == 0) && !slices.Equal(got.Trace, want.Trace) {
 		d = append(d, fmt.Sprintf("Trace = %q, want %q", got.Trace, want.Trace))
 	}
@@ -307,31 +315,19 @@ func diffCall(got, want *clubline.Call) []string {
 }
 
 func diffVoicemail(got, want *clubline.Voicemail) []string {
-	var d []string
-	str := func(name, g, w string) {
-		if g != w {
-			d = append(d, fmt.Sprintf("%s = %q, want %q", name, g, w))
-		}
-	}
-	tm := func(name string, g, w time.Time) {
-		if !g.Equal(w) {
-			d = append(d, fmt.Sprintf("%s = %s, want %s", name, fmtTime(g), fmtTime(w)))
-		}
-	}
-	str("ID", got.ID, want.ID)
-	str("CallID", got.CallID, want.CallID)
-	str("From", got.From, want.From)
-	str("Category", got.Category, want.Category)
+	var d fieldDiff
+	d.str("ID", got.ID, want.ID)
+	d.str("CallID", got.CallID, want.CallID)
+	d.str("From", got.From, want.From)
+	d.str("Category", got.Category, want.Category)
 	if got.Urgent != want.Urgent {
 		d = append(d, fmt.Sprintf("Urgent = %t, want %t", got.Urgent, want.Urgent))
 	}
-	tm("RecordedAt", got.RecordedAt, want.RecordedAt)
-	if got.Duration != want.Duration {
-		d = append(d, fmt.Sprintf("Duration = %s, want %s", got.Duration, want.Duration))
-	}
-	str("Path", got.Path, want.Path)
-	tm("FollowUpDue", got.FollowUpDue, want.FollowUpDue)
-	str("Status", string(got.Status), string(want.Status))
+	d.time("RecordedAt", got.RecordedAt, want.RecordedAt)
+	d.dur("Duration", got.Duration, want.Duration)
+	d.str("Path", got.Path, want.Path)
+	d.time("FollowUpDue", got.FollowUpDue, want.FollowUpDue)
+	d.str("Status", string(got.Status), string(want.Status))
 	return d
 }
 
