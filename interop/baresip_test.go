@@ -19,8 +19,9 @@ import (
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/softphone"
 )
 
 // baresip (Debian's baresip-core) as a staff member's softphone: it
@@ -81,7 +82,7 @@ func TestBaresipRegistersAndTalks(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := phone.Dial(ctx, bs.uri(), phone.Options{From: "caller"})
+	c, err := softphone.Dial(ctx, bs.uri(), softphone.Options{From: "caller"})
 	if err != nil {
 		t.Fatalf("calling baresip at %s: %v", bs.uri(), err)
 	}
@@ -109,7 +110,7 @@ func TestBaresipAnswersQueue(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := phone.Dial(ctx, "sip:"+clubNumber+"@"+cl.sipAddr(), phone.Options{From: "caller"})
+	c, err := softphone.Dial(ctx, "sip:"+clubNumber+"@"+cl.sipAddr(), softphone.Options{From: "caller"})
 	if err != nil {
 		t.Fatalf("calling the club: %v", err)
 	}
@@ -159,7 +160,7 @@ func TestBaresipAnswersQueue(t *testing.T) {
 // converse checks a call with baresip both ways: the caller hears
 // baresip's tone (waiting up to wait for it), then plays its own tone for
 // baresip to hear (checked later in baresip's recording) and hangs up.
-func converse(t *testing.T, ctx context.Context, c *phone.Call, wait time.Duration) {
+func converse(t *testing.T, ctx context.Context, c *softphone.Call, wait time.Duration) {
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(wait)
@@ -167,7 +168,7 @@ func converse(t *testing.T, ctx context.Context, c *phone.Call, wait time.Durati
 		if time.Now().After(deadline) {
 			heard := c.Heard()
 			t.Fatalf("the caller did not hear baresip's %.0f Hz tone for %s within %s (longest: %s); heard %s: %v",
-				staffTone, heardEnough, wait, longestTone(heard, staffTone), samplesDuration(heard), phone.Segments(heard))
+				staffTone, heardEnough, wait, longestTone(heard, staffTone), samplesDuration(heard), hearing.Segments(heard))
 		}
 		select {
 		case <-c.Done():
@@ -190,7 +191,7 @@ func converse(t *testing.T, ctx context.Context, c *phone.Call, wait time.Durati
 }
 
 // awaitHeard waits until the call has received d of audio.
-func awaitHeard(t *testing.T, c *phone.Call, d, timeout time.Duration) {
+func awaitHeard(t *testing.T, c *softphone.Call, d, timeout time.Duration) {
 	t.Helper()
 	frames := int(d / media.FrameDuration)
 	deadline := time.Now().Add(timeout)
@@ -203,7 +204,7 @@ func awaitHeard(t *testing.T, c *phone.Call, d, timeout time.Duration) {
 }
 
 // hangup ends a call whatever the test did with it (a deferred clean-up).
-func hangup(c *phone.Call) {
+func hangup(c *softphone.Call) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.Hangup(ctx)
@@ -216,7 +217,7 @@ func longestTone(samples []int16, freq float64) time.Duration {
 	const window = media.SampleRate / 10
 	run, best := 0, 0
 	for i := 0; i+window <= len(samples); i += window {
-		if phone.DetectTone(samples[i:i+window], freq) {
+		if hearing.DetectTone(samples[i:i+window], freq) {
 			run++
 			best = max(best, run)
 		} else {
@@ -268,8 +269,8 @@ func requireBaresip(t *testing.T) baresipEnv {
 	return env
 }
 
-// softphone is a baresip process registered as the staff member.
-type softphone struct {
+// baresipPhone is a baresip process registered as the staff member.
+type baresipPhone struct {
 	t        *testing.T
 	env      baresipEnv
 	dir      string // its config directory, where it writes its recordings too
@@ -333,9 +334,9 @@ const sndfileName = len("/dump-2026-11-22-12-43-43-dec.wav")
 // once its control interface answers. baresip is killed at the end of the
 // test, before its directory is removed, and its log is printed if the
 // test failed.
-func startBaresip(t *testing.T, env baresipEnv, l *line) *softphone {
+func startBaresip(t *testing.T, env baresipEnv, l *line) *baresipPhone {
 	t.Helper()
-	b := &softphone{t: t, env: env, dir: t.TempDir(), sipPort: freeUDPPort(t), ctrlPort: freeTCPPort(t),
+	b := &baresipPhone{t: t, env: env, dir: t.TempDir(), sipPort: freeUDPPort(t), ctrlPort: freeTCPPort(t),
 		changed: make(chan struct{})}
 	if len(b.dir)+sndfileName >= 128 {
 		t.Fatalf("the temporary directory %s is too long for baresip's recordings (128 bytes): set TMPDIR to a shorter one", b.dir)
@@ -412,13 +413,13 @@ func writeTone(t *testing.T, path string, freq float64, d time.Duration) {
 }
 
 // uri is where to call baresip directly.
-func (b *softphone) uri() string {
+func (b *baresipPhone) uri() string {
 	return fmt.Sprintf("sip:%s@127.0.0.1:%d", staffExtension, b.sipPort)
 }
 
 // readEvents reads ctrl_tcp's netstrings ("<length>:<JSON>,") until the
 // connection closes, keeping the events.
-func (b *softphone) readEvents() {
+func (b *baresipPhone) readEvents() {
 	r := bufio.NewReader(b.ctrl)
 	for {
 		msg, err := readNetstring(r)
@@ -466,7 +467,7 @@ func readNetstring(r *bufio.Reader) ([]byte, error) {
 
 // awaitEvent returns the first event of that type baresip sent (it may
 // have come before the call), waiting up to timeout for it.
-func (b *softphone) awaitEvent(typ string, timeout time.Duration) baresipEvent {
+func (b *baresipPhone) awaitEvent(typ string, timeout time.Duration) baresipEvent {
 	b.t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -498,7 +499,7 @@ func (b *softphone) awaitEvent(typ string, timeout time.Duration) baresipEvent {
 // other side hung up: "Connection reset by peer" is how baresip says it
 // received a BYE, "end of file" would mean it hung up itself, its tone
 // file played out.
-func (b *softphone) awaitClosedByPeer(timeout time.Duration) {
+func (b *baresipPhone) awaitClosedByPeer(timeout time.Duration) {
 	b.t.Helper()
 	if ev := b.awaitEvent("CALL_CLOSED", timeout); ev.Param != byeReceived {
 		b.t.Errorf("baresip's call closed with %q, want %q (a BYE from the other side)", ev.Param, byeReceived)
@@ -511,7 +512,7 @@ func (b *softphone) awaitClosedByPeer(timeout time.Duration) {
 var notImplemented = regexp.MustCompile(`Register: Function not implemented`)
 
 // awaitRegistered waits until clubline counts the staff member registered.
-func (b *softphone) awaitRegistered(l *line) {
+func (b *baresipPhone) awaitRegistered(l *line) {
 	b.t.Helper()
 	err := l.waitMetric("clubline_staff_registered", 1, 10*time.Second, func() error {
 		if !b.proc.running() {
@@ -531,7 +532,7 @@ func (b *softphone) awaitRegistered(l *line) {
 
 // stop quits baresip with SIGTERM: it un-registers, ends its calls and
 // closes its recordings.
-func (b *softphone) stop() {
+func (b *baresipPhone) stop() {
 	b.t.Helper()
 	if b.stopped {
 		return
@@ -545,7 +546,7 @@ func (b *softphone) stop() {
 // checkHeard checks that the recording of what baresip received (its
 // sndfile "dec" file; baresip must have quit, which closes it) holds the
 // tone at freq without a break for heardEnough.
-func (b *softphone) checkHeard(freq float64) {
+func (b *baresipPhone) checkHeard(freq float64) {
 	b.t.Helper()
 	paths, _ := filepath.Glob(filepath.Join(b.dir, "dump-*-dec.wav"))
 	if len(paths) != 1 {
@@ -564,7 +565,7 @@ func (b *softphone) checkHeard(freq float64) {
 	got := longestTone(heard, freq)
 	if got < heardEnough {
 		b.t.Errorf("baresip heard the caller's %.0f Hz tone for %s without a break, want %s; it received %s: %v",
-			freq, got, heardEnough, samplesDuration(heard), phone.Segments(heard))
+			freq, got, heardEnough, samplesDuration(heard), hearing.Segments(heard))
 		return
 	}
 	b.t.Logf("baresip heard the caller's %.0f Hz tone for %s (of %s received, %s)", freq, got, samplesDuration(heard), filepath.Base(paths[0]))
@@ -573,7 +574,7 @@ func (b *softphone) checkHeard(freq float64) {
 // ansiEscape matches the colour codes of baresip's log.
 var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
-func (b *softphone) dumpLog() {
+func (b *baresipPhone) dumpLog() {
 	log, err := os.ReadFile(b.logPath)
 	if err != nil {
 		b.t.Logf("baresip log: %v", err)

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 )
 
 const toneHz = 1000
@@ -25,7 +26,7 @@ func playTone(ctx context.Context, in ivr.Inbound) {
 }
 
 // waitHeard waits until the phone has heard at least d of audio.
-func waitHeard(t *testing.T, c *phone.Call, d time.Duration) []int16 {
+func waitHeard(t *testing.T, c *softphone.Call, d time.Duration) []int16 {
 	t.Helper()
 	deadline := time.Now().Add(d + 5*time.Second)
 	for time.Now().Before(deadline) {
@@ -41,7 +42,7 @@ func waitHeard(t *testing.T, c *phone.Call, d time.Duration) []int16 {
 func TestCallToneAndDigits(t *testing.T) {
 	s := newScript(playTone)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	in := s.nextCall(t)
 	if in.From != "+15145550101" || in.To != clubNumber || in.ID == "" {
 		t.Errorf("inbound = %+v, want From +15145550101, To %s and an id", in, clubNumber)
@@ -51,7 +52,7 @@ func TestCallToneAndDigits(t *testing.T) {
 	}
 
 	heard := waitHeard(t, c, time.Second)
-	if segs := phone.Segments(heard); len(segs) == 0 {
+	if segs := hearing.Segments(heard); len(segs) == 0 {
 		t.Error("no sound heard")
 	}
 	if loud, ok := toneHeard(heard, toneHz); !ok || loud < 300*time.Millisecond {
@@ -77,7 +78,7 @@ func TestCallToneAndDigits(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	s.waitEnded(t)
-	if c.EndedBy() != phone.EndedLocalBye {
+	if c.EndedBy() != softphone.EndedLocalBye {
 		t.Errorf("EndedBy = %q", c.EndedBy())
 	}
 	h.waitIdle()
@@ -89,7 +90,7 @@ func TestCallToneAndDigits(t *testing.T) {
 // of a tone, not all of it.
 func toneHeard(samples []int16, freq float64) (time.Duration, bool) {
 	var loud []int16
-	for _, seg := range phone.Segments(samples) {
+	for _, seg := range hearing.Segments(samples) {
 		loud = append(loud, seg.Samples(samples)...)
 	}
 	var sound []int16
@@ -100,7 +101,7 @@ func toneHeard(samples []int16, freq float64) (time.Duration, bool) {
 		}
 	}
 	d := time.Duration(len(sound)/media.FrameSamples) * media.FrameDuration
-	return d, len(sound) > 0 && phone.DetectTone(sound, freq)
+	return d, len(sound) > 0 && hearing.DetectTone(sound, freq)
 }
 
 func frameLoud(f []int16) bool {
@@ -130,7 +131,7 @@ func collectDigits(ch <-chan rune, n int, within time.Duration) string {
 func TestCallerByeEndsScript(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	in := s.nextCall(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -157,10 +158,10 @@ func TestServerHangup(t *testing.T) {
 		hangups <- in.Leg.Hangup(ctx) // a second one sends nothing
 	})
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	waitDone(t, c, 5*time.Second)
-	if c.EndedBy() != phone.EndedRemoteBye {
-		t.Errorf("EndedBy = %q, want %q", c.EndedBy(), phone.EndedRemoteBye)
+	if c.EndedBy() != softphone.EndedRemoteBye {
+		t.Errorf("EndedBy = %q, want %q", c.EndedBy(), softphone.EndedRemoteBye)
 	}
 	s.waitEnded(t)
 	for i := 0; i < 2; i++ {
@@ -173,10 +174,10 @@ func TestServerHangup(t *testing.T) {
 
 func TestScriptReturnHangsUp(t *testing.T) {
 	h := newHarness(t, func(ctx context.Context, in ivr.Inbound) {})
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	waitDone(t, c, 5*time.Second)
-	if c.EndedBy() != phone.EndedRemoteBye {
-		t.Errorf("EndedBy = %q, want %q", c.EndedBy(), phone.EndedRemoteBye)
+	if c.EndedBy() != softphone.EndedRemoteBye {
+		t.Errorf("EndedBy = %q, want %q", c.EndedBy(), softphone.EndedRemoteBye)
 	}
 	h.waitIdle()
 }
@@ -184,7 +185,7 @@ func TestScriptReturnHangsUp(t *testing.T) {
 func TestCallOverTCP(t *testing.T) {
 	s := newScript(playTone)
 	h := newHarness(t, s.handle)
-	c := h.dialURI(h.tcpURI, phone.Options{})
+	c := h.dialURI(h.tcpURI, softphone.Options{})
 	s.nextCall(t)
 	if _, ok := toneHeard(waitHeard(t, c, time.Second), toneHz); !ok {
 		t.Error("no tone heard over TCP signalling")
@@ -202,11 +203,11 @@ func TestCallOverTCP(t *testing.T) {
 func TestRTPTimeoutSendsBye(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle, func(o *sip.Options) { o.RTPTimeout = 700 * time.Millisecond })
-	c := h.dial(phone.Options{Silent: true})
+	c := h.dial(softphone.Options{Silent: true})
 	s.nextCall(t)
 	s.waitEnded(t)
 	waitDone(t, c, 5*time.Second)
-	if c.EndedBy() != phone.EndedRemoteBye {
+	if c.EndedBy() != softphone.EndedRemoteBye {
 		t.Errorf("EndedBy = %q, want the server's BYE", c.EndedBy())
 	}
 	h.waitIdle()
@@ -215,7 +216,7 @@ func TestRTPTimeoutSendsBye(t *testing.T) {
 func TestDelayedOffer(t *testing.T) {
 	s := newScript(playTone)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{DelayedOffer: true})
+	c := h.dial(softphone.Options{DelayedOffer: true})
 	s.nextCall(t)
 	if _, ok := toneHeard(waitHeard(t, c, time.Second), toneHz); !ok {
 		t.Error("no tone heard after an offer in 200 OK and an answer in ACK")
@@ -225,7 +226,7 @@ func TestDelayedOffer(t *testing.T) {
 func TestRingBeforeAnswer(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle, func(o *sip.Options) { o.RingFor = 300 * time.Millisecond })
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	s.nextCall(t)
 	// sipgo's client passes responses up on goroutines of their own, so
 	// their order as seen by the phone is not the order on the wire.
@@ -248,7 +249,7 @@ func TestWildcardListener(t *testing.T) {
 				o.PublicAddress = public
 			})
 			_, port, _ := strings.Cut(strings.TrimPrefix(h.srv.Addrs()[0], "udp://"), ":")
-			c := h.dialURI("sip:"+clubNumber+"@127.0.0.1:"+port, phone.Options{})
+			c := h.dialURI("sip:"+clubNumber+"@127.0.0.1:"+port, softphone.Options{})
 			s.nextCall(t)
 			if got := headerValue(c.Response(), "Contact"); !strings.Contains(got, "@127.0.0.1:"+port) {
 				t.Errorf("Contact = %q, want 127.0.0.1:%s", got, port)

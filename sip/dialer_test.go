@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 )
 
 // staffPhone starts a test staff phone that closes with the test.
-func staffPhone(t *testing.T, o phone.AnswerOptions) *phone.Answerer {
+func staffPhone(t *testing.T, o softphone.AnswerOptions) *softphone.Answerer {
 	t.Helper()
 	if o.Logger == nil {
 		o.Logger = testLogger(t)
@@ -22,7 +22,7 @@ func staffPhone(t *testing.T, o phone.AnswerOptions) *phone.Answerer {
 	if o.User == "" {
 		o.User = "201"
 	}
-	a, err := phone.Listen(context.Background(), o)
+	a, err := softphone.Listen(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func staffPhone(t *testing.T, o phone.AnswerOptions) *phone.Answerer {
 	return a
 }
 
-func dialRequest(a *phone.Answerer) sip.DialRequest {
+func dialRequest(a *softphone.Answerer) sip.DialRequest {
 	contact := a.Contact()
 	return sip.DialRequest{
 		Target:      contact,
@@ -47,7 +47,7 @@ func dialRequest(a *phone.Answerer) sip.DialRequest {
 }
 
 // dialAnswered dials a staff phone that answers and returns both ends.
-func dialAnswered(t *testing.T, h *harness, a *phone.Answerer) (*sip.OutboundLeg, *phone.Call) {
+func dialAnswered(t *testing.T, h *harness, a *softphone.Answerer) (*sip.OutboundLeg, *softphone.Call) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -89,7 +89,7 @@ func (s *frameSink) heard() []int16 {
 
 func TestDialAnsweredCarriesContextAndAudio(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 300 * time.Millisecond})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
 	leg, staff := dialAnswered(t, h, a)
 
 	inv := staff.Invite()
@@ -141,7 +141,7 @@ func TestDialAnsweredCarriesContextAndAudio(t *testing.T) {
 
 func TestDialBusyIsDialError(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.RejectBusy})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.RejectBusy})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	leg, err := h.srv.Dial(ctx, dialRequest(a))
@@ -153,7 +153,7 @@ func TestDialBusyIsDialError(t *testing.T) {
 
 func TestDialRingTimeoutCancels(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.NeverAnswer})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.NeverAnswer})
 	r := dialRequest(a)
 	r.RingTimeout = 500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -173,7 +173,7 @@ func TestDialRingTimeoutCancels(t *testing.T) {
 
 func TestDialContextCancelled(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.NeverAnswer})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.NeverAnswer})
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	_, err := h.srv.Dial(ctx, dialRequest(a))
@@ -184,7 +184,7 @@ func TestDialContextCancelled(t *testing.T) {
 
 func TestDialStaffHangsUp(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 100 * time.Millisecond})
 	leg, staff := dialAnswered(t, h, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -203,7 +203,7 @@ func TestDialStaffHangsUp(t *testing.T) {
 
 func TestDialHangupSendsBye(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 100 * time.Millisecond})
 	leg, staff := dialAnswered(t, h, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -211,14 +211,14 @@ func TestDialHangupSendsBye(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	waitDone(t, staff, 5*time.Second)
-	if got := staff.EndedBy(); got != phone.EndedRemoteBye {
-		t.Errorf("staff call ended by %q, want %q", got, phone.EndedRemoteBye)
+	if got := staff.EndedBy(); got != softphone.EndedRemoteBye {
+		t.Errorf("staff call ended by %q, want %q", got, softphone.EndedRemoteBye)
 	}
 }
 
 func TestDialHangupAllEndsLegs(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 100 * time.Millisecond})
 	leg, staff := dialAnswered(t, h, a)
 	h.srv.HangupAll()
 	select {
@@ -237,7 +237,7 @@ func TestDialHangupAllEndsLegs(t *testing.T) {
 // does not resolve is an error that names the target, not a ring.
 func TestDialResolvesHostNames(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.RejectBusy})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.RejectBusy})
 	r := dialRequest(a)
 	r.Target = strings.Replace(r.Target, "127.0.0.1", "localhost", 1)
 	r.Destination = ""

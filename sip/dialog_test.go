@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 )
 
 func TestReinviteHoldAndResume(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	s.nextCall(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -53,7 +53,7 @@ func TestReinviteNewAddressIsFollowed(t *testing.T) {
 	h := newHarness(t, s.handle)
 	// A silent phone: RTP from its old port would pull the server back
 	// there (symmetric RTP latches onto the source of what arrives).
-	c := h.dial(phone.Options{Silent: true})
+	c := h.dial(softphone.Options{Silent: true})
 	in := s.nextCall(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -84,7 +84,7 @@ func TestReinviteNewAddressIsFollowed(t *testing.T) {
 func TestReinviteVersionMovesOn(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	s.nextCall(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -119,7 +119,7 @@ func originOf(t *testing.T, sdp []byte) [2]string {
 func TestReinviteWithoutSDP(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	s.nextCall(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -143,7 +143,7 @@ func TestReinviteWithoutSDP(t *testing.T) {
 func TestSessionTimerAnswer(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{SessionExpires: 1800 * time.Second})
+	c := h.dial(softphone.Options{SessionExpires: 1800 * time.Second})
 	s.nextCall(t)
 	res := c.Response()
 	if got := headerValue(res, "Session-Expires"); got != "1800;refresher=uac" {
@@ -166,7 +166,7 @@ func TestSessionTimerAnswer(t *testing.T) {
 func TestSessionTimerRefreshedKeepsCall(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle, func(o *sip.Options) { o.MinSessionExpires = time.Second })
-	c := h.dial(phone.Options{SessionExpires: 2 * time.Second}) // the phone refreshes with UPDATE every 1s
+	c := h.dial(softphone.Options{SessionExpires: 2 * time.Second}) // the phone refreshes with UPDATE every 1s
 	s.nextCall(t)
 	select {
 	case <-c.Done():
@@ -179,14 +179,14 @@ func TestSessionTimerExpiryByes(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle, func(o *sip.Options) { o.MinSessionExpires = time.Second })
 	start := time.Now()
-	c := h.dial(phone.Options{SessionExpires: 3 * time.Second, NoSessionRefresh: true})
+	c := h.dial(softphone.Options{SessionExpires: 3 * time.Second, NoSessionRefresh: true})
 	s.nextCall(t)
 	waitDone(t, c, 6*time.Second)
 	// RFC 4028 §10: BYE at the interval minus min(32s, a third of it) = 2s.
 	if d := time.Since(start); d < 1800*time.Millisecond || d > 4*time.Second {
 		t.Errorf("ended after %s, want about 2s", d)
 	}
-	if c.EndedBy() != phone.EndedRemoteBye {
+	if c.EndedBy() != softphone.EndedRemoteBye {
 		t.Errorf("EndedBy = %q, want the server's BYE", c.EndedBy())
 	}
 	s.waitEnded(t)
@@ -201,7 +201,7 @@ func TestSessionRefreshedByServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScript(nil)
 			h := newHarness(t, s.handle, func(o *sip.Options) { o.MinSessionExpires = time.Second })
-			c := h.dial(phone.Options{SessionExpires: 2 * time.Second, SessionRefresher: "uas", NoUpdate: tc.noUpdate})
+			c := h.dial(softphone.Options{SessionExpires: 2 * time.Second, SessionRefresher: "uas", NoUpdate: tc.noUpdate})
 			s.nextCall(t)
 			if got := headerValue(c.Response(), "Session-Expires"); got != "2;refresher=uas" {
 				t.Errorf("Session-Expires = %q, want 2;refresher=uas", got)
@@ -228,9 +228,9 @@ func TestSessionRefreshedByServer(t *testing.T) {
 func TestHangupAllAndClose(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c1 := h.dial(phone.Options{})
+	c1 := h.dial(softphone.Options{})
 	s.nextCall(t)
-	c2 := h.dialURI(h.tcpURI, phone.Options{})
+	c2 := h.dialURI(h.tcpURI, softphone.Options{})
 	s.nextCall(t)
 	if n := h.srv.Active(); n != 2 {
 		t.Fatalf("Active = %d, want 2", n)
@@ -238,15 +238,15 @@ func TestHangupAllAndClose(t *testing.T) {
 	h.srv.HangupAll()
 	waitDone(t, c1, 5*time.Second)
 	waitDone(t, c2, 5*time.Second)
-	for _, c := range []*phone.Call{c1, c2} {
-		if c.EndedBy() != phone.EndedRemoteBye {
+	for _, c := range []*softphone.Call{c1, c2} {
+		if c.EndedBy() != softphone.EndedRemoteBye {
 			t.Errorf("EndedBy = %q", c.EndedBy())
 		}
 	}
 	s.waitEnded(t)
 	s.waitEnded(t)
 	h.waitIdle()
-	se := h.refused(h.udpURI, phone.Options{})
+	se := h.refused(h.udpURI, softphone.Options{})
 	if se.Code != 503 {
 		t.Errorf("after HangupAll: %d, want 503", se.Code)
 	}
@@ -255,13 +255,13 @@ func TestHangupAllAndClose(t *testing.T) {
 func TestCloseEndsCalls(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	s.nextCall(t)
 	if err := h.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, c, 5*time.Second)
-	if c.EndedBy() != phone.EndedRemoteBye {
+	if c.EndedBy() != softphone.EndedRemoteBye {
 		t.Errorf("EndedBy = %q", c.EndedBy())
 	}
 	s.waitEnded(t)

@@ -69,13 +69,13 @@ func nonceOf(t testing.TB, challenge string) string {
 	return m[1]
 }
 
-// softphone answers a challenge as a softphone would.
-type softphone struct {
+// digestClient answers a challenge as a softphone would.
+type digestClient struct {
 	user, password, realm, alg, qop string
 	uri                             string
 }
 
-func (p softphone) authorize(nonce string) string {
+func (p digestClient) authorize(nonce string) string {
 	ha1 := sip.HA1(p.alg, p.user, p.realm, p.password)
 	const nc, cnonce = "00000001", "0a4f113b"
 	resp := sip.DigestResponse(p.alg, ha1, nonce, nc, cnonce, p.qop, "REGISTER", p.uri)
@@ -87,8 +87,8 @@ func (p softphone) authorize(nonce string) string {
 	return h
 }
 
-func marie(alg string) softphone {
-	return softphone{user: "marie", password: testPassword, realm: testRealm, alg: alg, qop: "auth", uri: "sip:" + testRealm}
+func marie(alg string) digestClient {
+	return digestClient{user: "marie", password: testPassword, realm: testRealm, alg: alg, qop: "auth", uri: "sip:" + testRealm}
 }
 
 func TestDigestRFC2617Example(t *testing.T) {

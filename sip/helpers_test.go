@@ -14,8 +14,8 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -95,12 +95,12 @@ func newHarness(t *testing.T, handle func(context.Context, ivr.Inbound), mutate 
 }
 
 // dial calls the server from a phone and fails the test if it is refused.
-func (h *harness) dial(o phone.Options) *phone.Call {
+func (h *harness) dial(o softphone.Options) *softphone.Call {
 	h.t.Helper()
 	return h.dialURI(h.udpURI, o)
 }
 
-func (h *harness) dialURI(uri string, o phone.Options) *phone.Call {
+func (h *harness) dialURI(uri string, o softphone.Options) *softphone.Call {
 	h.t.Helper()
 	if o.From == "" {
 		o.From = "+15145550101"
@@ -110,7 +110,7 @@ func (h *harness) dialURI(uri string, o phone.Options) *phone.Call {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := phone.Dial(ctx, uri, o)
+	c, err := softphone.Dial(ctx, uri, o)
 	if err != nil {
 		h.t.Fatalf("Dial %s: %v", uri, err)
 	}
@@ -125,21 +125,21 @@ func (h *harness) dialURI(uri string, o phone.Options) *phone.Call {
 }
 
 // refused dials and expects a refusal; it returns it.
-func (h *harness) refused(uri string, o phone.Options) *phone.StatusError {
+func (h *harness) refused(uri string, o softphone.Options) *softphone.StatusError {
 	h.t.Helper()
 	if o.Logger == nil {
 		o.Logger = testLogger(h.t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := phone.Dial(ctx, uri, o)
+	c, err := softphone.Dial(ctx, uri, o)
 	if err == nil {
 		_ = c.Hangup(ctx)
 		h.t.Fatalf("Dial %s: answered, want a refusal", uri)
 	}
-	se, ok := err.(*phone.StatusError)
+	se, ok := err.(*softphone.StatusError)
 	if !ok {
-		h.t.Fatalf("Dial %s: %v, want a *phone.StatusError", uri, err)
+		h.t.Fatalf("Dial %s: %v, want a *softphone.StatusError", uri, err)
 	}
 	return se
 }
@@ -224,7 +224,7 @@ func (s *script) waitEnded(t *testing.T) {
 	}
 }
 
-func waitDone(t *testing.T, c *phone.Call, within time.Duration) {
+func waitDone(t *testing.T, c *softphone.Call, within time.Duration) {
 	t.Helper()
 	select {
 	case <-c.Done():

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/ivr"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -139,7 +139,7 @@ func TestKeepaliveRemovesSilentContact(t *testing.T) {
 	}
 }
 
-// A phone whose socket is gone (phone.Register closes its own when it
+// A phone whose socket is gone (softphone.Register closes its own when it
 // returns) is removed too.
 func TestKeepaliveRemovesVanishedPhone(t *testing.T) {
 	for _, transport := range []string{"udp", "tcp"} {
@@ -150,7 +150,7 @@ func TestKeepaliveRemovesVanishedPhone(t *testing.T) {
 					rh.uri = "sip:" + hp
 				}
 			}
-			rh.mustRegister(t, asMarie(phone.RegisterOptions{Transport: transport}))
+			rh.mustRegister(t, asMarie(softphone.RegisterOptions{Transport: transport}))
 			regs := rh.store.all(t, rh.clock.Now())
 			if len(regs) != 1 || !strings.HasPrefix(regs[0].Received, transport+":") {
 				t.Fatalf("store: %+v", regs)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -61,7 +61,7 @@ func TestOutOfDialogRequests481(t *testing.T) {
 func TestInfoOtherTypes415(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	s.nextCall(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -133,7 +133,7 @@ func TestGarbageDoesNotKillServer(t *testing.T) {
 	_, _ = tc.Write([]byte("GARBAGE\r\n\r\n\x00\xff\xfe" + strings.Repeat("Z", 5000) + "\r\n\r\n"))
 	tc.Close()
 
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	s.nextCall(t)
 	if _, ok := toneHeard(waitHeard(t, c, time.Second), toneHz); !ok {
 		t.Error("no tone heard after the garbage")

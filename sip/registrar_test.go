@@ -13,8 +13,8 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -136,17 +136,17 @@ func newRegHarness(t *testing.T, mutate ...func(*sip.RegistrarOptions)) *regHarn
 	return rh
 }
 
-func (rh *regHarness) register(t *testing.T, o phone.RegisterOptions) (*phone.Registration, error) {
+func (rh *regHarness) register(t *testing.T, o softphone.RegisterOptions) (*softphone.Registration, error) {
 	t.Helper()
 	if o.Logger == nil {
 		o.Logger = testLogger(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return phone.Register(ctx, rh.uri, o)
+	return softphone.Register(ctx, rh.uri, o)
 }
 
-func (rh *regHarness) mustRegister(t *testing.T, o phone.RegisterOptions) *phone.Registration {
+func (rh *regHarness) mustRegister(t *testing.T, o softphone.RegisterOptions) *softphone.Registration {
 	t.Helper()
 	reg, err := rh.register(t, o)
 	if err != nil {
@@ -155,16 +155,16 @@ func (rh *regHarness) mustRegister(t *testing.T, o phone.RegisterOptions) *phone
 	return reg
 }
 
-func wantStatus(t *testing.T, err error, code int) *phone.StatusError {
+func wantStatus(t *testing.T, err error, code int) *softphone.StatusError {
 	t.Helper()
-	var se *phone.StatusError
+	var se *softphone.StatusError
 	if !errors.As(err, &se) || se.Code != code {
 		t.Fatalf("got %v, want %d", err, code)
 	}
 	return se
 }
 
-func asMarie(o phone.RegisterOptions) phone.RegisterOptions {
+func asMarie(o softphone.RegisterOptions) softphone.RegisterOptions {
 	o.User, o.Password = "201", "secret-marie"
 	if o.Expires == 0 && !o.NoExpires {
 		o.Expires = time.Hour
@@ -175,13 +175,13 @@ func asMarie(o phone.RegisterOptions) phone.RegisterOptions {
 func TestRegisterDigestAlgorithms(t *testing.T) {
 	rh := newRegHarness(t)
 	for _, alg := range []string{sip.AlgorithmSHA256, sip.AlgorithmMD5} {
-		reg := rh.mustRegister(t, asMarie(phone.RegisterOptions{Algorithm: alg, Contacts: []string{"<sip:201@10.0.0.9:5070>"}}))
+		reg := rh.mustRegister(t, asMarie(softphone.RegisterOptions{Algorithm: alg, Contacts: []string{"<sip:201@10.0.0.9:5070>"}}))
 		if len(reg.Bindings) != 1 || reg.Bindings[0].Contact != "sip:201@10.0.0.9:5070" || reg.Bindings[0].Expires != time.Hour {
 			t.Errorf("%s: bindings %+v", alg, reg.Bindings)
 		}
 	}
 	// The AOR may be the staff id.
-	rh.mustRegister(t, phone.RegisterOptions{User: "202", Password: "secret-luc", AOR: "luc", Expires: time.Hour})
+	rh.mustRegister(t, softphone.RegisterOptions{User: "202", Password: "secret-luc", AOR: "luc", Expires: time.Hour})
 	regs := rh.store.all(t, rh.clock.Now())
 	if len(regs) != 2 || regs[0].StaffID != "luc" || regs[1].StaffID != "marie" {
 		t.Fatalf("store: %+v", regs)
@@ -193,12 +193,12 @@ func TestRegisterDigestAlgorithms(t *testing.T) {
 
 func TestRegisterRefusals(t *testing.T) {
 	rh := newRegHarness(t)
-	_, err := rh.register(t, phone.RegisterOptions{User: "201", Password: "wrong", Expires: time.Hour})
+	_, err := rh.register(t, softphone.RegisterOptions{User: "201", Password: "wrong", Expires: time.Hour})
 	wantStatus(t, err, 403)
-	_, err = rh.register(t, phone.RegisterOptions{User: "299", Password: "secret-marie", Expires: time.Hour})
+	_, err = rh.register(t, softphone.RegisterOptions{User: "299", Password: "secret-marie", Expires: time.Hour})
 	wantStatus(t, err, 403)
 	// Authenticated as 201, registering 202: refused.
-	_, err = rh.register(t, asMarie(phone.RegisterOptions{AOR: "202"}))
+	_, err = rh.register(t, asMarie(softphone.RegisterOptions{AOR: "202"}))
 	wantStatus(t, err, 403)
 	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
 		t.Fatalf("refused REGISTERs stored %+v", regs)
@@ -263,7 +263,7 @@ func TestRegisterChallengeAndStale(t *testing.T) {
 func TestRegisterContacts(t *testing.T) {
 	rh := newRegHarness(t)
 	desk, mobile := "<sip:201@10.0.0.5:5062>", "<sip:201@10.0.0.6:5064>;expires=600"
-	reg := rh.mustRegister(t, asMarie(phone.RegisterOptions{Contacts: []string{desk, mobile}}))
+	reg := rh.mustRegister(t, asMarie(softphone.RegisterOptions{Contacts: []string{desk, mobile}}))
 	if len(reg.Bindings) != 2 {
 		t.Fatalf("two contacts: bindings %+v", reg.Bindings)
 	}
@@ -276,40 +276,40 @@ func TestRegisterContacts(t *testing.T) {
 
 	// Refresh with the same Call-ID and a higher CSeq.
 	rh.clock.Advance(5 * time.Minute)
-	reg = rh.mustRegister(t, asMarie(phone.RegisterOptions{Contacts: []string{desk}, CallID: reg.CallID, CSeq: reg.CSeq + 1}))
+	reg = rh.mustRegister(t, asMarie(softphone.RegisterOptions{Contacts: []string{desk}, CallID: reg.CallID, CSeq: reg.CSeq + 1}))
 	if len(reg.Bindings) != 2 || reg.Bindings[0].Expires != time.Hour {
 		t.Fatalf("refresh: bindings %+v", reg.Bindings)
 	}
 	// Out of order: a lower CSeq for the same Call-ID.
-	_, err := rh.register(t, asMarie(phone.RegisterOptions{Contacts: []string{desk}, CallID: reg.CallID, CSeq: 1}))
+	_, err := rh.register(t, asMarie(softphone.RegisterOptions{Contacts: []string{desk}, CallID: reg.CallID, CSeq: 1}))
 	wantStatus(t, err, 500)
 
 	// The mobile's 600 s are over: only the desk is left.
 	rh.clock.Advance(6 * time.Minute)
-	reg = rh.mustRegister(t, asMarie(phone.RegisterOptions{NoContact: true, NoExpires: true}))
+	reg = rh.mustRegister(t, asMarie(softphone.RegisterOptions{NoContact: true, NoExpires: true}))
 	if len(reg.Bindings) != 1 || reg.Bindings[0].Contact != "sip:201@10.0.0.5:5062" {
 		t.Fatalf("query after expiry: bindings %+v", reg.Bindings)
 	}
 
 	// Expires 0 removes that contact.
-	rh.mustRegister(t, asMarie(phone.RegisterOptions{Contacts: []string{mobile}}))
-	reg = rh.mustRegister(t, phone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{desk}})
+	rh.mustRegister(t, asMarie(softphone.RegisterOptions{Contacts: []string{mobile}}))
+	reg = rh.mustRegister(t, softphone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{desk}})
 	if len(reg.Bindings) != 1 || !strings.Contains(reg.Bindings[0].Contact, "10.0.0.6") {
 		t.Fatalf("Expires 0: bindings %+v", reg.Bindings)
 	}
 	// * with Expires 0 removes all.
-	reg = rh.mustRegister(t, phone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{"*"}})
+	reg = rh.mustRegister(t, softphone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{"*"}})
 	if len(reg.Bindings) != 0 || len(rh.store.all(t, rh.clock.Now())) != 0 {
 		t.Fatalf("*: bindings %+v", reg.Bindings)
 	}
 	// * with a non-zero Expires is malformed.
-	_, err = rh.register(t, asMarie(phone.RegisterOptions{Contacts: []string{"*"}}))
+	_, err = rh.register(t, asMarie(softphone.RegisterOptions{Contacts: []string{"*"}}))
 	wantStatus(t, err, 400)
 }
 
 func TestRegisterExpiresBounds(t *testing.T) {
 	rh := newRegHarness(t)
-	_, err := rh.register(t, asMarie(phone.RegisterOptions{Expires: 30 * time.Second}))
+	_, err := rh.register(t, asMarie(softphone.RegisterOptions{Expires: 30 * time.Second}))
 	se := wantStatus(t, err, 423)
 	if se.Header("Min-Expires") != "60" {
 		t.Errorf("Min-Expires %q, want 60", se.Header("Min-Expires"))
@@ -317,11 +317,11 @@ func TestRegisterExpiresBounds(t *testing.T) {
 	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
 		t.Fatalf("423 stored %+v", regs)
 	}
-	reg := rh.mustRegister(t, asMarie(phone.RegisterOptions{Expires: 24 * time.Hour}))
+	reg := rh.mustRegister(t, asMarie(softphone.RegisterOptions{Expires: 24 * time.Hour}))
 	if len(reg.Bindings) != 1 || reg.Bindings[0].Expires != time.Hour {
 		t.Fatalf("above max: bindings %+v, want 3600s", reg.Bindings)
 	}
-	reg = rh.mustRegister(t, phone.RegisterOptions{User: "202", Password: "secret-luc", NoExpires: true})
+	reg = rh.mustRegister(t, softphone.RegisterOptions{User: "202", Password: "secret-luc", NoExpires: true})
 	if len(reg.Bindings) != 1 || reg.Bindings[0].Expires != time.Hour {
 		t.Fatalf("no Expires: bindings %+v, want the default 3600s", reg.Bindings)
 	}
@@ -330,7 +330,7 @@ func TestRegisterExpiresBounds(t *testing.T) {
 func TestRegisterStoreDown(t *testing.T) {
 	rh := newRegHarness(t)
 	rh.store.down.Store(true)
-	_, err := rh.register(t, asMarie(phone.RegisterOptions{}))
+	_, err := rh.register(t, asMarie(softphone.RegisterOptions{}))
 	se := wantStatus(t, err, 500)
 	if se.Header("Retry-After") == "" {
 		t.Error("500 without Retry-After")

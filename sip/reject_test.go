@@ -12,8 +12,8 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -39,7 +39,7 @@ func checkRecord(t *testing.T, rec clubline.Call, outcome clubline.Outcome, trac
 func TestUnknownNumber404(t *testing.T) {
 	h := newHarness(t, noCall(t))
 	uri := strings.Replace(h.udpURI, clubNumber, "9999", 1)
-	se := h.refused(uri, phone.Options{})
+	se := h.refused(uri, softphone.Options{})
 	if se.Code != 404 {
 		t.Fatalf("status %d, want 404", se.Code)
 	}
@@ -53,7 +53,7 @@ func TestUnknownNumber404(t *testing.T) {
 
 func TestNoCommonCodec488(t *testing.T) {
 	h := newHarness(t, noCall(t))
-	se := h.refused(h.udpURI, phone.Options{Codecs: []media.Codec{{Name: "G729", PayloadType: 18}}})
+	se := h.refused(h.udpURI, softphone.Options{Codecs: []media.Codec{{Name: "G729", PayloadType: 18}}})
 	if se.Code != 488 {
 		t.Fatalf("status %d, want 488", se.Code)
 	}
@@ -67,9 +67,9 @@ func TestNoCommonCodec488(t *testing.T) {
 func TestMaxCalls503(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle, func(o *sip.Options) { o.MaxCalls = 1; o.RetryAfter = 45 * time.Second })
-	first := h.dial(phone.Options{})
+	first := h.dial(softphone.Options{})
 	s.nextCall(t)
-	se := h.refused(h.udpURI, phone.Options{})
+	se := h.refused(h.udpURI, softphone.Options{})
 	if se.Code != 503 || se.Header("Retry-After") != "45" {
 		t.Fatalf("second call: %d with Retry-After %q, want 503 with 45", se.Code, se.Header("Retry-After"))
 	}
@@ -83,17 +83,17 @@ func TestMaxCalls503(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitIdle()
-	h.dial(phone.Options{}) // a slot is free again
+	h.dial(softphone.Options{}) // a slot is free again
 	s.nextCall(t)
 }
 
 func TestDraining503(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	up := h.dial(phone.Options{})
+	up := h.dial(softphone.Options{})
 	s.nextCall(t)
 	h.srv.Drain()
-	se := h.refused(h.udpURI, phone.Options{})
+	se := h.refused(h.udpURI, softphone.Options{})
 	if se.Code != 503 || se.Header("Retry-After") == "" {
 		t.Fatalf("call while draining: %d with Retry-After %q, want 503 with one", se.Code, se.Header("Retry-After"))
 	}
@@ -116,9 +116,9 @@ func TestDraining503(t *testing.T) {
 func TestNoRTPPort503(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle, func(o *sip.Options) { o.RTPPortMin, o.RTPPortMax = 39998, 39999 })
-	h.dial(phone.Options{})
+	h.dial(softphone.Options{})
 	s.nextCall(t)
-	se := h.refused(h.udpURI, phone.Options{})
+	se := h.refused(h.udpURI, softphone.Options{})
 	if se.Code != 503 {
 		t.Fatalf("status %d, want 503", se.Code)
 	}
@@ -127,7 +127,7 @@ func TestNoRTPPort503(t *testing.T) {
 
 func TestSessionIntervalTooSmall422(t *testing.T) {
 	h := newHarness(t, noCall(t))
-	se := h.refused(h.udpURI, phone.Options{SessionExpires: 30 * time.Second})
+	se := h.refused(h.udpURI, softphone.Options{SessionExpires: 30 * time.Second})
 	if se.Code != 422 || se.Header("Min-SE") != "90" {
 		t.Fatalf("%d with Min-SE %q, want 422 with 90", se.Code, se.Header("Min-SE"))
 	}
@@ -139,7 +139,7 @@ func TestCancelBeforeAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := phone.Dial(ctx, h.udpURI, phone.Options{From: "+15145550101", Logger: testLogger(t)})
+	_, err := softphone.Dial(ctx, h.udpURI, softphone.Options{From: "+15145550101", Logger: testLogger(t)})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial = %v, want the context's error after CANCEL", err)
 	}

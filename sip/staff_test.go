@@ -10,8 +10,8 @@ import (
 
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 )
 
 // What a staff phone asks for during an outbound leg: hold and resume
@@ -19,10 +19,10 @@ import (
 
 // staffLegUp dials a staff phone that answers and returns both ends, with
 // a context for the test's requests.
-func staffLegUp(t *testing.T) (*sip.OutboundLeg, *phone.Call, context.Context) {
+func staffLegUp(t *testing.T) (*sip.OutboundLeg, *softphone.Call, context.Context) {
 	t.Helper()
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 100 * time.Millisecond})
 	leg, staff := dialAnswered(t, h, a)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -180,7 +180,7 @@ func TestStaffTransferProgressThenHangup(t *testing.T) {
 	if got := staff.Notifies(); !slices.Equal(got, want) {
 		t.Errorf("NOTIFYs %q, want %q (all before the BYE)", got, want)
 	}
-	if got := staff.EndedBy(); got != phone.EndedRemoteBye {
+	if got := staff.EndedBy(); got != softphone.EndedRemoteBye {
 		t.Errorf("staff call ended by %q", got)
 	}
 }
@@ -210,7 +210,7 @@ func TestStaffBadRefers(t *testing.T) {
 func TestCallerReferForbidden(t *testing.T) {
 	s := newScript(nil)
 	h := newHarness(t, s.handle)
-	c := h.dial(phone.Options{})
+	c := h.dial(softphone.Options{})
 	in := s.nextCall(t)
 	if b, ok := in.Leg.(ivr.Bridgeable); !ok || b.Session() == nil {
 		t.Errorf("caller's leg %T is not bridgeable", in.Leg)
@@ -261,7 +261,7 @@ func TestStaffEventsNeverBlock(t *testing.T) {
 
 func TestDialerAdapter(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 100 * time.Millisecond})
 	d := h.srv.Dialer()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -302,7 +302,7 @@ func TestDialerAdapter(t *testing.T) {
 	}
 
 	// A ring nobody answers is an error, and no leg.
-	b := staffPhone(t, phone.AnswerOptions{Mode: phone.RejectBusy})
+	b := staffPhone(t, softphone.AnswerOptions{Mode: softphone.RejectBusy})
 	r = dialRequest(b)
 	none, err := d.Dial(ctx, ivr.DialRequest{Target: ivr.Target{URI: r.Target, Destination: r.Destination}})
 	var de *sip.DialError
@@ -316,7 +316,7 @@ func TestDialerAdapter(t *testing.T) {
 // so it never ends the call for want of them.
 func TestStaffLegSessionTimer(t *testing.T) {
 	h := newHarness(t, newScript(nil).handle)
-	a := staffPhone(t, phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 50 * time.Millisecond, SessionExpires: 2 * time.Second})
+	a := staffPhone(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 50 * time.Millisecond, SessionExpires: 2 * time.Second})
 	leg, staff := dialAnswered(t, h, a)
 	time.Sleep(2700 * time.Millisecond) // refreshes at 1 s and 2 s
 	if n := staff.Refreshes(); n < 2 {

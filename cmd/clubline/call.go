@@ -15,9 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/softphone"
 )
 
 // keyPress is one --dtmf entry: press key at a time after the answer.
@@ -218,12 +219,12 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "calling %s from %s over %s\n", f.uri, f.from, f.transport)
 	dctx, cancel := context.WithTimeout(ctx, f.timeout)
-	c, err := phone.Dial(dctx, f.uri, phone.Options{
+	c, err := softphone.Dial(dctx, f.uri, softphone.Options{
 		From: f.from, Transport: f.transport, RecordTo: f.record, Logger: logger,
 	})
 	cancel()
 	if err != nil {
-		var refused *phone.StatusError
+		var refused *softphone.StatusError
 		switch {
 		case errors.As(err, &refused):
 			return fmt.Errorf("the call was refused: %d %s", refused.Code, refused.Reason)
@@ -244,7 +245,7 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 
 	sent, failures := runSchedule(ctx, c, f, answered, out)
 	ended, by := waitEnd(ctx, c, f, answered)
-	if by == phone.EndedLocalBye || ctx.Err() != nil {
+	if by == softphone.EndedLocalBye || ctx.Err() != nil {
 		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := c.Hangup(hctx); err != nil {
 			failures = append(failures, fmt.Sprintf("hang up: %v", err))
@@ -262,7 +263,7 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 // runSchedule presses keys and plays tones at their times, printing each
 // as it happens, and returns the keys sent (at the time they were pressed)
 // and what failed. Tones play alongside key presses.
-func runSchedule(ctx context.Context, c *phone.Call, f callFlags, answered time.Time, out io.Writer) ([]keyPress, []string) {
+func runSchedule(ctx context.Context, c *softphone.Call, f callFlags, answered time.Time, out io.Writer) ([]keyPress, []string) {
 	var mu sync.Mutex
 	var failures []string
 	var sent []keyPress
@@ -325,7 +326,7 @@ func runSchedule(ctx context.Context, c *phone.Call, f callFlags, answered time.
 }
 
 // sleepUntil waits for t; false if the call or ctx ended first.
-func sleepUntil(ctx context.Context, c *phone.Call, t time.Time) bool {
+func sleepUntil(ctx context.Context, c *softphone.Call, t time.Time) bool {
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
 	select {
@@ -340,7 +341,7 @@ func sleepUntil(ctx context.Context, c *phone.Call, t time.Time) bool {
 
 // waitEnd waits for the other side to hang up, --hangup-after or Ctrl-C,
 // and says when and how the call ended (EndedLocalBye: ours to send).
-func waitEnd(ctx context.Context, c *phone.Call, f callFlags, answered time.Time) (time.Duration, string) {
+func waitEnd(ctx context.Context, c *softphone.Call, f callFlags, answered time.Time) (time.Duration, string) {
 	var after <-chan time.Time
 	if f.hangupAfter > 0 {
 		t := time.NewTimer(time.Until(answered.Add(f.hangupAfter)))
@@ -351,9 +352,9 @@ func waitEnd(ctx context.Context, c *phone.Call, f callFlags, answered time.Time
 	case <-c.Done():
 		return time.Since(answered), c.EndedBy()
 	case <-after:
-		return time.Since(answered), phone.EndedLocalBye
+		return time.Since(answered), softphone.EndedLocalBye
 	case <-ctx.Done():
-		return time.Since(answered), phone.EndedLocalBye
+		return time.Since(answered), softphone.EndedLocalBye
 	}
 }
 
@@ -366,9 +367,9 @@ func waitEnd(ctx context.Context, c *phone.Call, f callFlags, answered time.Time
 //	  (4.2s of audio not matching a built-in prompt: a custom recording?)
 //	keys sent: 1 at 4.00s
 //	ended: remote BYE at 31.2s (the other side hung up)
-func printSummary(out io.Writer, c *phone.Call, f callFlags, set *prompts.Set, sent []keyPress, ended time.Duration, by string) {
+func printSummary(out io.Writer, c *softphone.Call, f callFlags, set *prompts.Set, sent []keyPress, ended time.Duration, by string) {
 	heard := c.Heard()
-	found, unmatched := phone.Recognize(heard, phone.ClipsOf(set))
+	found, unmatched := hearing.Recognize(heard, hearing.ClipsOf(set))
 	switch {
 	case len(heard) == 0:
 		fmt.Fprintln(out, "heard: no audio")
@@ -377,7 +378,7 @@ func printSummary(out io.Writer, c *phone.Call, f callFlags, set *prompts.Set, s
 	default:
 		fmt.Fprintln(out, "heard:")
 	}
-	for _, sentence := range phone.Sentences(found) {
+	for _, sentence := range hearing.Sentences(found) {
 		words := make([]string, len(sentence))
 		for i, h := range sentence {
 			words[i] = h.Lang + "/" + h.Name
@@ -406,7 +407,7 @@ func printSummary(out io.Writer, c *phone.Call, f callFlags, set *prompts.Set, s
 		fmt.Fprintf(out, "  (%.1fs of audio not matching %s)\n", unmatched.Seconds(), what)
 	}
 	if f.verbose {
-		segs := phone.Segments(heard)
+		segs := hearing.Segments(heard)
 		fmt.Fprintf(out, "sounds: %d in %.2fs\n", len(segs), float64(len(heard))/media.SampleRate)
 		for _, s := range segs {
 			fmt.Fprintf(out, "  at %7.2fs  for %6.2fs  (%.0f dBFS)\n", s.Start.Seconds(), s.Duration.Seconds(), s.Level)
@@ -420,9 +421,9 @@ func printSummary(out io.Writer, c *phone.Call, f callFlags, set *prompts.Set, s
 		fmt.Fprintf(out, "keys sent: %s\n", strings.Join(keys, ", "))
 	}
 	who := map[string]string{
-		phone.EndedRemoteBye: "the other side hung up",
-		phone.EndedLocalBye:  "we hung up",
-		phone.EndedTimeout:   "no more audio",
+		softphone.EndedRemoteBye: "the other side hung up",
+		softphone.EndedLocalBye:  "we hung up",
+		softphone.EndedTimeout:   "no more audio",
 	}[by]
 	if who != "" {
 		who = " (" + who + ")"

@@ -9,7 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/clubline/clubline"
-	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/softphone"
 	"github.com/clubline/clubline/store/embedded"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestDrainFinishesCallsAndLeavesNothing(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	l := startLine(t, lineOpts{at: openTuesday})
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.awaitHeard(c, "fr", "greeting", 5*time.Second)
 
 	drained := make(chan error, 1)
@@ -35,7 +35,7 @@ func TestDrainFinishesCallsAndLeavesNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, err := phone.Dial(context.Background(), l.sipURI, phone.Options{From: "+15145550102"})
+	_, err := softphone.Dial(context.Background(), l.sipURI, softphone.Options{From: "+15145550102"})
 	wantStatus(t, err, 503)
 
 	select {

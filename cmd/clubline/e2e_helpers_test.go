@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/softphone"
 )
 
 // Moments in the club's time zone the tests put the line at.
@@ -175,14 +176,14 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // dial places a call to the line as a caller would.
-func (l *line) dial(opts phone.Options) *phone.Call {
+func (l *line) dial(opts softphone.Options) *softphone.Call {
 	l.t.Helper()
 	if opts.From == "" {
 		opts.From = "+15145550101"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := phone.Dial(ctx, l.sipURI, opts)
+	c, err := softphone.Dial(ctx, l.sipURI, opts)
 	if err != nil {
 		l.t.Fatalf("dialling the club: %v", err)
 	}
@@ -208,7 +209,7 @@ func (l *line) clip(lang, name string) []int16 {
 
 // awaitHeard waits until the caller has heard the prompt (its first
 // second, or all of it if shorter) and returns where it started.
-func (l *line) awaitHeard(c *phone.Call, lang, name string, within time.Duration) time.Duration {
+func (l *line) awaitHeard(c *softphone.Call, lang, name string, within time.Duration) time.Duration {
 	l.t.Helper()
 	clip := l.clip(lang, name)
 	if len(clip) > media.SampleRate {
@@ -216,7 +217,7 @@ func (l *line) awaitHeard(c *phone.Call, lang, name string, within time.Duration
 	}
 	deadline := time.Now().Add(within)
 	for {
-		at, score := phone.FindClip(c.Heard(), clip)
+		at, score := hearing.FindClip(c.Heard(), clip)
 		if score >= 0.9 {
 			return at
 		}
@@ -232,13 +233,13 @@ func (l *line) awaitHeard(c *phone.Call, lang, name string, within time.Duration
 }
 
 // heard reports whether the caller heard the whole prompt.
-func (l *line) heard(c *phone.Call, lang, name string) bool {
-	_, score := phone.FindClip(c.Heard(), l.clip(lang, name))
+func (l *line) heard(c *softphone.Call, lang, name string) bool {
+	_, score := hearing.FindClip(c.Heard(), l.clip(lang, name))
 	return score >= 0.9
 }
 
 // awaitEnd waits for the call to end and returns how.
-func awaitEnd(t *testing.T, c *phone.Call, within time.Duration) string {
+func awaitEnd(t *testing.T, c *softphone.Call, within time.Duration) string {
 	t.Helper()
 	select {
 	case <-c.Done():

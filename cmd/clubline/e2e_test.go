@@ -10,7 +10,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/softphone"
 )
 
 // A caller in office hours hears the greeting, picks registrations by an
@@ -19,7 +19,7 @@ import (
 func TestOpenOfficeMenuToVoicemail(t *testing.T) {
 	t.Parallel()
 	l := startLine(t, lineOpts{at: openTuesday})
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	if c.SetupTime() > time.Second {
 		t.Errorf("the call was answered after %s, want within a second", c.SetupTime())
 	}
@@ -44,7 +44,7 @@ func TestOpenOfficeMenuToVoicemail(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.awaitHeard(c, "fr", "voicemail_saved", 10*time.Second)
-	if by := awaitEnd(t, c, 10*time.Second); by != phone.EndedRemoteBye {
+	if by := awaitEnd(t, c, 10*time.Second); by != softphone.EndedRemoteBye {
 		t.Errorf("the call ended by %q, want clubline's BYE after the thank-you", by)
 	}
 
@@ -91,7 +91,7 @@ func TestOpenOfficeMenuToVoicemail(t *testing.T) {
 func TestClosedUrgentByInfo(t *testing.T) {
 	t.Parallel()
 	l := startLine(t, lineOpts{at: tuesdayEve})
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 
 	l.awaitHeard(c, "fr", "greeting", 5*time.Second)
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
@@ -140,7 +140,7 @@ func TestHolidayClosedOverTCP(t *testing.T) {
 	t.Parallel()
 	l := startLine(t, lineOpts{at: fete})
 	l.sipURI = "sip:club@" + l.m.sipAddr("tcp") + ";transport=tcp"
-	c := l.dial(phone.Options{Transport: "tcp"})
+	c := l.dial(softphone.Options{Transport: "tcp"})
 
 	l.awaitHeard(c, "fr", "closed_today_for", 12*time.Second)
 	l.awaitHeard(c, "fr", "holiday_fete_nationale", 5*time.Second)
@@ -165,13 +165,13 @@ func TestRejections(t *testing.T) {
 	addr := l.m.sipAddr("udp")
 	ctx := context.Background()
 
-	_, err := phone.Dial(ctx, "sip:5550000@"+addr, phone.Options{From: "+15145550101"})
+	_, err := softphone.Dial(ctx, "sip:5550000@"+addr, softphone.Options{From: "+15145550101"})
 	wantStatus(t, err, 404)
-	_, err = phone.Dial(ctx, l.sipURI, phone.Options{From: "+15145550101", Codecs: []media.Codec{{Name: "G729", PayloadType: 18}}})
+	_, err = softphone.Dial(ctx, l.sipURI, softphone.Options{From: "+15145550101", Codecs: []media.Codec{{Name: "G729", PayloadType: 18}}})
 	wantStatus(t, err, 488)
 
-	first := l.dial(phone.Options{})
-	_, err = phone.Dial(ctx, l.sipURI, phone.Options{From: "+15145550102"})
+	first := l.dial(softphone.Options{})
+	_, err = softphone.Dial(ctx, l.sipURI, softphone.Options{From: "+15145550102"})
 	if se := wantStatus(t, err, 503); se != nil && se.Header("Retry-After") == "" {
 		t.Error("503 over max_calls has no Retry-After")
 	}
@@ -196,9 +196,9 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-func wantStatus(t *testing.T, err error, code int) *phone.StatusError {
+func wantStatus(t *testing.T, err error, code int) *softphone.StatusError {
 	t.Helper()
-	var se *phone.StatusError
+	var se *softphone.StatusError
 	if !errors.As(err, &se) || se.Code != code {
 		t.Errorf("got %v, want a %d", err, code)
 		return nil
@@ -214,7 +214,7 @@ func TestConfigReload(t *testing.T) {
 	writeConfig(t, l.dir, lineOpts{override: "closed"})
 	l.awaitMetric(`clubline_config_reloads_total{result="success"}`, 1)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
 	_ = c.Hangup(context.Background())
 	if rec := l.lastCall(); rec.Hours != clubline.HoursClosed || !strings.Contains(rec.HoursReason, "override") {
@@ -225,7 +225,7 @@ func TestConfigReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.awaitMetric(`clubline_config_reloads_total{result="failure"}`, 1)
-	c = l.dial(phone.Options{})
+	c = l.dial(softphone.Options{})
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
 	_ = c.Hangup(context.Background())
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/softphone"
 )
 
 // A volunteer saves a broken file and the machine restarts before anyone
@@ -28,13 +28,13 @@ func TestRestartWithBrokenConfigKeepsAnswering(t *testing.T) {
 	if got := l.metric(`clubline_config_reloads_total{result="failure"}`); got != 1 {
 		t.Errorf("starting on the last good copy counted %v failed reloads, want 1", got)
 	}
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.awaitHeard(c, "fr", "menu_intro", 15*time.Second) // open: the last good config
 	_ = c.Hangup(context.Background())
 
 	writeConfig(t, first.dir, lineOpts{override: "closed"})
 	l.awaitMetric(`clubline_config_reloads_total{result="success"}`, 1)
-	c = l.dial(phone.Options{})
+	c = l.dial(softphone.Options{})
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
 	_ = c.Hangup(context.Background())
 }

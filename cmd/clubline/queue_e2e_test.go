@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 )
 
 // The staff of the queue tests: marie (201) and luc (202) in office,
@@ -61,10 +62,10 @@ func startQueueLine(t *testing.T, at time.Time, strategy, maxWait string, tune .
 
 // staffPhone starts a test staff phone that registers to the line as ext
 // from its own socket, and answers as o says.
-func (l *line) staffPhone(ext string, o phone.AnswerOptions) *phone.Answerer {
+func (l *line) staffPhone(ext string, o softphone.AnswerOptions) *softphone.Answerer {
 	l.t.Helper()
 	o.User = ext
-	a, err := phone.Listen(context.Background(), o)
+	a, err := softphone.Listen(context.Background(), o)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -75,11 +76,11 @@ func (l *line) staffPhone(ext string, o phone.AnswerOptions) *phone.Answerer {
 
 // register registers the staff phone a as ext for expires, and returns
 // the expiry clubline granted.
-func (l *line) register(a *phone.Answerer, ext string, expires time.Duration) time.Duration {
+func (l *line) register(a *softphone.Answerer, ext string, expires time.Duration) time.Duration {
 	l.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	reg, err := a.Register(ctx, "sip:"+l.m.sipAddr("udp"), phone.RegisterOptions{
+	reg, err := a.Register(ctx, "sip:"+l.m.sipAddr("udp"), softphone.RegisterOptions{
 		User: ext, Password: staffPassword, Expires: expires})
 	if err != nil {
 		l.t.Fatalf("staff phone %s: %v", ext, err)
@@ -91,7 +92,7 @@ func (l *line) register(a *phone.Answerer, ext string, expires time.Duration) ti
 }
 
 // answered waits for the staff phone's next answered call.
-func answered(t *testing.T, a *phone.Answerer, within time.Duration) *phone.Call {
+func answered(t *testing.T, a *softphone.Answerer, within time.Duration) *softphone.Call {
 	t.Helper()
 	select {
 	case c := <-a.Calls():
@@ -104,7 +105,7 @@ func answered(t *testing.T, a *phone.Answerer, within time.Duration) *phone.Call
 
 // chooseOffice takes the caller through the greeting to key 1
 // (registrations → office).
-func (l *line) chooseOffice(c *phone.Call) {
+func (l *line) chooseOffice(c *softphone.Call) {
 	l.t.Helper()
 	l.awaitHeard(c, "fr", "greeting", 5*time.Second)
 	if err := c.SendDigit(context.Background(), '1'); err != nil {
@@ -138,10 +139,10 @@ func awaitTone(t *testing.T, what string, heard func() []int16, freq float64, wi
 func TestQueueAnsweredTwoWayAudio(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m")
-	marie := l.staffPhone("201", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 1500 * time.Millisecond})
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 1500 * time.Millisecond})
 	l.awaitMetric("clubline_staff_registered", 1)
 
-	c := l.dial(phone.Options{From: "+15145550101"})
+	c := l.dial(softphone.Options{From: "+15145550101"})
 	l.chooseOffice(c)
 	l.awaitHeard(c, "fr", "connecting", 10*time.Second)
 	staff := answered(t, marie, 15*time.Second)
@@ -184,7 +185,7 @@ func TestQueueAnsweredTwoWayAudio(t *testing.T) {
 	if err := staff.Hangup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if by := awaitEnd(t, c, 5*time.Second); by != phone.EndedRemoteBye {
+	if by := awaitEnd(t, c, 5*time.Second); by != softphone.EndedRemoteBye {
 		t.Errorf("the caller's call ended by %q, want clubline's BYE", by)
 	}
 
@@ -212,11 +213,11 @@ func TestQueueAnsweredTwoWayAudio(t *testing.T) {
 func TestQueueRingAllCancelsTheOthers(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m")
-	marie := l.staffPhone("201", phone.AnswerOptions{Mode: phone.NeverAnswer})
-	luc := l.staffPhone("202", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: time.Second})
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.NeverAnswer})
+	luc := l.staffPhone("202", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: time.Second})
 	l.awaitMetric("clubline_staff_registered", 2)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	staff := answered(t, luc, 15*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
@@ -230,7 +231,7 @@ func TestQueueRingAllCancelsTheOthers(t *testing.T) {
 	if err := c.Hangup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if by := awaitEnd(t, staff, 5*time.Second); by != phone.EndedRemoteBye {
+	if by := awaitEnd(t, staff, 5*time.Second); by != softphone.EndedRemoteBye {
 		t.Errorf("luc's call ended by %q, want clubline's BYE when the caller hung up", by)
 	}
 	rec := l.lastCall()
@@ -245,11 +246,11 @@ func TestQueueRingAllCancelsTheOthers(t *testing.T) {
 func TestQueueInOrderSkipsBusy(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "in-order", "3m")
-	marie := l.staffPhone("201", phone.AnswerOptions{Mode: phone.RejectBusy})
-	luc := l.staffPhone("202", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 500 * time.Millisecond})
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.RejectBusy})
+	luc := l.staffPhone("202", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 500 * time.Millisecond})
 	l.awaitMetric("clubline_staff_registered", 2)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	staff := answered(t, luc, 15*time.Second)
 	if marie.Rang() != 1 {
@@ -268,10 +269,10 @@ func TestQueueInOrderSkipsBusy(t *testing.T) {
 func TestQueueMaxWaitToVoicemail(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "9s")
-	l.staffPhone("201", phone.AnswerOptions{Mode: phone.NeverAnswer})
+	l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.NeverAnswer})
 	l.awaitMetric("clubline_staff_registered", 1)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	l.awaitHeard(c, "fr", "queue_exit", 10*time.Second)
 	l.awaitHeard(c, "fr", "voicemail", 20*time.Second)
@@ -291,10 +292,10 @@ func TestQueueMaxWaitToVoicemail(t *testing.T) {
 func TestQueueExitKeyAndAbandon(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m")
-	l.staffPhone("201", phone.AnswerOptions{Mode: phone.NeverAnswer})
+	l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.NeverAnswer})
 	l.awaitMetric("clubline_staff_registered", 1)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	l.awaitHeard(c, "fr", "queue_exit", 10*time.Second)
 	if err := c.SendDigit(context.Background(), '0'); err != nil {
@@ -304,7 +305,7 @@ func TestQueueExitKeyAndAbandon(t *testing.T) {
 	_ = c.Hangup(context.Background())
 	l.awaitMetric(`clubline_queue_calls_total{group="office",result="voicemail"}`, 1)
 
-	c2 := l.dial(phone.Options{})
+	c2 := l.dial(softphone.Options{})
 	l.chooseOffice(c2)
 	l.awaitHeard(c2, "fr", "queue_exit", 10*time.Second)
 	_ = c2.Hangup(context.Background())
@@ -319,7 +320,7 @@ func TestQueueExitKeyAndAbandon(t *testing.T) {
 func TestQueueNobodyRegistered(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m")
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	l.awaitHeard(c, "fr", "voicemail", 10*time.Second)
 	_ = c.Hangup(context.Background())
@@ -342,7 +343,7 @@ func TestQueueRegistrationExpires(t *testing.T) {
 			o.PingEvery = 300 * time.Millisecond
 		}
 	})
-	a, err := phone.Listen(context.Background(), phone.AnswerOptions{User: "201", Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+	a, err := softphone.Listen(context.Background(), softphone.AnswerOptions{User: "201", Mode: softphone.AnswerAfter, Delay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +355,7 @@ func TestQueueRegistrationExpires(t *testing.T) {
 
 	// marie's phone never registers again.
 	l.awaitMetricWithin("clubline_staff_registered", 0, 6*time.Second)
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	l.awaitHeard(c, "fr", "voicemail", 10*time.Second)
 	_ = c.Hangup(context.Background())
@@ -377,11 +378,11 @@ func TestQueueRegistrationExpires(t *testing.T) {
 func TestTransferToGroupByRefer(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m")
-	marie := l.staffPhone("201", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 300 * time.Millisecond})
-	sophie := l.staffPhone("203", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 500 * time.Millisecond})
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
+	sophie := l.staffPhone("203", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 500 * time.Millisecond})
 	l.awaitMetric("clubline_staff_registered", 2)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	first := answered(t, marie, 15*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -394,7 +395,7 @@ func TestTransferToGroupByRefer(t *testing.T) {
 	if h := second.Invite().GetHeader("X-Clubline-Category"); h == nil || h.Value() != "registrations" {
 		t.Errorf("sophie's INVITE category = %v", h)
 	}
-	if by := awaitEnd(t, first, 5*time.Second); by != phone.EndedRemoteBye {
+	if by := awaitEnd(t, first, 5*time.Second); by != softphone.EndedRemoteBye {
 		t.Errorf("marie's call ended by %q, want clubline's BYE after the transfer", by)
 	}
 	if n := first.Notifies(); len(n) == 0 || !strings.HasPrefix(n[len(n)-1], "SIP/2.0 200") {
@@ -419,11 +420,11 @@ func TestTransferToGroupByRefer(t *testing.T) {
 func TestUrgencyRingsOnCall(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, tuesdayEve, "ring-all", "3m")
-	marie := l.staffPhone("201", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 300 * time.Millisecond})
-	luc := l.staffPhone("202", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 500 * time.Millisecond})
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
+	luc := l.staffPhone("202", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 500 * time.Millisecond})
 	l.awaitMetric("clubline_staff_registered", 2)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
 	if err := c.SendDigit(context.Background(), '9'); err != nil {
 		t.Fatal(err)
@@ -461,12 +462,12 @@ func awaitDigit(t *testing.T, who string, digits <-chan rune, want rune) {
 
 // heardSome reports whether the caller heard at least the first second of
 // a prompt.
-func (l *line) heardSome(c *phone.Call, lang, name string) bool {
+func (l *line) heardSome(c *softphone.Call, lang, name string) bool {
 	clip := l.clip(lang, name)
 	if len(clip) > media.SampleRate {
 		clip = clip[:media.SampleRate]
 	}
-	_, score := phone.FindClip(c.Heard(), clip)
+	_, score := hearing.FindClip(c.Heard(), clip)
 	return score >= 0.9
 }
 
@@ -476,10 +477,10 @@ func (l *line) heardSome(c *phone.Call, lang, name string) bool {
 func TestStaffHoldPlaysHoldMusic(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m")
-	marie := l.staffPhone("201", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 300 * time.Millisecond})
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
 	l.awaitMetric("clubline_staff_registered", 1)
 
-	c := l.dial(phone.Options{})
+	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
 	staff := answered(t, marie, 15*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -491,7 +492,7 @@ func TestStaffHoldPlaysHoldMusic(t *testing.T) {
 	music := l.clip("fr", "hold_music")[:media.SampleRate]
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, score := phone.FindClip(c.Heard()[before:], music); score >= 0.9 {
+		if _, score := hearing.FindClip(c.Heard()[before:], music); score >= 0.9 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -519,15 +520,15 @@ func TestStaffHoldPlaysHoldMusic(t *testing.T) {
 func TestQueueLongestIdle(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "longest-idle", "3m")
-	marie := l.staffPhone("201", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 200 * time.Millisecond})
-	luc := l.staffPhone("202", phone.AnswerOptions{Mode: phone.AnswerAfter, Delay: 200 * time.Millisecond})
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
+	luc := l.staffPhone("202", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
 	l.awaitMetric("clubline_staff_registered", 2)
 
 	for i, want := range []struct {
-		phone *phone.Answerer
+		phone *softphone.Answerer
 		id    string
 	}{{marie, "marie"}, {luc, "luc"}} {
-		c := l.dial(phone.Options{})
+		c := l.dial(softphone.Options{})
 		l.chooseOffice(c)
 		staff := answered(t, want.phone, 15*time.Second)
 		_ = staff.Hangup(context.Background())

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/softphone"
 	"github.com/clubline/clubline/store/redis"
 )
 
@@ -80,7 +80,7 @@ func TestRedisOutageLosesNoRecord(t *testing.T) {
 	l := startLine(t, lineOpts{at: tuesdayEve, redisURL: url, prefix: prefix})
 
 	call := func() {
-		c := l.dial(phone.Options{})
+		c := l.dial(softphone.Options{})
 		l.awaitHeard(c, "fr", "greeting", 5*time.Second)
 		if err := c.Hangup(context.Background()); err != nil {
 			t.Fatal(err)

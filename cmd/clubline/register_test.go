@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/softphone"
 )
 
 // A staff phone registers to the running line with the password from the
@@ -32,13 +32,13 @@ func TestStaffRegister(t *testing.T) {
 	}
 	l := startLineIn(t, dir, path, openTuesday)
 	registrar := "sip:" + l.m.sipAddr("udp")
-	register := func(o phone.RegisterOptions) (*phone.Registration, error) {
+	register := func(o softphone.RegisterOptions) (*softphone.Registration, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return phone.Register(ctx, registrar, o)
+		return softphone.Register(ctx, registrar, o)
 	}
 
-	reg, err := register(phone.RegisterOptions{User: "201", Password: "secret-marie", Expires: time.Hour})
+	reg, err := register(softphone.RegisterOptions{User: "201", Password: "secret-marie", Expires: time.Hour})
 	if err != nil {
 		t.Fatalf("marie: %v", err)
 	}
@@ -47,19 +47,19 @@ func TestStaffRegister(t *testing.T) {
 	}
 	l.awaitMetric("clubline_staff_registered", 1)
 
-	var se *phone.StatusError
-	if _, err := register(phone.RegisterOptions{User: "201", Password: "not-her-password", Contacts: []string{"<sip:201@127.0.0.9:5999>"},
+	var se *softphone.StatusError
+	if _, err := register(softphone.RegisterOptions{User: "201", Password: "not-her-password", Contacts: []string{"<sip:201@127.0.0.9:5999>"},
 		Expires: time.Hour}); !errors.As(err, &se) || se.Code != 403 {
 		t.Fatalf("marie with a wrong password: %v, want 403", err)
 	}
 	if regs, err := l.m.Store.Registrations(context.Background(), "marie", time.Now()); err != nil || len(regs) != 1 {
 		t.Errorf("after a wrong password marie has %d contacts (%v), want still 1", len(regs), err)
 	}
-	if _, err := register(phone.RegisterOptions{User: "202", Password: "", Expires: time.Hour}); !errors.As(err, &se) || se.Code != 403 {
+	if _, err := register(softphone.RegisterOptions{User: "202", Password: "", Expires: time.Hour}); !errors.As(err, &se) || se.Code != 403 {
 		t.Fatalf("luc without a password variable: %v, want 403", err)
 	}
 
-	if _, err := register(phone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{"*"}}); err != nil {
+	if _, err := register(softphone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{"*"}}); err != nil {
 		t.Fatalf("marie un-REGISTER: %v", err)
 	}
 	l.awaitMetric("clubline_staff_registered", 0)

@@ -1,4 +1,4 @@
-package phone_test
+package hearing_test
 
 import (
 	"fmt"
@@ -9,19 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
 	"github.com/clubline/clubline/prompts"
 )
 
 // builtinClips returns the built-in prompts as clips.
-func builtinClips(tb testing.TB) []phone.Clip {
+func builtinClips(tb testing.TB) []hearing.Clip {
 	tb.Helper()
 	set, err := prompts.Builtin()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return phone.ClipsOf(set)
+	return hearing.ClipsOf(set)
 }
 
 // line builds what a phone hears: clips, silences and tones back to back,
@@ -30,12 +30,12 @@ type line struct {
 	tb     testing.TB
 	clips  map[string][]int16 // by "lang/name"
 	pcm    []int16
-	played []phone.Heard // At and name of each clip appended
+	played []hearing.Heard // At and name of each clip appended
 
 	toneTime time.Duration
 }
 
-func newLine(tb testing.TB, clips []phone.Clip) *line {
+func newLine(tb testing.TB, clips []hearing.Clip) *line {
 	l := &line{tb: tb, clips: map[string][]int16{}}
 	for _, c := range clips {
 		l.clips[c.String()] = c.Samples
@@ -56,7 +56,7 @@ func (l *line) say(names ...string) *line {
 			l.tb.Fatalf("no clip %s", n)
 		}
 		lang, name, _ := strings.Cut(n, "/")
-		l.played = append(l.played, phone.Heard{At: l.at(), Lang: lang, Name: name})
+		l.played = append(l.played, hearing.Heard{At: l.at(), Lang: lang, Name: name})
 		l.add(s)
 	}
 	return l
@@ -66,7 +66,7 @@ func (l *line) say(names ...string) *line {
 func (l *line) sayCut(n string, d time.Duration) *line {
 	l.tb.Helper()
 	lang, name, _ := strings.Cut(n, "/")
-	l.played = append(l.played, phone.Heard{At: l.at(), Duration: d, Lang: lang, Name: name, Cut: true})
+	l.played = append(l.played, hearing.Heard{At: l.at(), Duration: d, Lang: lang, Name: name, Cut: true})
 	l.add(l.clips[n][:int(d/media.FrameDuration)*media.FrameSamples])
 	return l
 }
@@ -92,7 +92,7 @@ func (l *line) add(s []int16) {
 	}
 }
 
-// loudTime is how long the frames of s louder than phone.SilenceLevel last.
+// loudTime is how long the frames of s louder than hearing.SilenceLevel last.
 func loudTime(s []int16) time.Duration {
 	var d time.Duration
 	for i := 0; i+media.FrameSamples <= len(s); i += media.FrameSamples {
@@ -100,7 +100,7 @@ func loudTime(s []int16) time.Duration {
 		for _, x := range s[i : i+media.FrameSamples] {
 			sq += float64(x) * float64(x)
 		}
-		if 10*math.Log10(sq/media.FrameSamples/32768/32768) > phone.SilenceLevel {
+		if 10*math.Log10(sq/media.FrameSamples/32768/32768) > hearing.SilenceLevel {
 			d += media.FrameDuration
 		}
 	}
@@ -108,7 +108,7 @@ func loudTime(s []int16) time.Duration {
 }
 
 // names lists found as "lang/name@at".
-func names(found []phone.Heard) []string {
+func names(found []hearing.Heard) []string {
 	out := make([]string, len(found))
 	for i, h := range found {
 		out[i] = fmt.Sprintf("%s/%s@%s", h.Lang, h.Name, h.At)
@@ -116,13 +116,13 @@ func names(found []phone.Heard) []string {
 	return out
 }
 
-func checkFound(t *testing.T, found, want []phone.Heard) {
+func checkFound(t *testing.T, found, want []hearing.Heard) {
 	t.Helper()
 	if got, w := names(found), names(want); !slices.Equal(got, w) {
 		t.Errorf("Recognize found\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(w, "\n  "))
 	}
 	for _, h := range found {
-		if h.Score < phone.MinScore || h.Score > 1.0001 {
+		if h.Score < hearing.MinScore || h.Score > 1.0001 {
 			t.Errorf("%s: score %.3f", h, h.Score)
 		}
 	}
@@ -144,7 +144,7 @@ func TestRecognizeSentences(t *testing.T) {
 		say("fr/message_option", "fr/digit_0").
 		silence(500*ms).
 		say("fr/voicemail", "fr/beep")
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	checkFound(t, found, l.played)
 	for i, h := range found {
 		want := l.clips[h.Lang+"/"+h.Name]
@@ -157,7 +157,7 @@ func TestRecognizeSentences(t *testing.T) {
 	}
 	// Sentences: what was played back to back, between silences and tones.
 	var sizes []int
-	for _, s := range phone.Sentences(found) {
+	for _, s := range hearing.Sentences(found) {
 		sizes = append(sizes, len(s))
 	}
 	if want := []int{3, 9, 3, 2}; !slices.Equal(sizes, want) {
@@ -178,7 +178,7 @@ func TestRecognizeTellsLanguagesApart(t *testing.T) {
 		say("en/voicemail", "en/beep").silence(time.Second).
 		say("fr/voicemail", "fr/beep").silence(time.Second).
 		say("en/digit_8").silence(time.Second)
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	l.played[3].Name = "minute" // fr/minute and fr/minutes are the same clip
 	checkFound(t, found, l.played)
 	if unmatched != 0 {
@@ -198,7 +198,7 @@ func TestRecognizeUnmatched(t *testing.T) {
 	customAt := len(l.pcm)
 	l.add(custom)
 	l.silence(200*time.Millisecond).say("en/goodbye").silence(time.Second).tone(440, 500*time.Millisecond)
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	checkFound(t, found, l.played)
 	// The loud frames of the recording, twice, and the tone.
 	want := 2*loudTime(l.pcm[customAt:customAt+len(custom)]) + 500*time.Millisecond
@@ -210,11 +210,11 @@ func TestRecognizeUnmatched(t *testing.T) {
 
 func TestRecognizeSilenceAndCuts(t *testing.T) {
 	clips := builtinClips(t)
-	if found, unmatched := phone.Recognize(nil, clips); len(found) != 0 || unmatched != 0 {
+	if found, unmatched := hearing.Recognize(nil, clips); len(found) != 0 || unmatched != 0 {
 		t.Errorf("Recognize(nil) = %v, %s", found, unmatched)
 	}
 	quiet := newLine(t, clips).silence(5 * time.Second)
-	if found, unmatched := phone.Recognize(quiet.pcm, clips); len(found) != 0 || unmatched != 0 {
+	if found, unmatched := hearing.Recognize(quiet.pcm, clips); len(found) != 0 || unmatched != 0 {
 		t.Errorf("Recognize(silence) = %v, %s", found, unmatched)
 	}
 
@@ -227,7 +227,7 @@ func TestRecognizeSilenceAndCuts(t *testing.T) {
 	// The call ends 1.2 s into the menu: the clip is named, cut.
 	l.say("en/menu_intro")
 	l.pcm = l.pcm[:len(l.pcm)-len(l.clips["en/menu_intro"])+media.SampleRate*6/5]
-	found, _ := phone.Recognize(l.pcm, clips)
+	found, _ := hearing.Recognize(l.pcm, clips)
 	checkFound(t, found, l.played)
 	if last := found[len(found)-1]; !last.Cut || last.Duration != 1200*time.Millisecond {
 		t.Errorf("last = %+v, want menu_intro cut after 1.2s", last)
@@ -235,7 +235,7 @@ func TestRecognizeSilenceAndCuts(t *testing.T) {
 	// Less than MinCut of a clip is not named.
 	short := newLine(t, clips).say("en/menu_intro")
 	short.pcm = short.pcm[:media.SampleRate*2/5]
-	if found, unmatched := phone.Recognize(short.pcm, clips); len(found) != 0 || unmatched == 0 {
+	if found, unmatched := hearing.Recognize(short.pcm, clips); len(found) != 0 || unmatched == 0 {
 		t.Errorf("400 ms of menu_intro: %v, %s unmatched", found, unmatched)
 	}
 }
@@ -243,21 +243,21 @@ func TestRecognizeSilenceAndCuts(t *testing.T) {
 func TestFindClip(t *testing.T) {
 	clips := builtinClips(t)
 	l := newLine(t, clips).silence(time.Second).say("fr/greeting").say("en/menu_intro").silence(time.Second)
-	at, score := phone.FindClip(l.pcm, l.clips["en/menu_intro"])
+	at, score := hearing.FindClip(l.pcm, l.clips["en/menu_intro"])
 	if at != l.played[1].At || score < 0.97 {
 		t.Errorf("FindClip(en/menu_intro) = %s, %.3f; want %s, ~0.99", at, score, l.played[1].At)
 	}
-	if _, score := phone.FindClip(l.pcm, l.clips["fr/menu_intro"]); score > 0.5 {
+	if _, score := hearing.FindClip(l.pcm, l.clips["fr/menu_intro"]); score > 0.5 {
 		t.Errorf("FindClip(fr/menu_intro) scores %.3f in audio without it", score)
 	}
-	if at, score := phone.FindClip(l.pcm[:100], l.clips["fr/greeting"]); at != 0 || score != 0 {
+	if at, score := hearing.FindClip(l.pcm[:100], l.clips["fr/greeting"]); at != 0 || score != 0 {
 		t.Errorf("FindClip in too little audio = %s, %v", at, score)
 	}
-	if _, score := phone.FindClip(l.pcm, make([]int16, 800)); score != 0 {
+	if _, score := hearing.FindClip(l.pcm, make([]int16, 800)); score != 0 {
 		t.Errorf("FindClip(silence) = %v", score)
 	}
 	clip := l.clips["en/menu_intro"]
-	if n := testing.AllocsPerRun(5, func() { phone.FindClip(l.pcm, clip) }); n != 0 {
+	if n := testing.AllocsPerRun(5, func() { hearing.FindClip(l.pcm, clip) }); n != 0 {
 		t.Errorf("FindClip allocates %v times", n)
 	}
 }
@@ -269,7 +269,7 @@ func TestRecognizeRandomSentences(t *testing.T) {
 	clips := builtinClips(t)
 	for seed := range uint64(4) {
 		l := randomCall(t, clips, seed)
-		found, unmatched := phone.Recognize(l.pcm, clips)
+		found, unmatched := hearing.Recognize(l.pcm, clips)
 		if len(found) != len(l.played) {
 			t.Errorf("seed %d: found %d prompts, played %d", seed, len(found), len(l.played))
 		}
@@ -291,7 +291,7 @@ func TestRecognizeRandomSentences(t *testing.T) {
 // randomCall is a minute of a call: sentences of random built-in clips
 // (one in six of those over a second cut off) between silences (none, at
 // times) and 440 Hz tones, through G.711.
-func randomCall(tb testing.TB, clips []phone.Clip, seed uint64) *line {
+func randomCall(tb testing.TB, clips []hearing.Clip, seed uint64) *line {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	l := newLine(tb, clips)
 	var speech []string
@@ -326,9 +326,9 @@ func BenchmarkRecognize(b *testing.B) {
 	l.pcm = l.pcm[:time.Minute/media.FrameDuration*media.FrameSamples]
 	b.ReportAllocs()
 	for b.Loop() {
-		phone.Recognize(l.pcm, clips)
+		hearing.Recognize(l.pcm, clips)
 	}
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	b.ReportMetric(float64(len(found)), "prompts")
 	b.ReportMetric(unmatched.Seconds(), "unmatched-s")
 	if len(found) < len(l.played)-1 {
@@ -345,9 +345,9 @@ func BenchmarkRecognizeUnknown(b *testing.B) {
 	slices.Reverse(l.pcm)
 	b.ReportAllocs()
 	for b.Loop() {
-		phone.Recognize(l.pcm, clips)
+		hearing.Recognize(l.pcm, clips)
 	}
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	b.ReportMetric(float64(len(found)), "prompts")
 	b.ReportMetric(unmatched.Seconds(), "unmatched-s")
 }
@@ -358,7 +358,7 @@ func BenchmarkFindClip(b *testing.B) {
 	l.pcm = l.pcm[:time.Minute/media.FrameDuration*media.FrameSamples]
 	clip := newLine(b, clips).clips["fr/greeting"][:media.SampleRate]
 	for b.Loop() {
-		phone.FindClip(l.pcm, clip)
+		hearing.FindClip(l.pcm, clip)
 	}
 }
 
@@ -368,7 +368,7 @@ func TestRecognizeHoldMusic(t *testing.T) {
 	l := newLine(t, clips).say("en/queue_position", "en/num_2", "en/queue_position_suffix").
 		say("en/hold_music", "en/hold_music", "en/hold_music")
 	l.pcm = l.pcm[:len(l.pcm)-12*media.SampleRate]
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	l.played[1].Name = "digit_2"
 	checkFound(t, found, l.played)
 	if unmatched != 0 || len(found) != 6 || !found[5].Cut || found[5].Duration != 8*time.Second {
@@ -388,7 +388,7 @@ func TestRecognizeBargeIn(t *testing.T) {
 		sayCut("fr/menu_intro", 1500*time.Millisecond).silence(time.Second).
 		sayCut("fr/greeting", 400*time.Millisecond). // too short to tell
 		say("fr/goodbye")
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	want := slices.Delete(slices.Clone(l.played), 8, 9)
 	checkFound(t, found, want)
 	for i, h := range found {
@@ -401,7 +401,7 @@ func TestRecognizeBargeIn(t *testing.T) {
 	}
 	// A cut prompt ends its sentence.
 	var sizes []int
-	for _, s := range phone.Sentences(found) {
+	for _, s := range hearing.Sentences(found) {
 		sizes = append(sizes, len(s))
 	}
 	if want := []int{4, 1, 1, 1, 1, 1}; !slices.Equal(sizes, want) {
@@ -410,7 +410,7 @@ func TestRecognizeBargeIn(t *testing.T) {
 
 	// "Nous n'avons pas reçu de message" and "… votre choix" start alike.
 	l = newLine(t, clips).say("fr/goodbye").sayCut("fr/no_message", 580*time.Millisecond)
-	found, _ = phone.Recognize(l.pcm, clips)
+	found, _ = hearing.Recognize(l.pcm, clips)
 	if len(found) != 2 || !found[1].Cut || len(found[1].Alike) != 1 ||
 		!slices.Equal(slices.Sorted(slices.Values([]string{found[1].Lang + "/" + found[1].Name, found[1].Alike[0]})),
 			[]string{"fr/no_input", "fr/no_message"}) {
@@ -420,7 +420,7 @@ func TestRecognizeBargeIn(t *testing.T) {
 	// A beep alone after silence takes the language heard most.
 	l = newLine(t, clips).say("fr/voicemail").silence(time.Second).say("en/beep").silence(time.Second).say("fr/goodbye")
 	l.played[1].Lang = "fr"
-	found, _ = phone.Recognize(l.pcm, clips)
+	found, _ = hearing.Recognize(l.pcm, clips)
 	checkFound(t, found, l.played)
 }
 
@@ -433,7 +433,7 @@ func TestRecognizeLostPackets(t *testing.T) {
 		i := int(at/media.FrameDuration) * media.FrameSamples
 		clear(l.pcm[i : i+media.FrameSamples])
 	}
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	checkFound(t, found, l.played)
 	if len(found) > 0 && (found[0].Cut || found[0].Score < 0.95) {
 		t.Errorf("%s: cut %v, score %.3f", found[0], found[0].Cut, found[0].Score)
@@ -447,7 +447,7 @@ func TestRecognizeLostPackets(t *testing.T) {
 // same, at the start of the clip.
 func TestRecognizeLeadingSilence(t *testing.T) {
 	clips := builtinClips(t)
-	pad := func(c phone.Clip) phone.Clip {
+	pad := func(c hearing.Clip) hearing.Clip {
 		c.Samples = append(make([]int16, 3*media.FrameSamples), c.Samples...)
 		return c
 	}
@@ -457,9 +457,9 @@ func TestRecognizeLeadingSilence(t *testing.T) {
 		}
 	}
 	l := newLine(t, clips).silence(time.Second).say("fr/greeting", "fr/language_offer", "fr/digit_8").silence(time.Second)
-	found, unmatched := phone.Recognize(l.pcm, clips)
+	found, unmatched := hearing.Recognize(l.pcm, clips)
 	checkFound(t, found, l.played)
-	if len(phone.Sentences(found)) != 1 || unmatched != 0 {
-		t.Errorf("found %v (%d sentences), %s unmatched", found, len(phone.Sentences(found)), unmatched)
+	if len(hearing.Sentences(found)) != 1 || unmatched != 0 {
+		t.Errorf("found %v (%d sentences), %s unmatched", found, len(hearing.Sentences(found)), unmatched)
 	}
 }

@@ -1,11 +1,13 @@
-// Package phone is a SIP phone written in Go: it dials, hears, presses
+// Package softphone is a SIP phone written in Go: it dials, hears, presses
 // keys, plays audio and hangs up, over real SIP (sipgo) and RTP (package
-// media). It is clubline's "mystery caller" (clubline call …) and the
-// caller of the end-to-end tests; it is not used to carry calls.
+// media); it also registers and answers as a staff phone (Register,
+// Listen). It is clubline's "mystery caller" (clubline call …) and the
+// caller and staff phones of the end-to-end tests; it never carries a
+// real call. What it heard is put into words by package hearing.
 //
 // One Call owns its own sipgo user agent and sockets and releases all of
 // them when it ends: once Done is closed, nothing of it is left running.
-package phone
+package softphone
 
 import (
 	"context"

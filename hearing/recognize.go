@@ -1,4 +1,9 @@
-package phone
+// Package hearing says what a phone heard, in words: which of clubline's
+// prompts (Recognize, Sentences), which stretches of sound between
+// silences (Segments) and which tones (DetectTone). The mystery call
+// (clubline call) prints it, and the end-to-end tests assert on it, so a
+// test checks what a caller would notice rather than bytes.
+package hearing
 
 import (
 	"cmp"

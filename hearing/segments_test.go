@@ -1,11 +1,12 @@
-package phone_test
+package hearing_test
 
 import (
 	"testing"
 	"time"
 
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/phone"
+	"github.com/clubline/clubline/softphone"
 )
 
 // samplesOf renders sources one after the other.
@@ -31,8 +32,8 @@ func TestSegments(t *testing.T) {
 		media.Tone(1000, 40*ms, 8000), // a click: not a segment
 		media.Silence(400*ms),
 	)
-	got := phone.Segments(samples)
-	want := []phone.Segment{{Start: 200 * ms, Duration: 900 * ms}, {Start: 1700 * ms, Duration: 100 * ms}}
+	got := hearing.Segments(samples)
+	want := []hearing.Segment{{Start: 200 * ms, Duration: 900 * ms}, {Start: 1700 * ms, Duration: 100 * ms}}
 	if len(got) != len(want) {
 		t.Fatalf("Segments = %v, want %d segments", got, len(want))
 	}
@@ -44,22 +45,22 @@ func TestSegments(t *testing.T) {
 			t.Errorf("segment %d level %.1f dBFS", i, got[i].Level)
 		}
 	}
-	if !phone.DetectTone(got[1].Samples(samples), 1000) {
+	if !hearing.DetectTone(got[1].Samples(samples), 1000) {
 		t.Error("the second segment is not the 1 kHz tone")
 	}
-	if phone.DetectTone(got[0].Samples(samples), 1000) {
+	if hearing.DetectTone(got[0].Samples(samples), 1000) {
 		t.Error("the first segment is not a 1 kHz tone")
 	}
-	if len(phone.Segments(samplesOf(t, media.Silence(time.Second)))) != 0 {
+	if len(hearing.Segments(samplesOf(t, media.Silence(time.Second)))) != 0 {
 		t.Error("silence has segments")
 	}
-	if len(phone.Segments(nil)) != 0 {
+	if len(hearing.Segments(nil)) != 0 {
 		t.Error("nothing has segments")
 	}
 }
 
 func TestStatusErrorHeader(t *testing.T) {
-	e := &phone.StatusError{Code: 503, Reason: "Service Unavailable"}
+	e := &softphone.StatusError{Code: 503, Reason: "Service Unavailable"}
 	if e.Header("Retry-After") != "" || e.Error() != "phone: call refused: 503 Service Unavailable" {
 		t.Errorf("%q %q", e.Header("Retry-After"), e.Error())
 	}
