@@ -13,6 +13,7 @@ import (
 
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -269,7 +270,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 		dlg.dest = ""
 	}
 	leg := &OutboundLeg{dialogLeg: newDialogLeg(s, dlg, ms, log, true), inviteTx: tx}
-	leg.peerUpdate = hasToken(res, "Allow", "update")
+	leg.peerUpdate = sipx.HasToken(res, "Allow", "update")
 	// The INVITE said Supported: timer: a phone may answer with a session
 	// timer, and refresher=uac makes clubline the refresher (RFC 4028 §9).
 	leg.timer = answeredRefresh(res, sessionTimer{})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -15,7 +16,7 @@ import (
 // inDialog finds the leg of a request (a caller's call or a staff leg)
 // and checks its CSeq, answering 481 or 500 itself when it cannot go on.
 func (s *Server) inDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) *dialogLeg {
-	if h := missingHeader(req); h != "" {
+	if h := sipx.MissingHeader(req); h != "" {
 		s.respond(tx, rejectBadRequest("missing "+h+" header").response(req))
 		return nil
 	}
@@ -69,7 +70,7 @@ func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.mu.Lock()
 	draining := s.draining
 	s.mu.Unlock()
-	if draining && toTag(req) == "" {
+	if draining && sipx.ToTag(req) == "" {
 		s.respond(tx, rejectDraining(s.o.RetryAfter).response(req))
 		return
 	}
@@ -89,7 +90,7 @@ func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if d == nil {
 		return
 	}
-	ct := mediaType(req)
+	ct := sipx.MediaType(req)
 	switch {
 	case len(req.Body()) == 0:
 		// An empty INFO probes the dialog (RFC 6086 §4.2.2).
@@ -140,7 +141,7 @@ func (d *dialogLeg) beginInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction
 	switch {
 	case busy:
 		res := sipmsg.NewResponseFromRequest(req, sipmsg.StatusInternalServerError, "Server Internal Error", nil)
-		res.AppendHeader(retryAfter(time.Duration(rand.IntN(10)+1) * time.Second))
+		res.AppendHeader(sipx.RetryAfter(time.Duration(rand.IntN(10)+1) * time.Second))
 		d.s.respond(tx, res)
 		return false
 	case d.media.awaitingAnswer():

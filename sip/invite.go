@@ -14,16 +14,17 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // onInvite answers a new call, or hands a re-INVITE to its call.
 func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	if h := missingHeader(req); h != "" {
+	if h := sipx.MissingHeader(req); h != "" {
 		s.respond(tx, rejectBadRequest("missing "+h+" header").response(req))
 		return
 	}
-	if toTag(req) != "" {
+	if sipx.ToTag(req) != "" {
 		s.onReinvite(req, tx)
 		return
 	}
@@ -34,7 +35,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		a.to = req.To().Address.User
 	}
 	a.log = s.log.With("call", a.id)
-	a.log.Info("incoming call", "from", MaskNumber(a.from), "to", MaskNumber(a.to),
+	a.log.Info("incoming call", "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
 		"transport", req.Transport(), "sip_call_id", req.CallID().Value())
 	s.answer(a)
 }
@@ -186,7 +187,7 @@ func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, ms *med
 	}
 	c := newCall(s, a.id, newUASDialog(invite, localTag, end), a.tx, ms, a.log)
 	c.from, c.to, c.started, c.invite, c.timer = a.from, a.to, a.started, invite, st
-	c.peerUpdate = hasToken(invite, "Allow", "update")
+	c.peerUpdate = sipx.HasToken(invite, "Allow", "update")
 	c.ackChan(invite.CSeq().SeqNo) // before the 200 OK: the ACK may beat the supervisor
 
 	c.ok = sipmsg.NewResponseFromRequest(invite, sipmsg.StatusOK, "OK", sdp)
@@ -249,7 +250,7 @@ func (s *Server) ringAndAnswer(a *attempt, c *call) *rejection {
 // support (RFC 3261 §8.2.2.3: answer 420 naming them).
 func unsupportedRequires(req *sipmsg.Request) []string {
 	var out []string
-	for _, t := range tokens(req, "Require") {
+	for _, t := range sipx.Tokens(req, "Require") {
 		if t != "timer" {
 			out = append(out, t)
 		}
@@ -265,7 +266,7 @@ func sdpBody(req *sipmsg.Request) ([]byte, *rejection) {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil, nil
 	}
-	ct, _ := header(req, "Content-Type")
+	ct, _ := sipx.Header(req, "Content-Type")
 	typ, params, err := mime.ParseMediaType(ct)
 	if err != nil && ct == "" {
 		typ = contentTypeSDP // a body without a type: assume SDP

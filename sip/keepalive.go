@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -172,7 +173,7 @@ func (k *keepalive) remove(ctx context.Context, reg *clubline.Registration, fail
 	}
 	transport, addr, _ := strings.Cut(reg.Received, ":")
 	k.r.log.Info("contact removed: no answer to OPTIONS", "staff", reg.StaffID, "transport", transport,
-		"source", maskAddr(sourceIP(addr)), "failed_pings", failed)
+		"source", sipx.MaskAddr(sipx.SourceIP(addr)), "failed_pings", failed)
 }
 
 // ping sends one OPTIONS to where the phone registered from and waits for

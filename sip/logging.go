@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+
+	"github.com/clubline/clubline/sip/internal/sipx"
 )
 
 // sipgo logs whole messages and request lines, which carry the caller's
@@ -20,7 +22,7 @@ func redactedLogger(l *slog.Logger) *slog.Logger {
 var longDigits = regexp.MustCompile(`\+?[0-9]{7,}`)
 
 // maskDigits masks every phone-number-like run of digits in s.
-func maskDigits(s string) string { return longDigits.ReplaceAllStringFunc(s, MaskNumber) }
+func maskDigits(s string) string { return longDigits.ReplaceAllStringFunc(s, sipx.MaskNumber) }
 
 // rawKeys are the attributes under which sipgo logs raw SIP text.
 var rawKeys = map[string]bool{"data": true, "req": true, "res": true, "msg": true}

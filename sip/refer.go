@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -78,7 +79,7 @@ func (s *Server) onRefer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusAccepted, "Accepted", nil))
 	t := &transfer{d: d, event: event}
 	t.progress(sipmsg.StatusTrying, "Trying")
-	d.log.Info("transfer asked by the staff phone", "to", MaskNumber(to))
+	d.log.Info("transfer asked by the staff phone", "to", sipx.MaskNumber(to))
 	if !d.emit(ivr.StaffEvent{Kind: ivr.StaffTransfer, To: to, Progress: t.progress}) {
 		t.progress(sipmsg.StatusServiceUnavailable, "Service Unavailable")
 	}
@@ -87,7 +88,7 @@ func (s *Server) onRefer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 // referTarget reads the one Refer-To of a REFER: the user part of its URI,
 // else the host; the number of a tel URI.
 func referTarget(req *sipmsg.Request) (string, *rejection) {
-	vs := values(req, "Refer-To")
+	vs := sipx.Values(req, "Refer-To")
 	switch len(vs) {
 	case 0:
 		return "", rejectBadRequest("missing Refer-To header")
@@ -115,7 +116,7 @@ func referTarget(req *sipmsg.Request) (string, *rejection) {
 	case "tel":
 		to, _, _ = strings.Cut(u.Raw(), ";")
 	default:
-		return "", rejectBadRequest(fmt.Sprintf("Refer-To scheme %q: want sip, sips or tel", printable(u.Scheme, 16)))
+		return "", rejectBadRequest(fmt.Sprintf("Refer-To scheme %q: want sip, sips or tel", sipx.Printable(u.Scheme, 16)))
 	}
 	if to == "" {
 		return "", rejectBadRequest("Refer-To names no user nor host")
@@ -138,7 +139,7 @@ func (t *transfer) progress(code int, reason string) {
 		t.d.log.Warn("transfer progress ignored: not a SIP status", "status", code)
 		return
 	}
-	reason = printable(strings.TrimSpace(reason), 64) // no CR or LF into the sipfrag
+	reason = sipx.Printable(strings.TrimSpace(reason), 64) // no CR or LF into the sipfrag
 	if reason == "" {
 		reason = "Status"
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -173,16 +173,16 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 // after authentication.
 func (r *registrar) handle(req *sipmsg.Request) *sipmsg.Response {
 	src := req.Source()
-	ip := sourceIP(src)
+	ip := sipx.SourceIP(src)
 	if ok, first := r.limit.allow(ip, r.o.Now()); !ok {
 		if first {
 			r.log.Warn("REGISTER flood: refusing with 503 for the rest of the window",
-				"source", maskAddr(ip), "limit", r.o.RegisterBurst, "window", r.o.RegisterWindow)
+				"source", sipx.MaskAddr(ip), "limit", r.o.RegisterBurst, "window", r.o.RegisterWindow)
 		}
-		return r.reply(req, sipmsg.StatusServiceUnavailable, "Service Unavailable", retryAfter(r.o.RegisterWindow))
+		return r.reply(req, sipmsg.StatusServiceUnavailable, "Service Unavailable", sipx.RetryAfter(r.o.RegisterWindow))
 	}
 
-	authz, _ := header(req, "Authorization")
+	authz, _ := sipx.Header(req, "Authorization")
 	user, err := r.digest.Verify(string(sipmsg.REGISTER), authz)
 	switch {
 	case errors.Is(err, ErrNoCredentials):
@@ -190,10 +190,10 @@ func (r *registrar) handle(req *sipmsg.Request) *sipmsg.Response {
 	case errors.Is(err, ErrStale):
 		return r.challenge(req, true)
 	case errors.Is(err, ErrMalformed):
-		r.log.Info("REGISTER refused: malformed credentials", "source", maskAddr(ip), "error", err)
+		r.log.Info("REGISTER refused: malformed credentials", "source", sipx.MaskAddr(ip), "error", err)
 		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
 	case err != nil:
-		r.log.Warn("REGISTER refused: wrong credentials", "user", MaskNumber(user), "source", maskAddr(ip),
+		r.log.Warn("REGISTER refused: wrong credentials", "user", sipx.MaskNumber(user), "source", sipx.MaskAddr(ip),
 			"unknown_user", errors.Is(err, ErrUnknownUser))
 		return r.reply(req, sipmsg.StatusForbidden, "Forbidden")
 	}
@@ -204,13 +204,13 @@ func (r *registrar) handle(req *sipmsg.Request) *sipmsg.Response {
 	}
 	to := req.To()
 	if to == nil || (to.Address.User != st.ID && to.Address.User != st.Extension) {
-		r.log.Warn("REGISTER refused: To is not the authenticated staff member", "staff", st.ID, "source", maskAddr(ip))
+		r.log.Warn("REGISTER refused: To is not the authenticated staff member", "staff", st.ID, "source", sipx.MaskAddr(ip))
 		return r.reply(req, sipmsg.StatusForbidden, "Forbidden")
 	}
 
 	bindings, wildcard, err := r.bindings(req)
 	if err != nil {
-		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request", warning(399, err.Error()))
+		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request", sipx.Warning(399, err.Error()))
 	}
 	for _, b := range bindings {
 		if b.expires > 0 && b.expires < r.o.MinExpires {
@@ -283,7 +283,7 @@ func (r *registrar) apply(ctx context.Context, req *sipmsg.Request, st *StaffCre
 			return false, r.outOfOrder(req, st.ID)
 		}
 	}
-	ua, _ := header(req, "User-Agent")
+	ua, _ := sipx.Header(req, "User-Agent")
 	received := strings.ToLower(req.Transport()) + ":" + req.Source()
 	for _, b := range bindings {
 		if b.expires == 0 {
@@ -296,7 +296,7 @@ func (r *registrar) apply(ctx context.Context, req *sipmsg.Request, st *StaffCre
 			continue
 		}
 		reg := &clubline.Registration{
-			StaffID: st.ID, Contact: b.uri, Received: received, UserAgent: printable(ua, 64),
+			StaffID: st.ID, Contact: b.uri, Received: received, UserAgent: sipx.Printable(ua, 64),
 			Expires: now.Add(min(b.expires, r.o.MaxExpires)), CallID: callID, CSeq: cseq, RegisteredAt: now,
 		}
 		if err := r.o.Store.SaveRegistration(ctx, reg); err != nil {
@@ -304,7 +304,7 @@ func (r *registrar) apply(ctx context.Context, req *sipmsg.Request, st *StaffCre
 		}
 		changed = true
 		r.log.Info("registered", "staff", st.ID, "transport", strings.ToLower(req.Transport()),
-			"source", maskAddr(sourceIP(req.Source())), "expires", min(b.expires, r.o.MaxExpires))
+			"source", sipx.MaskAddr(sipx.SourceIP(req.Source())), "expires", min(b.expires, r.o.MaxExpires))
 	}
 	return changed, nil
 }
@@ -314,7 +314,7 @@ func (r *registrar) apply(ctx context.Context, req *sipmsg.Request, st *StaffCre
 // "Contact: *", which must come alone and with Expires: 0.
 func (r *registrar) bindings(req *sipmsg.Request) (out []binding, wildcard bool, err error) {
 	def := r.o.DefaultExpires
-	if v, ok := header(req, "Expires"); ok {
+	if v, ok := sipx.Header(req, "Expires"); ok {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
 			return nil, false, fmt.Errorf("Expires %.20q is not a number of seconds", v)
@@ -362,12 +362,12 @@ func (r *registrar) challenge(req *sipmsg.Request, stale bool) *sipmsg.Response 
 
 func (r *registrar) outOfOrder(req *sipmsg.Request, staff string) *sipmsg.Response {
 	r.log.Info("REGISTER out of order: CSeq not above the stored one for this Call-ID", "staff", staff)
-	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", retryAfter(time.Second))
+	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", sipx.RetryAfter(time.Second))
 }
 
 func (r *registrar) storeFailed(req *sipmsg.Request, staff string, err error) *sipmsg.Response {
 	r.log.Error("REGISTER not stored: the store failed", "staff", staff, "error", err)
-	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", retryAfter(registrarRetryAfter))
+	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", sipx.RetryAfter(registrarRetryAfter))
 }
 
 func (r *registrar) reply(req *sipmsg.Request, code int, reason string, hs ...sipmsg.Header) *sipmsg.Response {
@@ -387,29 +387,6 @@ func uriMatches(authz string, ruri sipmsg.Uri) bool {
 		return false
 	}
 	return strings.EqualFold(u.User, ruri.User) && strings.EqualFold(u.Host, ruri.Host)
-}
-
-func sourceIP(src string) string {
-	if ap, err := netip.ParseAddrPort(src); err == nil {
-		return ap.Addr().Unmap().String()
-	}
-	if i := strings.LastIndexByte(src, ':'); i > 0 {
-		return src[:i]
-	}
-	return src
-}
-
-// maskAddr hides the last part of an IP address in a log line
-// ("203.0.113.5" → "203.0.113.x").
-func maskAddr(ip string) string {
-	if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
-		b := a.As4()
-		return fmt.Sprintf("%d.%d.%d.x", b[0], b[1], b[2])
-	}
-	if i := strings.LastIndexByte(ip, ':'); i > 0 {
-		return ip[:i] + ":x"
-	}
-	return "x"
 }
 
 // rateLimit is a token bucket per source IP: burst tokens, refilled at

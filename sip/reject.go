@@ -2,12 +2,11 @@ package sip
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -32,73 +31,43 @@ func (r *rejection) Error() string { return fmt.Sprintf("%d %s: %s", r.code, r.r
 
 // response builds the answer to req.
 func (r *rejection) response(req *sipmsg.Request) *sipmsg.Response {
-	res := sipmsg.NewResponseFromRequest(req, r.code, r.reason, nil)
-	for _, h := range r.headers {
-		res.AppendHeader(h)
-	}
-	res.AppendHeader(sipmsg.NewHeader("Server", userAgent))
-	return res
+	return sipx.Reply(req, r.code, r.reason, r.headers...)
 }
 
 func rejected(code int, reason, why string, hs ...sipmsg.Header) *rejection {
 	return &rejection{code: code, reason: reason, why: why, outcome: clubline.OutcomeRejected, headers: hs}
 }
 
-func retryAfter(d time.Duration) sipmsg.Header {
-	return sipmsg.NewHeader("Retry-After", strconv.Itoa(max(1, int(d/time.Second))))
-}
-
-// warning is a Warning header (RFC 3261 §20.43) with clubline as the agent.
-func warning(code int, text string) sipmsg.Header {
-	return sipmsg.NewHeader("Warning", fmt.Sprintf("%d %s %q", code, userAgent, text))
-}
-
 // The user part of an unknown request-URI is the number dialled: a club
 // number, not the caller's, so the trace may keep it. It is quoted and cut
 // short so garbage cannot flood the record.
 func rejectUnknownNumber(user string) *rejection {
-	return rejected(sipmsg.StatusNotFound, "Not Found", fmt.Sprintf("unknown number '%s'", printable(user, 32)))
-}
-
-// printable keeps at most n runes of s, with anything unprintable as '?'.
-func printable(s string, n int) string {
-	var b strings.Builder
-	for i, r := range []rune(s) {
-		if i == n {
-			b.WriteString("…")
-			break
-		}
-		if !unicode.IsPrint(r) {
-			r = '?'
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return rejected(sipmsg.StatusNotFound, "Not Found", fmt.Sprintf("unknown number '%s'", sipx.Printable(user, 32)))
 }
 
 func rejectOverCapacity(maxCalls int, after time.Duration) *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
-		fmt.Sprintf("over capacity (%d calls)", maxCalls), retryAfter(after))
+		fmt.Sprintf("over capacity (%d calls)", maxCalls), sipx.RetryAfter(after))
 }
 
 func rejectDraining(after time.Duration) *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
-		"draining for shutdown", retryAfter(after))
+		"draining for shutdown", sipx.RetryAfter(after))
 }
 
 func rejectNoRTPPort(err error, after time.Duration) *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
-		"no RTP port: "+err.Error(), retryAfter(after))
+		"no RTP port: "+err.Error(), sipx.RetryAfter(after))
 }
 
 func rejectNoCommonCodec() *rejection {
 	return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
-		"no common codec (PCMU or PCMA needed)", warning(305, "Incompatible media format: PCMU or PCMA needed"))
+		"no common codec (PCMU or PCMA needed)", sipx.Warning(305, "Incompatible media format: PCMU or PCMA needed"))
 }
 
 func rejectBadSDP(err error) *rejection {
 	return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
-		"bad SDP: "+err.Error(), warning(399, "Malformed SDP"))
+		"bad SDP: "+err.Error(), sipx.Warning(399, "Malformed SDP"))
 }
 
 func rejectUnsupportedBody(contentType string) *rejection {
@@ -126,14 +95,14 @@ func rejectBadRequest(why string) *rejection {
 // transfer.
 func rejectCallerRefer() *rejection {
 	return rejected(sipmsg.StatusForbidden, "Forbidden", "callers cannot transfer",
-		warning(399, "Callers cannot transfer calls"))
+		sipx.Warning(399, "Callers cannot transfer calls"))
 }
 
 // rejectAttendedTransfer refuses a REFER whose Refer-To carries Replaces
 // (RFC 3891): clubline does blind transfers only.
 func rejectAttendedTransfer() *rejection {
 	return rejected(sipmsg.StatusNotImplemented, "Attended Transfer Not Supported",
-		"attended transfer (Refer-To with Replaces)", warning(399, "Only blind transfers are supported"))
+		"attended transfer (Refer-To with Replaces)", sipx.Warning(399, "Only blind transfers are supported"))
 }
 
 func rejectShutdown() *rejection {

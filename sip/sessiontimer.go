@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -56,8 +57,8 @@ func (t sessionTimer) headers() []sipmsg.Header {
 // the interval is below minSE and the caller can retry, 400 when a header
 // is garbled.
 func negotiateTimer(req *sipmsg.Request, prev sessionTimer, minSE time.Duration) (sessionTimer, *rejection) {
-	supported := hasToken(req, "Supported", "timer")
-	value, present := header(req, "Session-Expires")
+	supported := sipx.HasToken(req, "Supported", "timer")
+	value, present := sipx.Header(req, "Session-Expires")
 	if !present {
 		if prev.on() && supported {
 			// A refresh without the header: the UAS may insert one when the
@@ -70,7 +71,7 @@ func negotiateTimer(req *sipmsg.Request, prev sessionTimer, minSE time.Duration)
 	if err != nil {
 		return sessionTimer{}, rejectBadRequest("bad Session-Expires: " + err.Error())
 	}
-	if theirs, ok := header(req, "Min-SE"); ok {
+	if theirs, ok := sipx.Header(req, "Min-SE"); ok {
 		if _, err := parseDeltaSeconds(theirs); err != nil {
 			return sessionTimer{}, rejectBadRequest("bad Min-SE: " + err.Error())
 		}
@@ -108,7 +109,7 @@ func (t sessionTimer) refreshHeader() sipmsg.Header {
 // (refresherUAC). An answer without Session-Expires ends the timer, as
 // the RFC says; a garbled one keeps the timer that was sent.
 func answeredRefresh(res *sipmsg.Response, sent sessionTimer) sessionTimer {
-	v, ok := header(res, "Session-Expires")
+	v, ok := sipx.Header(res, "Session-Expires")
 	if !ok {
 		return sessionTimer{}
 	}

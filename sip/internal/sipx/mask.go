@@ -1,6 +1,11 @@
-package sip
+package sipx
 
-import "strings"
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode"
+)
 
 // MaskNumber hides the middle of a phone number or SIP user so it can go in a
 // log line (Quebec's Law 25: numbers are personal information). A number of
@@ -43,4 +48,46 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// MaskAddr hides the last part of an IP address in a log line
+// ("203.0.113.5" → "203.0.113.x").
+func MaskAddr(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+		b := a.As4()
+		return fmt.Sprintf("%d.%d.%d.x", b[0], b[1], b[2])
+	}
+	if i := strings.LastIndexByte(ip, ':'); i > 0 {
+		return ip[:i] + ":x"
+	}
+	return "x"
+}
+
+// SourceIP is the address part of a request's source ("192.0.2.7:5060"
+// → "192.0.2.7").
+func SourceIP(src string) string {
+	if ap, err := netip.ParseAddrPort(src); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	if i := strings.LastIndexByte(src, ':'); i > 0 {
+		return src[:i]
+	}
+	return src
+}
+
+// Printable keeps at most n runes of s, with anything unprintable as '?',
+// so that text from a peer cannot flood or garble a log line or a record.
+func Printable(s string, n int) string {
+	var b strings.Builder
+	for i, r := range []rune(s) {
+		if i == n {
+			b.WriteString("…")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

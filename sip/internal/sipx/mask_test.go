@@ -1,9 +1,9 @@
-package sip_test
+package sipx_test
 
 import (
 	"testing"
 
-	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/sip/internal/sipx"
 )
 
 func TestMaskNumber(t *testing.T) {
@@ -20,7 +20,7 @@ func TestMaskNumber(t *testing.T) {
 		"élodie":       "é***",
 		"":             "",
 	} {
-		if got := sip.MaskNumber(in); got != want {
+		if got := sipx.MaskNumber(in); got != want {
 			t.Errorf("MaskNumber(%q) = %q, want %q", in, got, want)
 		}
 	}
