@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/routing"
 )
 
@@ -115,16 +116,10 @@ type Menu struct {
 type MenuOption struct {
 	Key      string // "0"-"9", "*" or "#"
 	Category string // one of Categories, or a custom one (then Prompt is set)
-	Route    string // a group id, RouteVoicemail or RouteUrgency
+	Route    string // a group id, clubline.RouteVoicemail or clubline.RouteUrgency
 	Prompt   string // the prompt that says the option; empty: the category's built-in prompt
 	Line     int    // line in the file; 0 for a default option
 }
-
-// Routes a menu option may take besides a group.
-const (
-	RouteVoicemail = "voicemail"
-	RouteUrgency   = "urgency"
-)
 
 // Categories are the built-in categories, each with its own prompts.
 var Categories = []string{"registrations", "programs", "schedules", "equipment", "coaching", "sponsors", "development", "urgent", "message"}
@@ -202,9 +197,9 @@ func Default() *Config {
 		key, route := strconv.Itoa(i+1), "office"
 		switch c {
 		case "urgent":
-			key, route = "9", RouteUrgency
+			key, route = "9", clubline.RouteUrgency
 		case "message":
-			key, route = "0", RouteVoicemail
+			key, route = "0", clubline.RouteVoicemail
 		}
 		opts = append(opts, MenuOption{Key: key, Category: c, Route: route})
 	}
@@ -223,16 +218,17 @@ func Default() *Config {
 			Holidays: routing.HolidaysQuebec,
 			Override: routing.OverrideAuto,
 		},
-		Menu: Menu{Timeout: 5 * time.Second, Retries: 2, Default: "office", Options: opts},
+		Menu: Menu{Timeout: clubline.DefaultMenuTimeout, Retries: clubline.DefaultMenuRetries, Default: "office", Options: opts},
 		Voicemail: Voicemail{
-			Dir: "data/voicemail", MaxLength: 3 * time.Minute, SilenceTimeout: 8 * time.Second, MinLength: time.Second,
-			FollowUpWithin: 48 * time.Hour, UrgentFollowUpWithin: 2 * time.Hour,
+			Dir: "data/voicemail", MaxLength: clubline.DefaultMaxLength, SilenceTimeout: clubline.DefaultSilenceTimeout,
+			MinLength:      clubline.DefaultMinLength,
+			FollowUpWithin: clubline.DefaultFollowUpWithin, UrgentFollowUpWithin: clubline.DefaultUrgentFollowUpWithin,
 		},
 		Retention: Retention{Calls: 365 * Day, Voicemail: 90 * Day},
 		Store:     Store{KeyPrefix: "clubline:", DataDir: "data"},
 		HTTP:      HTTP{Listen: "127.0.0.1:9468"},
 		Groups:    []Group{DefaultGroup("office")},
-		Urgency:   Urgency{Target: UrgencyOnCall},
+		Urgency:   Urgency{Target: clubline.UrgencyOnCall},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/routing"
 )
@@ -219,7 +220,7 @@ func TestExampleParsesClean(t *testing.T) {
 	if got := len(c.Menu.Options); got != 9 {
 		t.Errorf("%d menu options, want 9", got)
 	}
-	if o := c.Menu.Options[7]; o.Key != "9" || o.Category != "urgent" || o.Route != config.RouteUrgency || o.Line == 0 {
+	if o := c.Menu.Options[7]; o.Key != "9" || o.Category != "urgent" || o.Route != clubline.RouteUrgency || o.Line == 0 {
 		t.Errorf("option 9: %+v", o)
 	}
 	if got := c.SIP.Numbers; len(got) != 2 || got[0] != "+14505550100" || got[1] != "club" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/clubline/clubline"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -124,7 +125,7 @@ func (d *decoder) crossCheck(c *Config, x *crossRefs) {
 	for _, g := range c.Groups {
 		ids = append(ids, g.ID)
 	}
-	routes := append([]string{RouteVoicemail, RouteUrgency}, ids...)
+	routes := append([]string{clubline.RouteVoicemail, clubline.RouteUrgency}, ids...)
 	checkRoute := func(key string, node *yaml.Node, line int, route string) {
 		if slices.Contains(routes, route) {
 			return

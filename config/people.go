@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/routing"
 )
 
@@ -42,7 +43,7 @@ type OnCall struct {
 
 // Urgency is where the urgency route goes.
 type Urgency struct {
-	// Target is UrgencyOnCall (the person on call at that moment) or a
+	// Target is clubline.UrgencyOnCall (the person on call at that moment) or a
 	// group id.
 	Target string
 	// Fallback is rung when the target does not answer: a SIP URI
@@ -51,23 +52,11 @@ type Urgency struct {
 	Fallback string
 }
 
-// UrgencyOnCall is the urgency target that rings whoever is on call.
-const UrgencyOnCall = "on-call"
-
-// Group defaults, as the file documents them.
-const (
-	DefaultRingTimeout   = 20 * time.Second
-	DefaultMaxWait       = 3 * time.Minute
-	DefaultAnnounceEvery = 45 * time.Second
-	DefaultServiceLevel  = 30 * time.Second
-	DefaultShortAbandon  = 5 * time.Second
-)
-
 // DefaultGroup is a group with every key but id and members at its
-// default.
+// default (routing's queue defaults).
 func DefaultGroup(id string) Group {
-	return Group{ID: id, Strategy: routing.RingAll, RingTimeout: DefaultRingTimeout, MaxWait: DefaultMaxWait,
-		AnnounceEvery: DefaultAnnounceEvery, ServiceLevel: DefaultServiceLevel, ShortAbandon: DefaultShortAbandon}
+	return Group{ID: id, Strategy: routing.RingAll, RingTimeout: routing.DefaultRingTimeout, MaxWait: routing.DefaultMaxWait,
+		AnnounceEvery: routing.DefaultAnnounceEvery, ServiceLevel: routing.DefaultServiceLevel, ShortAbandon: routing.DefaultShortAbandon}
 }
 
 // WarningHorizon is how far ahead Warnings looks for gaps in the on-call
@@ -115,13 +104,13 @@ func (c *Config) Warnings(now time.Time) Errors {
 		}
 	}
 	if c.OnCall.Line == 0 {
-		if c.Urgency.Target == UrgencyOnCall {
+		if c.Urgency.Target == clubline.UrgencyOnCall {
 			ws = append(ws, &Error{File: c.file, Key: "on_call", Msg: "no on_call section: nobody is on call, so urgent calls go to " + c.urgencyNext(),
 				Fix: "add on_call with a rotation, or set urgency.target to a group"})
 		}
 		return ws
 	}
-	if c.Urgency.Target != UrgencyOnCall {
+	if c.Urgency.Target != clubline.UrgencyOnCall {
 		return ws // the urgency line rings a group: gaps in the roster strand nobody
 	}
 	const layout = "Mon 2006-01-02 15:04"
@@ -515,14 +504,14 @@ func (d *decoder) urgency(n *yaml.Node, c *Config) {
 		}
 	})
 	t := c.Urgency.Target
-	if t == UrgencyOnCall || c.HasGroup(t) {
+	if t == clubline.UrgencyOnCall || c.HasGroup(t) {
 		return
 	}
 	var groups []string
 	for _, g := range c.Groups {
 		groups = append(groups, g.ID)
 	}
-	choices := append([]string{UrgencyOnCall}, groups...)
+	choices := append([]string{clubline.UrgencyOnCall}, groups...)
 	fix := "write " + quoteList(choices)
 	if s, near := closest(t, choices); near {
 		fix = "did you mean " + s + "?"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/routing"
 )
@@ -73,7 +74,7 @@ func TestPeopleDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := c.Groups[1]; g.Strategy != routing.LongestIdle || g.AnnounceEvery != 0 || g.MaxWait != config.DefaultMaxWait {
+	if g := c.Groups[1]; g.Strategy != routing.LongestIdle || g.AnnounceEvery != 0 || g.MaxWait != routing.DefaultMaxWait {
 		t.Errorf("coaches: %+v", g)
 	}
 	if want := config.DefaultGroup("office"); !reflect.DeepEqual(c.Groups[0], config.Group{ID: "office", Strategy: want.Strategy, RingTimeout: want.RingTimeout,
@@ -98,7 +99,7 @@ func TestPeopleDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Groups[0].Strategy != routing.RingAll || c.Urgency.Target != config.UrgencyOnCall || c.Roster() == nil {
+	if c.Groups[0].Strategy != routing.RingAll || c.Urgency.Target != clubline.UrgencyOnCall || c.Roster() == nil {
 		t.Errorf("defaults: %+v %+v", c.Groups, c.Urgency)
 	}
 	if _, _, ok := c.Roster().OnCall(time.Now()); ok {

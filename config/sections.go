@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clubline/clubline"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -432,7 +433,7 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 			case !ok:
 			case !groupPattern.MatchString(id):
 				d.add(v, p+".id", fmt.Sprintf("%q: an id may use only lowercase letters, digits, _ and -", id), "write "+suggestName(id))
-			case id == RouteVoicemail || id == RouteUrgency:
+			case id == clubline.RouteVoicemail || id == clubline.RouteUrgency:
 				d.add(v, p+".id", id+" is a route of its own", "give the group another id")
 			case seen[id] > 0:
 				d.add(v, p+".id", fmt.Sprintf("group %s is already defined on line %d", id, seen[id]), "give each group its own id")

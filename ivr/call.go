@@ -108,7 +108,7 @@ func (c *call) recover(f *failure) error {
 		return err
 	}
 	if c.rec.Route == "" {
-		c.rec.Route = RouteVoicemail
+		c.rec.Route = clubline.RouteVoicemail
 	}
 	err := c.voicemail(false)
 	if errors.As(err, &f) {

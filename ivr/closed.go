@@ -1,6 +1,9 @@
 package ivr
 
-import "github.com/clubline/clubline/routing"
+import (
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/routing"
+)
 
 // closed is the script while the office is closed: greeting, language
 // offer, why it is closed, the office hours, when it reopens, the urgent
@@ -17,7 +20,7 @@ func (c *call) closed() error {
 		}
 		switch {
 		case key == 0:
-			c.rec.Route = RouteVoicemail
+			c.rec.Route = clubline.RouteVoicemail
 			return c.voicemail(false)
 		case c.isUrgencyKey(key):
 			return c.urgencyKey()
@@ -26,7 +29,7 @@ func (c *call) closed() error {
 			ph = c.closedMessage()
 		default: // # or 0
 			c.trace("closed: skipped to the voicemail")
-			c.rec.Route = RouteVoicemail
+			c.rec.Route = clubline.RouteVoicemail
 			return c.voicemail(true)
 		}
 	}
@@ -52,7 +55,7 @@ func (c *call) urgencyKey() error {
 	if r, ok := keyRune(c.s.o.UrgencyKey); ok {
 		category = c.s.keys[r].Category
 	}
-	return c.route(RouteUrgency, category)
+	return c.route(clubline.RouteUrgency, category)
 }
 
 // closedMessage says why the office is closed, its hours, when it reopens

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/routing"
 )
 
 // The caller put through: the bridged call, the staff member's hold and
@@ -260,7 +261,7 @@ func (c *call) transferRingTimeout() time.Duration {
 	if g := c.s.groups[c.rec.Group]; g != nil {
 		return g.RingTimeout
 	}
-	return DefaultRingTimeout
+	return routing.DefaultRingTimeout
 }
 
 // staffByName finds a staff member by extension or id.

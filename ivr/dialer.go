@@ -43,6 +43,21 @@ func (t Target) String() string {
 	return who + " " + t.URI
 }
 
+// Phones says where staff members can be rung now: the phones they have
+// registered and that still answer. The registrar (package sip/registrar)
+// is one; the script adds outside numbers itself.
+type Phones interface {
+	// Where returns the registered phones of the staff members named, by
+	// staff id; those with none are left out. An error means nobody can
+	// say (the script then treats the group as unreachable for now).
+	Where(ctx context.Context, staff []string) (map[string][]Target, error)
+}
+
+// noPhones is the Phones of a line without a registrar: nobody registered.
+type noPhones struct{}
+
+func (noPhones) Where(context.Context, []string) (map[string][]Target, error) { return nil, nil }
+
 // DialRequest is one ring of one Target.
 type DialRequest struct {
 	Target Target
@@ -114,6 +129,11 @@ type BridgeFunc func(ctx context.Context, caller, staff Leg) error
 // WithDialer sets the Dialer that rings staff phones. Without one, staff
 // groups and the on-call line go to voicemail.
 func WithDialer(d Dialer) Option { return func(s *Script) { s.dialer = d } }
+
+// WithPhones sets where staff phones are found (the registrar). Without
+// it nobody is registered: groups go to voicemail unless a trunk rings
+// outside numbers.
+func WithPhones(p Phones) Option { return func(s *Script) { s.phones = p } }
 
 // WithBridge replaces the bridge (media.Bridge on the legs' sessions);
 // tests with fake legs use it.

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/routing"
 )
@@ -438,7 +440,23 @@ func (s *fakeStore) Registrations(_ context.Context, staff string, now time.Time
 }
 
 func (s *fakeStore) Ping(context.Context) error { return s.err }
-func (s *fakeStore) Close() error               { return nil }
+
+// Where is the fake registrar (ivr.Phones): the live registrations set
+// with register.
+func (s *fakeStore) Where(ctx context.Context, staff []string) (map[string][]ivr.Target, error) {
+	regs, err := s.Registrations(ctx, "", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]ivr.Target)
+	for _, r := range regs {
+		if slices.Contains(staff, r.StaffID) {
+			out[r.StaffID] = append(out[r.StaffID], ivr.Target{Staff: r.StaffID, URI: r.Contact, Destination: r.Received})
+		}
+	}
+	return out, nil
+}
+func (s *fakeStore) Close() error { return nil }
 
 func (s *fakeStore) Saves() []clubline.Call {
 	s.mu.Lock()

@@ -88,12 +88,12 @@ func newHarness(t *testing.T) *harness {
 				Options: []ivr.MenuOption{
 					{Key: "1", Category: "registrations", Route: "office"},
 					{Key: "2", Category: "programs", Route: "office"},
-					{Key: "9", Category: "urgent", Route: ivr.RouteUrgency},
-					{Key: "0", Category: "message", Route: ivr.RouteVoicemail},
+					{Key: "9", Category: "urgent", Route: clubline.RouteUrgency},
+					{Key: "0", Category: "message", Route: clubline.RouteVoicemail},
 				},
 				Timeout: 50 * time.Millisecond,
 				Retries: 2,
-				Default: ivr.RouteVoicemail,
+				Default: clubline.RouteVoicemail,
 			},
 			Groups: []ivr.Group{{ID: "office"}},
 			Voicemail: ivr.VoicemailOptions{
@@ -130,6 +130,7 @@ func (h *harness) script() *ivr.Script {
 		ivr.WithClock(clock),
 		ivr.WithIDs(func() string { ids++; return "vm" + string(rune('0'+ids)) }),
 		ivr.WithDialer(h.dialer),
+		ivr.WithPhones(h.store),
 		ivr.WithBridge(h.bridge.bridge),
 	}
 	if h.acd != nil {

@@ -63,9 +63,9 @@ func (c *call) menuPhrase() phrase {
 	for _, opt := range c.s.o.Menu.Options {
 		digit := digitClips(c.lang, opt.Key)
 		switch opt.Route {
-		case RouteUrgency:
+		case clubline.RouteUrgency:
 			ph = append(ph, c.clips(append([]string{"urgent_option"}, digit...)...)...)
-		case RouteVoicemail:
+		case clubline.RouteVoicemail:
 			ph = append(ph, c.clips(append([]string{"message_option"}, digit...)...)...)
 		default:
 			prompt := opt.Prompt
@@ -154,9 +154,9 @@ func (c *call) route(route, category string) error {
 	c.rec.Route = route
 	c.rec.Category = category
 	switch {
-	case route == RouteVoicemail:
+	case route == clubline.RouteVoicemail:
 		return c.voicemail(false)
-	case route == RouteUrgency:
+	case route == clubline.RouteUrgency:
 		return c.urgencyLine()
 	case c.s.groups[route] != nil:
 		return c.queue(c.s.groups[route], false)

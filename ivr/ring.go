@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"time"
 
@@ -371,19 +370,17 @@ func (c *call) dialRequest(timeout, waited time.Duration) DialRequest {
 }
 
 // targets is where each of the staff members can be rung now: their
-// registered phones, and their outside number when there is a trunk. A
-// store error is returned; staff with nowhere to ring are left out.
+// registered phones, and their outside number when there is a trunk. An
+// error of Phones is returned; staff with nowhere to ring are left out.
 func (c *call) targets(ctx context.Context, ids []string) (map[string][]Target, error) {
-	// Registrations expire by the wall clock the registrar dated them
-	// with, not the script's clock (which tests set to office hours).
-	regs, err := c.s.store.Registrations(ctx, "", time.Now())
+	found, err := c.s.phones.Where(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string][]Target)
-	for _, r := range regs {
-		if slices.Contains(ids, r.StaffID) {
-			out[r.StaffID] = append(out[r.StaffID], Target{Staff: r.StaffID, URI: r.Contact, Destination: r.Received})
+	out := make(map[string][]Target, len(ids))
+	for _, id := range ids {
+		if ts := found[id]; len(ts) > 0 {
+			out[id] = append([]Target(nil), ts...)
 		}
 	}
 	if c.s.o.Trunk {

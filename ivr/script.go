@@ -29,32 +29,6 @@ import (
 	"github.com/clubline/clubline/routing"
 )
 
-// Routes a menu option may lead to besides a staff group.
-const (
-	RouteVoicemail = "voicemail" // leave a message
-	RouteUrgency   = "urgency"   // the urgent line (for now: a message flagged urgent)
-)
-
-// Defaults applied by New to zero values.
-const (
-	DefaultMenuTimeout          = 5 * time.Second
-	DefaultMaxLength            = 3 * time.Minute
-	DefaultSilenceTimeout       = 5 * time.Second
-	DefaultMinLength            = time.Second
-	DefaultFollowUpWithin       = 48 * time.Hour
-	DefaultUrgentFollowUpWithin = 2 * time.Hour
-	DefaultRingTimeout          = 20 * time.Second
-	DefaultMaxWait              = 3 * time.Minute
-	// DefaultRetry is the pause after every available staff member was
-	// rung without an answer, before they are rung again (Asterisk's
-	// retry).
-	DefaultRetry = 5 * time.Second
-	// DefaultSilenceLevel is the RMS level (of 32767) under which a frame
-	// counts as silence: about -44 dBFS, above a phone line's noise floor
-	// and below quiet speech.
-	DefaultSilenceLevel = 200
-)
-
 // Options is one immutable snapshot of the configuration the script
 // follows. cmd builds it; a reload builds a new Script, and a call keeps
 // the Script it started with.
@@ -99,7 +73,7 @@ type Group struct {
 	ShortAbandon time.Duration
 	// Retry is the pause once every member who could be rung was rung
 	// without an answer, before they are rung again (default
-	// DefaultRetry).
+	// routing.DefaultRetry).
 	Retry time.Duration
 }
 
@@ -113,20 +87,17 @@ type Staff struct {
 
 // UrgencyOptions say where the urgent line rings.
 type UrgencyOptions struct {
-	// Target is UrgencyOnCall or a group id. In office hours the urgent
+	// Target is clubline.UrgencyOnCall or a group id. In office hours the urgent
 	// key jumps the queue of the default group instead.
 	Target string
-	// Roster says who is on call (Target UrgencyOnCall).
+	// Roster says who is on call (Target clubline.UrgencyOnCall).
 	Roster *routing.Roster
 	// Fallback is rung when the target does not answer: a SIP URI or an
 	// outside number; empty: straight to an urgent message.
 	Fallback string
-	// RingTimeout bounds each ring (default DefaultRingTimeout).
+	// RingTimeout bounds each ring (default routing.DefaultRingTimeout).
 	RingTimeout time.Duration
 }
-
-// UrgencyOnCall is the urgency target that rings whoever is on call.
-const UrgencyOnCall = "on-call"
 
 // Menu is what the caller chooses from when the office is open.
 type Menu struct {
@@ -156,7 +127,7 @@ type VoicemailOptions struct {
 	SilenceTimeout time.Duration // recording stops after that much silence, initial silence included
 	MinLength      time.Duration // less audio than that is no message
 	// SilenceLevel is the RMS level under which a frame is silence;
-	// zero: DefaultSilenceLevel.
+	// zero: clubline.DefaultSilenceLevel.
 	SilenceLevel int
 	// FollowUpWithin is the delay the club promises for a callback;
 	// UrgentFollowUpWithin the same for urgent messages. The voicemail
@@ -215,6 +186,7 @@ type Script struct {
 	newID  func() string
 	create func(path string) (Recorder, error)
 	dialer Dialer
+	phones Phones
 	bridge BridgeFunc
 	acd    *routing.ACD
 
@@ -227,7 +199,8 @@ type Script struct {
 // so this is only reached when something is badly wrong.
 const storeTimeout = 5 * time.Second
 
-// New builds a Script. Zero durations in o take the defaults above; m and
+// New builds a Script. Zero durations in o take the line's defaults
+// (clubline.Default…, routing.Default…); m and
 // logger may be nil.
 func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Metrics, logger *slog.Logger, opts ...Option) *Script {
 	if logger == nil {
@@ -235,7 +208,7 @@ func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Met
 	}
 	s := &Script{
 		o: withDefaults(o), sched: sched, prompts: p, store: st, metrics: m, log: logger,
-		now: time.Now, newID: randomID, create: createWAV, bridge: mediaBridge,
+		now: time.Now, newID: randomID, create: createWAV, bridge: mediaBridge, phones: noPhones{},
 		groups: map[string]*Group{}, staff: map[string]*Staff{}, keys: map[rune]MenuOption{},
 	}
 	for i := range s.o.Groups {
@@ -275,13 +248,13 @@ func withDefaults(o Options) Options {
 		g := &o.Groups[i]
 		g.Members = append([]string(nil), g.Members...)
 		if g.RingTimeout <= 0 {
-			g.RingTimeout = DefaultRingTimeout
+			g.RingTimeout = routing.DefaultRingTimeout
 		}
 		if g.MaxWait <= 0 {
-			g.MaxWait = DefaultMaxWait
+			g.MaxWait = routing.DefaultMaxWait
 		}
 		if g.Retry <= 0 {
-			g.Retry = DefaultRetry
+			g.Retry = routing.DefaultRetry
 		}
 		if g.Strategy == "" {
 			g.Strategy = routing.RingAll
@@ -289,42 +262,42 @@ func withDefaults(o Options) Options {
 	}
 	o.Staff = append([]Staff(nil), o.Staff...)
 	if o.Urgency.Target == "" {
-		o.Urgency.Target = UrgencyOnCall
+		o.Urgency.Target = clubline.UrgencyOnCall
 	}
 	if o.Urgency.RingTimeout <= 0 {
-		o.Urgency.RingTimeout = DefaultRingTimeout
+		o.Urgency.RingTimeout = routing.DefaultRingTimeout
 	}
 	if o.Menu.Timeout <= 0 {
-		o.Menu.Timeout = DefaultMenuTimeout
+		o.Menu.Timeout = clubline.DefaultMenuTimeout
 	}
 	if o.Menu.Retries < 0 {
 		o.Menu.Retries = 0
 	}
 	if o.Menu.Default == "" {
-		o.Menu.Default = RouteVoicemail
+		o.Menu.Default = clubline.RouteVoicemail
 	}
 	v := &o.Voicemail
 	if v.MaxLength <= 0 {
-		v.MaxLength = DefaultMaxLength
+		v.MaxLength = clubline.DefaultMaxLength
 	}
 	if v.SilenceTimeout <= 0 {
-		v.SilenceTimeout = DefaultSilenceTimeout
+		v.SilenceTimeout = clubline.DefaultSilenceTimeout
 	}
 	if v.MinLength <= 0 {
-		v.MinLength = DefaultMinLength
+		v.MinLength = clubline.DefaultMinLength
 	}
 	if v.SilenceLevel <= 0 {
-		v.SilenceLevel = DefaultSilenceLevel
+		v.SilenceLevel = clubline.DefaultSilenceLevel
 	}
 	if v.FollowUpWithin <= 0 {
-		v.FollowUpWithin = DefaultFollowUpWithin
+		v.FollowUpWithin = clubline.DefaultFollowUpWithin
 	}
 	if v.UrgentFollowUpWithin <= 0 {
-		v.UrgentFollowUpWithin = DefaultUrgentFollowUpWithin
+		v.UrgentFollowUpWithin = clubline.DefaultUrgentFollowUpWithin
 	}
 	if o.UrgencyKey == "" {
 		for _, opt := range o.Menu.Options {
-			if opt.Route == RouteUrgency {
+			if opt.Route == clubline.RouteUrgency {
 				o.UrgencyKey = opt.Key
 				break
 			}

@@ -15,6 +15,27 @@ const (
 	InOrder     Strategy = "in-order"     // the first available agent in the group's order
 )
 
+// A group's queue defaults, as docs/config.md lists them.
+const (
+	// DefaultRingTimeout bounds one ring of one staff member.
+	DefaultRingTimeout = 20 * time.Second
+	// DefaultMaxWait sends a caller still waiting to voicemail.
+	DefaultMaxWait = 3 * time.Minute
+	// DefaultAnnounceEvery is how often a waiting caller hears their place
+	// and the estimated wait.
+	DefaultAnnounceEvery = 45 * time.Second
+	// DefaultServiceLevel: answered within it counts towards the service
+	// level.
+	DefaultServiceLevel = 30 * time.Second
+	// DefaultShortAbandon: a hang-up in the queue sooner than this is
+	// counted apart (a wrong number, not a caller who gave up).
+	DefaultShortAbandon = 5 * time.Second
+	// DefaultRetry is the pause after every available staff member was
+	// rung without an answer, before they are rung again (Asterisk's
+	// retry).
+	DefaultRetry = 5 * time.Second
+)
+
 // Strategies lists the strategies, the default first.
 var Strategies = []Strategy{RingAll, LongestIdle, InOrder}
 

@@ -31,7 +31,7 @@ var knownMethods = map[sipmsg.RequestMethod]bool{
 // allow is the Allow header value of this server: REGISTER is served only
 // when the registrar is on.
 func (s *Server) allow() string {
-	if s.registrar != nil {
+	if s.o.Registrar != nil {
 		return allowRegistrar
 	}
 	return allowMethods

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/ivr"
-	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/sip/registrar"
 	"github.com/clubline/clubline/softphone"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -66,8 +66,8 @@ func (p *pingPhone) register(t *testing.T, rh *regHarness, ext, password string)
 			nonce = regNonce(t, h.Value())
 		}
 	}
-	ha1 := sip.HA1(sip.AlgorithmMD5, ext, regRealm, password)
-	resp := sip.DigestResponse(sip.AlgorithmMD5, ha1, nonce, "00000001", "c0ffee", "auth", "REGISTER", uri)
+	ha1 := registrar.HA1(registrar.AlgorithmMD5, ext, regRealm, password)
+	resp := registrar.DigestResponse(registrar.AlgorithmMD5, ha1, nonce, "00000001", "c0ffee", "auth", "REGISTER", uri)
 	authz := fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`,
 		ext, regRealm, nonce, uri, resp)
 	if res = send(authz); res.StatusCode != 200 {
@@ -87,7 +87,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	}
 }
 
-func fastPings(o *sip.RegistrarOptions) {
+func fastPings(o *registrar.Options) {
 	o.PingEvery = 50 * time.Millisecond
 	o.PingTimeout = 300 * time.Millisecond
 	o.PingFailures = 2

@@ -14,6 +14,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/registrar"
 )
 
 // Options configure a Server. cmd/clubline fills them from the config; the
@@ -69,9 +70,10 @@ type Options struct {
 	// MinSessionExpires is the shortest session timer accepted (RFC 4028,
 	// default and lowest sensible value 90s; tests go lower).
 	MinSessionExpires time.Duration
-	// Registrar, when set, makes clubline the registrar of staff phones
-	// (registrar.go). Nil: REGISTER gets 405.
-	Registrar *RegistrarOptions
+	// Registrar, when set, answers REGISTER from staff phones, and the
+	// server sends its keep-alive pings while it runs. Nil: REGISTER gets
+	// 405.
+	Registrar *registrar.Registrar
 }
 
 // Defaults.

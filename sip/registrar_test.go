@@ -14,6 +14,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/sip/registrar"
 	"github.com/clubline/clubline/softphone"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -111,23 +112,30 @@ var testStaff = []struct{ id, ext, password string }{
 	{"luc", "202", "secret-luc"},
 }
 
-func newRegHarness(t *testing.T, mutate ...func(*sip.RegistrarOptions)) *regHarness {
+func newRegHarness(t *testing.T, mutate ...func(*registrar.Options)) *regHarness {
 	t.Helper()
 	rh := &regHarness{store: newRegStore(), clock: newFakeClock()}
-	ro := &sip.RegistrarOptions{Realm: regRealm, Store: rh.store, Now: rh.clock.Now,
+	ro := &registrar.Options{Realm: regRealm, Store: rh.store, Now: rh.clock.Now,
 		OnChange: func() { rh.changes.Add(1) }}
 	for _, s := range testStaff {
-		ro.Staff = append(ro.Staff, sip.StaffCredential{ID: s.id, Extension: s.ext, Credential: sip.Credential{
+		ro.Staff = append(ro.Staff, registrar.Staff{ID: s.id, Extension: s.ext, Credential: registrar.Credential{
 			User:      s.ext,
-			HA1MD5:    sip.HA1(sip.AlgorithmMD5, s.ext, regRealm, s.password),
-			HA1SHA256: sip.HA1(sip.AlgorithmSHA256, s.ext, regRealm, s.password),
+			HA1MD5:    registrar.HA1(registrar.AlgorithmMD5, s.ext, regRealm, s.password),
+			HA1SHA256: registrar.HA1(registrar.AlgorithmSHA256, s.ext, regRealm, s.password),
 		}})
 	}
 	for _, m := range mutate {
 		m(ro)
 	}
+	if ro.Logger == nil {
+		ro.Logger = testLogger(t)
+	}
+	reg, err := registrar.New(*ro)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rh.harness = newHarness(t, func(ctx context.Context, _ ivr.Inbound) { <-ctx.Done() },
-		func(o *sip.Options) { o.Registrar = ro })
+		func(o *sip.Options) { o.Registrar = reg })
 	for _, a := range rh.srv.Addrs() {
 		if hp, ok := strings.CutPrefix(a, "udp://"); ok {
 			rh.uri = "sip:" + hp
@@ -174,7 +182,7 @@ func asMarie(o softphone.RegisterOptions) softphone.RegisterOptions {
 
 func TestRegisterDigestAlgorithms(t *testing.T) {
 	rh := newRegHarness(t)
-	for _, alg := range []string{sip.AlgorithmSHA256, sip.AlgorithmMD5} {
+	for _, alg := range []string{registrar.AlgorithmSHA256, registrar.AlgorithmMD5} {
 		reg := rh.mustRegister(t, asMarie(softphone.RegisterOptions{Algorithm: alg, Contacts: []string{"<sip:201@10.0.0.9:5070>"}}))
 		if len(reg.Bindings) != 1 || reg.Bindings[0].Contact != "sip:201@10.0.0.9:5070" || reg.Bindings[0].Expires != time.Hour {
 			t.Errorf("%s: bindings %+v", alg, reg.Bindings)
@@ -242,9 +250,9 @@ func TestRegisterChallengeAndStale(t *testing.T) {
 		t.Fatalf("challenges: %v", chs)
 	}
 	nonce := regNonce(t, chs[1].Value())
-	rh.clock.Advance(sip.NonceLifetime + time.Minute)
-	ha1 := sip.HA1(sip.AlgorithmMD5, "201", regRealm, "secret-marie")
-	resp := sip.DigestResponse(sip.AlgorithmMD5, ha1, nonce, "00000001", "abc", "auth", "REGISTER", uri)
+	rh.clock.Advance(registrar.NonceLifetime + time.Minute)
+	ha1 := registrar.HA1(registrar.AlgorithmMD5, "201", regRealm, "secret-marie")
+	resp := registrar.DigestResponse(registrar.AlgorithmMD5, ha1, nonce, "00000001", "abc", "auth", "REGISTER", uri)
 	authz := fmt.Sprintf(`Digest username="201", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="abc"`,
 		regRealm, nonce, uri, resp)
 	res = rawRegister(t, rc, uri, authz)
@@ -341,7 +349,7 @@ func TestRegisterStoreDown(t *testing.T) {
 }
 
 func TestRegisterFlood(t *testing.T) {
-	rh := newRegHarness(t, func(o *sip.RegistrarOptions) { o.RegisterBurst = 5 })
+	rh := newRegHarness(t, func(o *registrar.Options) { o.RegisterBurst = 5 })
 	rc := newRawClient(t)
 	uri := strings.Replace(rh.uri, "sip:", "sip:201@", 1)
 	codes := map[int]int{}

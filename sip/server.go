@@ -32,8 +32,6 @@ type Server struct {
 	numbers numberSet
 	log     *slog.Logger
 
-	registrar *registrar // nil: REGISTER gets 405
-
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client
@@ -82,11 +80,6 @@ func NewServer(o Options) (*Server, error) {
 		log:     o.Logger.With("component", "sip"),
 		calls:   make(map[string]*call),
 		changed: make(chan struct{}),
-	}
-	if o.Registrar != nil {
-		if s.registrar, err = newRegistrar(*o.Registrar, s.log); err != nil {
-			return nil, fmt.Errorf("sip: %w", err)
-		}
 	}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
 	if len(o.Numbers) == 0 {
@@ -207,6 +200,27 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.startKeepalive()
 	return nil
+}
+
+// onRegister hands a REGISTER to the registrar.
+func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if s.o.Registrar == nil {
+		s.onOther(req, tx)
+		return
+	}
+	s.respond(tx, s.o.Registrar.Handle(req))
+}
+
+// startKeepalive runs the registrar's keep-alive, with this server sending
+// the pings, until the server stops (HangupAll, Close); Close waits for it.
+func (s *Server) startKeepalive() {
+	if s.o.Registrar == nil || !s.enter() {
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		s.o.Registrar.KeepAlive(s.stop, s)
+	}()
 }
 
 func resolvePublic(ctx context.Context, host string) (netip.Addr, error) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/routing"
@@ -305,7 +306,7 @@ func printPeople(w io.Writer, path string, c *config.Config, now time.Time) {
 		fmt.Fprintln(w, l.text)
 	}
 	switch t := c.Urgency.Target; {
-	case t != config.UrgencyOnCall:
+	case t != clubline.UrgencyOnCall:
 		fmt.Fprintf(w, "  (the urgency key rings group %s, not the person on call)\n", t)
 	case c.Urgency.Fallback != "":
 		fmt.Fprintf(w, "  then %s, then voicemail flagged urgent\n", c.Urgency.Fallback)

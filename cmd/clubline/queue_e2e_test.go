@@ -11,7 +11,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
-	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/sip/registrar"
 	"github.com/clubline/clubline/softphone"
 )
 
@@ -338,7 +338,7 @@ func TestQueueNobodyRegistered(t *testing.T) {
 func TestQueueRegistrationExpires(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m", func(m *Main) {
-		m.TuneRegistrar = func(o *sip.RegistrarOptions) {
+		m.TuneRegistrar = func(o *registrar.Options) {
 			o.MinExpires = time.Second
 			o.PingEvery = 300 * time.Millisecond
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/sip/registrar"
 	"github.com/clubline/clubline/store/embedded"
 	"github.com/clubline/clubline/store/redis"
 	"github.com/clubline/clubline/store/spool"
@@ -41,7 +42,7 @@ type Main struct {
 	Now func() time.Time
 	// TuneRegistrar, when set, may change the registrar's options before
 	// it starts (tests shorten the registration bounds and the pings).
-	TuneRegistrar func(*sip.RegistrarOptions)
+	TuneRegistrar func(*registrar.Options)
 
 	// Set by Start.
 	Config   *config.Config // the config in force at start-up
@@ -50,6 +51,9 @@ type Main struct {
 	Store    *spool.Spool
 	SIP      *sip.Server
 	Admin    *admin.Server
+	// Registrar is the staff phones' registrar; nil when the config names
+	// no staff.
+	Registrar *registrar.Registrar
 
 	acd              *routing.ACD                  // the queues' state, shared by every config snapshot
 	script           atomic.Pointer[ivr.Script]    // the snapshot new calls take
@@ -110,6 +114,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	cleanups = append(cleanups, func() { m.Store.Close() })
 	m.countFollowUps(ctx)
 	m.acd = routing.NewACD()
+	if m.Registrar, err = m.newRegistrar(cfg); err != nil {
+		return fmt.Errorf("%s: staff: %w", m.ConfigPath, err)
+	}
 
 	m.SIP, err = sip.NewServer(sip.Options{
 		Listen:        listenURIs(cfg.SIP.Listen),
@@ -125,7 +132,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			m.script.Load().Rejected(c)
 		},
 		Logger:    m.Logger,
-		Registrar: m.registrarOptions(cfg),
+		Registrar: m.Registrar,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
@@ -305,7 +312,7 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 	}
 	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback}
 	return ivr.New(opts, cfg.Schedule(), set, m.Store, m.Metrics, m.Logger,
-		ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithDialer(m.SIP.Dialer()))
+		m.scriptOptions()...)
 }
 
 // openStore opens Redis when a URL is set, else the embedded store in the
@@ -407,18 +414,18 @@ func credentials(c *config.Config) string {
 	return b.String()
 }
 
-// registrarOptions makes clubline the registrar of the staff in the config,
+// newRegistrar makes clubline the registrar of the staff in the config,
 // or returns nil when there are none (REGISTER then gets 405). Passwords
 // are read from the environment once, here; staff changes in a reloaded
 // config take effect at the next start.
-func (m *Main) registrarOptions(cfg *config.Config) *sip.RegistrarOptions {
+func (m *Main) newRegistrar(cfg *config.Config) (*registrar.Registrar, error) {
 	if len(cfg.Staff) == 0 {
-		return nil
+		return nil, nil
 	}
 	realm := cfg.SIP.Realm
-	staff := make([]sip.StaffCredential, 0, len(cfg.Staff))
+	staff := make([]registrar.Staff, 0, len(cfg.Staff))
 	for _, s := range cfg.Staff {
-		c := sip.Credential{User: s.Extension, HA1MD5: strings.ToLower(s.HA1), HA1SHA256: strings.ToLower(s.HA1SHA256)}
+		c := registrar.Credential{User: s.Extension, HA1MD5: strings.ToLower(s.HA1), HA1SHA256: strings.ToLower(s.HA1SHA256)}
 		if s.PasswordEnv != "" {
 			pw := os.Getenv(s.PasswordEnv)
 			if pw == "" {
@@ -426,33 +433,42 @@ func (m *Main) registrarOptions(cfg *config.Config) *sip.RegistrarOptions {
 					"staff", s.ID, "variable", s.PasswordEnv)
 				continue
 			}
-			c.HA1MD5 = sip.HA1(sip.AlgorithmMD5, s.Extension, realm, pw)
-			c.HA1SHA256 = sip.HA1(sip.AlgorithmSHA256, s.Extension, realm, pw)
+			c.HA1MD5 = registrar.HA1(registrar.AlgorithmMD5, s.Extension, realm, pw)
+			c.HA1SHA256 = registrar.HA1(registrar.AlgorithmSHA256, s.Extension, realm, pw)
 		}
-		staff = append(staff, sip.StaffCredential{ID: s.ID, Extension: s.Extension, Credential: c})
+		staff = append(staff, registrar.Staff{ID: s.ID, Extension: s.Extension, Credential: c})
 	}
-	o := &sip.RegistrarOptions{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
-		Store: m.Store, OnChange: m.countRegistered}
+	o := &registrar.Options{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
+		Store: m.Store, OnChange: m.countRegistered, Logger: m.Logger}
 	if m.TuneRegistrar != nil {
 		m.TuneRegistrar(o)
 	}
-	return o
+	return registrar.New(*o)
 }
 
 // countRegistered sets clubline_staff_registered: the staff members with
 // at least one live registration. On a store error the gauge keeps its
 // last value.
 func (m *Main) countRegistered() {
+	if m.Registrar == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	regs, err := m.Store.Registrations(ctx, "", time.Now())
+	n, err := m.Registrar.Registered(ctx)
 	if err != nil {
 		m.Logger.Warn("cannot count registered staff", "error", err)
 		return
 	}
-	staff := make(map[string]bool)
-	for _, r := range regs {
-		staff[r.StaffID] = true
+	m.Metrics.StaffRegistered.Set(float64(n))
+}
+
+// scriptOptions are the parts every config snapshot's script shares: the
+// clock, the queues, the dialer and where staff phones are found.
+func (m *Main) scriptOptions() []ivr.Option {
+	opts := []ivr.Option{ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithDialer(m.SIP.Dialer())}
+	if m.Registrar != nil {
+		opts = append(opts, ivr.WithPhones(m.Registrar))
 	}
-	m.Metrics.StaffRegistered.Set(float64(len(staff)))
+	return opts
 }

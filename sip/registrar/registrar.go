@@ -1,4 +1,10 @@
-package sip
+// Package registrar is clubline's registrar of staff phones: they
+// REGISTER (RFC 3261 §10.3) with digest authentication (digest.go), their
+// contacts go to the Store, an OPTIONS keep-alive drops the phones that
+// vanished (keepalive.go), and the call script asks it where a staff
+// member can be rung now (Where). Package sip hands it the REGISTER
+// requests and sends its pings; it knows nothing of calls.
+package registrar
 
 import (
 	"context"
@@ -15,9 +21,6 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
-// The registrar: staff phones REGISTER to clubline (RFC 3261 §10.3) with
-// digest authentication, and their contacts go to the Store.
-//
 // Decisions:
 //
 //   - The digest user name is the staff member's extension (the HA1 in the
@@ -43,21 +46,21 @@ const (
 	storeTimeout          = 5 * time.Second
 )
 
-// StaffCredential is one staff member who may register: Credential.User is
-// the digest user name (the extension).
-type StaffCredential struct {
+// Staff is one staff member who may register: Credential.User is the
+// digest user name (the extension).
+type Staff struct {
 	ID, Extension string
 	Credential
 }
 
-// RegistrarOptions turn on the registrar (Options.Registrar). The zero value
-// of each optional field picks the default named beside it.
-type RegistrarOptions struct {
+// Options configure a Registrar. The zero value of each optional field
+// picks the default named beside it.
+type Options struct {
 	Realm string // required
 	// Algorithms are the digest algorithms challenged with, in order
 	// (AlgorithmMD5, AlgorithmSHA256); default: the Digest's.
 	Algorithms []string
-	Staff      []StaffCredential
+	Staff      []Staff
 	Store      clubline.Store // required
 	// MinExpires (60s), MaxExpires (3600s), DefaultExpires (3600s): an
 	// interval below Min gets 423, above Max is cut to Max, none given
@@ -79,15 +82,17 @@ type RegistrarOptions struct {
 	// removed (keepalive.go).
 	PingEvery, PingTimeout time.Duration
 	PingFailures           int
+	// Logger receives the registrar's logs (default slog.Default()).
+	Logger *slog.Logger
 }
 
-func (o *RegistrarOptions) withDefaults() error {
+func (o *Options) withDefaults() error {
 	var errs []error
 	if o.Realm == "" {
-		errs = append(errs, errors.New("Registrar.Realm is empty"))
+		errs = append(errs, errors.New("registrar: Realm is empty"))
 	}
 	if o.Store == nil {
-		errs = append(errs, errors.New("Registrar.Store is nil"))
+		errs = append(errs, errors.New("registrar: Store is nil"))
 	}
 	if o.MinExpires <= 0 {
 		o.MinExpires = DefaultMinExpires
@@ -99,7 +104,7 @@ func (o *RegistrarOptions) withDefaults() error {
 		o.DefaultExpires = DefaultExpires
 	}
 	if o.MinExpires > o.MaxExpires {
-		errs = append(errs, fmt.Errorf("Registrar.MinExpires %s is above MaxExpires %s", o.MinExpires, o.MaxExpires))
+		errs = append(errs, fmt.Errorf("registrar: MinExpires %s is above MaxExpires %s", o.MinExpires, o.MaxExpires))
 	}
 	o.DefaultExpires = min(max(o.DefaultExpires, o.MinExpires), o.MaxExpires)
 	if o.RegisterBurst <= 0 {
@@ -114,24 +119,29 @@ func (o *RegistrarOptions) withDefaults() error {
 	if o.OnChange == nil {
 		o.OnChange = func() {}
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	o.keepaliveDefaults()
 	return errors.Join(errs...)
 }
 
-// registrar answers REGISTER.
-type registrar struct {
-	o      RegistrarOptions
+// Registrar answers REGISTER, keeps the phones' contacts alive and says
+// where staff can be rung. Create it with New.
+type Registrar struct {
+	o      Options
 	digest *Digest
-	byUser map[string]*StaffCredential // digest user name → staff
+	byUser map[string]*Staff // digest user name → staff
 	log    *slog.Logger
 	limit  *rateLimit
 }
 
-func newRegistrar(o RegistrarOptions, log *slog.Logger) (*registrar, error) {
+// New checks the options and prepares a registrar.
+func New(o Options) (*Registrar, error) {
 	if err := o.withDefaults(); err != nil {
 		return nil, err
 	}
-	r := &registrar{o: o, byUser: make(map[string]*StaffCredential), log: log.With("component", "registrar"),
+	r := &Registrar{o: o, byUser: make(map[string]*Staff), log: o.Logger.With("component", "registrar"),
 		limit: newRateLimit(o.RegisterBurst, o.RegisterWindow)}
 	for i := range o.Staff {
 		st := &o.Staff[i]
@@ -160,18 +170,9 @@ type binding struct {
 	expires time.Duration
 }
 
-func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	r := s.registrar
-	if r == nil {
-		s.onOther(req, tx)
-		return
-	}
-	s.respond(tx, r.handle(req))
-}
-
-// handle answers one REGISTER. Every path that writes to the store comes
+// Handle answers one REGISTER. Every path that writes to the store comes
 // after authentication.
-func (r *registrar) handle(req *sipmsg.Request) *sipmsg.Response {
+func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 	src := req.Source()
 	ip := sipx.SourceIP(src)
 	if ok, first := r.limit.allow(ip, r.o.Now()); !ok {
@@ -249,7 +250,7 @@ func (r *registrar) handle(req *sipmsg.Request) *sipmsg.Response {
 
 // apply writes the bindings of an authenticated REGISTER; a non-nil
 // response is a failure to send instead of the 200.
-func (r *registrar) apply(ctx context.Context, req *sipmsg.Request, st *StaffCredential, bindings []binding,
+func (r *Registrar) apply(ctx context.Context, req *sipmsg.Request, st *Staff, bindings []binding,
 	wildcard bool, current []*clubline.Registration, now time.Time) (changed bool, res *sipmsg.Response) {
 	callID := ""
 	if id := req.CallID(); id != nil {
@@ -312,7 +313,7 @@ func (r *registrar) apply(ctx context.Context, req *sipmsg.Request, st *StaffCre
 // bindings reads the Contact headers: each URI with its interval (expires
 // param, else the Expires header, else DefaultExpires). wildcard is
 // "Contact: *", which must come alone and with Expires: 0.
-func (r *registrar) bindings(req *sipmsg.Request) (out []binding, wildcard bool, err error) {
+func (r *Registrar) bindings(req *sipmsg.Request) (out []binding, wildcard bool, err error) {
 	def := r.o.DefaultExpires
 	if v, ok := sipx.Header(req, "Expires"); ok {
 		n, err := strconv.ParseUint(v, 10, 32)
@@ -352,7 +353,7 @@ func (r *registrar) bindings(req *sipmsg.Request) (out []binding, wildcard bool,
 	return out, wildcard, nil
 }
 
-func (r *registrar) challenge(req *sipmsg.Request, stale bool) *sipmsg.Response {
+func (r *Registrar) challenge(req *sipmsg.Request, stale bool) *sipmsg.Response {
 	res := r.reply(req, sipmsg.StatusUnauthorized, "Unauthorized")
 	for _, c := range r.digest.Challenges(stale) {
 		res.AppendHeader(sipmsg.NewHeader("WWW-Authenticate", c))
@@ -360,18 +361,18 @@ func (r *registrar) challenge(req *sipmsg.Request, stale bool) *sipmsg.Response 
 	return res
 }
 
-func (r *registrar) outOfOrder(req *sipmsg.Request, staff string) *sipmsg.Response {
+func (r *Registrar) outOfOrder(req *sipmsg.Request, staff string) *sipmsg.Response {
 	r.log.Info("REGISTER out of order: CSeq not above the stored one for this Call-ID", "staff", staff)
 	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", sipx.RetryAfter(time.Second))
 }
 
-func (r *registrar) storeFailed(req *sipmsg.Request, staff string, err error) *sipmsg.Response {
+func (r *Registrar) storeFailed(req *sipmsg.Request, staff string, err error) *sipmsg.Response {
 	r.log.Error("REGISTER not stored: the store failed", "staff", staff, "error", err)
 	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", sipx.RetryAfter(registrarRetryAfter))
 }
 
-func (r *registrar) reply(req *sipmsg.Request, code int, reason string, hs ...sipmsg.Header) *sipmsg.Response {
-	return rejected(code, reason, "", hs...).response(req)
+func (r *Registrar) reply(req *sipmsg.Request, code int, reason string, hs ...sipmsg.Header) *sipmsg.Response {
+	return sipx.Reply(req, code, reason, hs...)
 }
 
 // uriMatches reports whether the uri parameter of the credentials names

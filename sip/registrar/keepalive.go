@@ -1,17 +1,14 @@
-package sip
+package registrar
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/sip/internal/sipx"
-	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // The keep-alive of registered contacts: so that a phone that vanished
@@ -39,7 +36,7 @@ const (
 	pingConcurrency     = 32 // pings in flight at once
 )
 
-func (o *RegistrarOptions) keepaliveDefaults() {
+func (o *Options) keepaliveDefaults() {
 	if o.PingEvery == 0 {
 		o.PingEvery = DefaultPingEvery
 	}
@@ -51,10 +48,17 @@ func (o *RegistrarOptions) keepaliveDefaults() {
 	}
 }
 
+// Pinger sends one out-of-dialog OPTIONS to a registered contact, to where
+// its REGISTER came from (Received), and returns nil on any response.
+// Package sip's Server is one.
+type Pinger interface {
+	Ping(ctx context.Context, reg *clubline.Registration) error
+}
+
 // keepalive pings the registered contacts; it runs on one goroutine.
 type keepalive struct {
-	s        *Server
-	r        *registrar
+	p        Pinger
+	r        *Registrar
 	failures map[string]*pingState // by staff id and contact
 }
 
@@ -66,17 +70,14 @@ type pingState struct {
 	failed       int
 }
 
-// startKeepalive starts the pinger when the registrar is on; it stops when
-// the server stops (HangupAll, Close), and Close waits for it.
-func (s *Server) startKeepalive() {
-	if s.registrar == nil || s.registrar.o.PingEvery < 0 || !s.enter() {
+// KeepAlive pings every registered contact each PingEvery through p until
+// ctx ends; it returns at once when the keep-alive is off (PingEvery < 0).
+func (r *Registrar) KeepAlive(ctx context.Context, p Pinger) {
+	if r.o.PingEvery < 0 {
 		return
 	}
-	k := &keepalive{s: s, r: s.registrar, failures: make(map[string]*pingState)}
-	go func() {
-		defer s.wg.Done()
-		k.run(s.stop)
-	}()
+	k := &keepalive{p: p, r: r, failures: make(map[string]*pingState)}
+	k.run(ctx)
 }
 
 func (k *keepalive) run(ctx context.Context) {
@@ -176,89 +177,9 @@ func (k *keepalive) remove(ctx context.Context, reg *clubline.Registration, fail
 		"source", sipx.MaskAddr(sipx.SourceIP(addr)), "failed_pings", failed)
 }
 
-// ping sends one OPTIONS to where the phone registered from and waits for
-// any response.
+// ping asks the Pinger, within PingTimeout.
 func (k *keepalive) ping(ctx context.Context, reg *clubline.Registration) error {
 	ctx, cancel := context.WithTimeout(ctx, k.r.o.PingTimeout)
 	defer cancel()
-	req, err := k.s.optionsRequest(reg)
-	if err != nil {
-		return err
-	}
-	tx, err := k.s.client.TransactionRequest(ctx, req, asIs)
-	if err != nil {
-		return fmt.Errorf("send OPTIONS: %w", err)
-	}
-	defer tx.Terminate()
-	select {
-	case <-tx.Responses():
-		return nil // any answer, even an error, means the phone is there
-	case <-tx.Done():
-		if err := tx.Err(); err != nil {
-			return fmt.Errorf("OPTIONS: %w", err)
-		}
-		return errors.New("OPTIONS: transaction ended without a response")
-	case <-ctx.Done():
-		return fmt.Errorf("OPTIONS: %w", ctx.Err())
-	}
-}
-
-// optionsRequest builds the out-of-dialog OPTIONS for a registration: to
-// its Contact, sent to its Received address from our listener of that
-// transport.
-func (s *Server) optionsRequest(reg *clubline.Registration) (*sipmsg.Request, error) {
-	transport, addr, ok := strings.Cut(reg.Received, ":")
-	if !ok {
-		return nil, fmt.Errorf("registration without a received address")
-	}
-	dest, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("received address: %w", err)
-	}
-	dest = unmapAP(dest)
-	l := s.listenerFor(transport)
-	if l == nil {
-		return nil, fmt.Errorf("no listener for transport %q", transport)
-	}
-	host := s.publicIP
-	if !host.IsValid() {
-		host = l.addr.Addr()
-		if host.IsUnspecified() {
-			if ip, ok := localIPFor(dest); ok {
-				host = ip
-			}
-		}
-	}
-	var target sipmsg.Uri
-	if err := sipmsg.ParseUri(reg.Contact, &target); err != nil {
-		target = sipmsg.Uri{Scheme: "sip", Host: uriHost(dest.Addr()), Port: int(dest.Port())}
-	}
-
-	req := sipmsg.NewRequest(sipmsg.OPTIONS, target)
-	via := &sipmsg.ViaHeader{
-		ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(transport),
-		Host: uriHost(host), Port: int(l.addr.Port()), Params: sipmsg.NewParams(),
-	}
-	via.Params.Add("branch", sipmsg.GenerateBranch())
-	via.Params.Add("rport", "")
-	req.AppendHeader(via)
-	maxFwd := sipmsg.MaxForwardsHeader(70)
-	req.AppendHeader(&maxFwd)
-	from := &sipmsg.FromHeader{Address: sipmsg.Uri{Scheme: "sip", User: userAgent, Host: uriHost(host)},
-		Params: sipmsg.NewParams()}
-	from.Params.Add("tag", sipmsg.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&sipmsg.ToHeader{Address: *target.Clone(), Params: sipmsg.NewParams()})
-	callID := sipmsg.CallIDHeader(sipmsg.GenerateTagN(24))
-	req.AppendHeader(&callID)
-	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sipmsg.OPTIONS})
-	req.AppendHeader(sipmsg.NewHeader("Accept", acceptSDP))
-	req.AppendHeader(sipmsg.NewHeader("User-Agent", userAgent))
-	req.SetTransport(strings.ToUpper(transport))
-	req.SetDestination(dest.String())
-	if l.udpAddr != nil {
-		req.Laddr = sipmsg.Addr{IP: l.udpAddr.IP, Port: l.udpAddr.Port}
-	}
-	req.SetBody(nil)
-	return req, nil
+	return k.p.Ping(ctx, reg)
 }

@@ -1,4 +1,4 @@
-package sip_test
+package registrar_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/sip/registrar"
 )
 
 const (
@@ -18,16 +18,16 @@ const (
 )
 
 // staffCredentials holds marie, with both hashes, and luc, with MD5 only.
-func staffCredentials(realm string) func(string) (sip.Credential, bool) {
-	creds := map[string]sip.Credential{
+func staffCredentials(realm string) func(string) (registrar.Credential, bool) {
+	creds := map[string]registrar.Credential{
 		"marie": {
 			User:      "marie",
-			HA1MD5:    sip.HA1(sip.AlgorithmMD5, "marie", realm, testPassword),
-			HA1SHA256: sip.HA1(sip.AlgorithmSHA256, "marie", realm, testPassword),
+			HA1MD5:    registrar.HA1(registrar.AlgorithmMD5, "marie", realm, testPassword),
+			HA1SHA256: registrar.HA1(registrar.AlgorithmSHA256, "marie", realm, testPassword),
 		},
-		"luc": {User: "luc", HA1MD5: sip.HA1(sip.AlgorithmMD5, "luc", realm, testPassword)},
+		"luc": {User: "luc", HA1MD5: registrar.HA1(registrar.AlgorithmMD5, "luc", realm, testPassword)},
 	}
-	return func(user string) (sip.Credential, bool) {
+	return func(user string) (registrar.Credential, bool) {
 		c, ok := creds[user]
 		return c, ok
 	}
@@ -51,9 +51,9 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newTestDigest() (*sip.Digest, *clock) {
+func newTestDigest() (*registrar.Digest, *clock) {
 	clk := &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	d := sip.NewDigest(testRealm, staffCredentials(testRealm))
+	d := registrar.NewDigest(testRealm, staffCredentials(testRealm))
 	d.Now = clk.Now
 	return d, clk
 }
@@ -76,9 +76,9 @@ type digestClient struct {
 }
 
 func (p digestClient) authorize(nonce string) string {
-	ha1 := sip.HA1(p.alg, p.user, p.realm, p.password)
+	ha1 := registrar.HA1(p.alg, p.user, p.realm, p.password)
 	const nc, cnonce = "00000001", "0a4f113b"
-	resp := sip.DigestResponse(p.alg, ha1, nonce, nc, cnonce, p.qop, "REGISTER", p.uri)
+	resp := registrar.DigestResponse(p.alg, ha1, nonce, nc, cnonce, p.qop, "REGISTER", p.uri)
 	h := fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s`,
 		p.user, p.realm, nonce, p.uri, resp, p.alg)
 	if p.qop != "" {
@@ -94,11 +94,11 @@ func marie(alg string) digestClient {
 func TestDigestRFC2617Example(t *testing.T) {
 	// RFC 2617 §3.5 (the response of the errata: qop=auth, GET).
 	const realm = "testrealm@host.com"
-	ha1 := sip.HA1(sip.AlgorithmMD5, "Mufasa", realm, "Circle Of Life")
+	ha1 := registrar.HA1(registrar.AlgorithmMD5, "Mufasa", realm, "Circle Of Life")
 	if want := "939e7578ed9e3c518a452acee763bce9"; ha1 != want {
 		t.Errorf("HA1 = %s, want %s", ha1, want)
 	}
-	got := sip.DigestResponse(sip.AlgorithmMD5, ha1, "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001", "0a4f113b", "auth", "GET", "/dir/index.html")
+	got := registrar.DigestResponse(registrar.AlgorithmMD5, ha1, "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001", "0a4f113b", "auth", "GET", "/dir/index.html")
 	if want := "6629fae49393a05397450978507c4ef1"; got != want {
 		t.Errorf("response = %s, want %s", got, want)
 	}
@@ -106,8 +106,8 @@ func TestDigestRFC2617Example(t *testing.T) {
 	// Through Verify: the response is right, but the nonce is not one of
 	// ours, so the answer is a stale challenge (retry with our nonce),
 	// never success. A wrong response is wrong credentials.
-	d := sip.NewDigest(realm, func(u string) (sip.Credential, bool) {
-		return sip.Credential{User: u, HA1MD5: ha1}, u == "Mufasa"
+	d := registrar.NewDigest(realm, func(u string) (registrar.Credential, bool) {
+		return registrar.Credential{User: u, HA1MD5: ha1}, u == "Mufasa"
 	})
 	h := `Digest username="Mufasa",
                  realm="testrealm@host.com",
@@ -119,10 +119,10 @@ func TestDigestRFC2617Example(t *testing.T) {
                  response="6629fae49393a05397450978507c4ef1",
                  opaque="5ccc069c403ebaf9f0171e9517f40e41"`
 	user, err := d.Verify("GET", h)
-	if user != "Mufasa" || !errors.Is(err, sip.ErrStale) {
+	if user != "Mufasa" || !errors.Is(err, registrar.ErrStale) {
 		t.Errorf("Verify(RFC 2617 example) = %q, %v; want Mufasa, ErrStale", user, err)
 	}
-	if _, err := d.Verify("GET", strings.Replace(h, "6629fae4", "6629fae5", 1)); !errors.Is(err, sip.ErrBadCredentials) {
+	if _, err := d.Verify("GET", strings.Replace(h, "6629fae4", "6629fae5", 1)); !errors.Is(err, registrar.ErrBadCredentials) {
 		t.Errorf("Verify(RFC 2617 example, response changed) = %v, want ErrBadCredentials", err)
 	}
 }
@@ -135,11 +135,11 @@ func TestDigestRFC7616Example(t *testing.T) {
 		cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
 	)
 	for _, tc := range []struct{ alg, want string }{
-		{sip.AlgorithmSHA256, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"},
-		{sip.AlgorithmMD5, "8ca523f5e9506fed4657c9700eebdbec"},
+		{registrar.AlgorithmSHA256, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"},
+		{registrar.AlgorithmMD5, "8ca523f5e9506fed4657c9700eebdbec"},
 	} {
-		ha1 := sip.HA1(tc.alg, "Mufasa", realm, "Circle of Life")
-		got := sip.DigestResponse(tc.alg, ha1, nonce, "00000001", cnonce, "auth", "GET", "/dir/index.html")
+		ha1 := registrar.HA1(tc.alg, "Mufasa", realm, "Circle of Life")
+		got := registrar.DigestResponse(tc.alg, ha1, nonce, "00000001", cnonce, "auth", "GET", "/dir/index.html")
 		if got != tc.want {
 			t.Errorf("%s response = %s, want %s", tc.alg, got, tc.want)
 		}
@@ -167,14 +167,14 @@ func TestDigestChallenges(t *testing.T) {
 		}
 	}
 	// A realm with a quote is escaped.
-	q := sip.NewDigest(`club "A"`, staffCredentials("x"))
+	q := registrar.NewDigest(`club "A"`, staffCredentials("x"))
 	if c := q.Challenges(false)[0]; !strings.HasPrefix(c, `Digest realm="club \"A\"", `) {
 		t.Errorf("challenge = %q, want the realm escaped", c)
 	}
 }
 
 func TestDigestAccepts(t *testing.T) {
-	for _, alg := range []string{sip.AlgorithmSHA256, sip.AlgorithmMD5, "sha-256"} {
+	for _, alg := range []string{registrar.AlgorithmSHA256, registrar.AlgorithmMD5, "sha-256"} {
 		t.Run(alg, func(t *testing.T) {
 			d, clk := newTestDigest()
 			cs := d.Challenges(false)
@@ -188,39 +188,39 @@ func TestDigestAccepts(t *testing.T) {
 	// RFC 2069 (no qop), which RFC 3261 §22.4 asks a server to accept: MD5 only.
 	d, _ := newTestDigest()
 	nonce := nonceOf(t, d.Challenges(false)[0])
-	old := marie(sip.AlgorithmMD5)
+	old := marie(registrar.AlgorithmMD5)
 	old.qop = ""
 	if user, err := d.Verify("REGISTER", old.authorize(nonce)); err != nil || user != "marie" {
 		t.Errorf("Verify(RFC 2069, MD5) = %q, %v; want marie, nil", user, err)
 	}
-	old.alg = sip.AlgorithmSHA256
-	if _, err := d.Verify("REGISTER", old.authorize(nonce)); !errors.Is(err, sip.ErrMalformed) {
+	old.alg = registrar.AlgorithmSHA256
+	if _, err := d.Verify("REGISTER", old.authorize(nonce)); !errors.Is(err, registrar.ErrMalformed) {
 		t.Errorf("Verify(SHA-256 without qop) = %v, want ErrMalformed", err)
 	}
 	// No algorithm parameter means MD5.
-	h := strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), ", algorithm=MD5", "", 1)
+	h := strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), ", algorithm=MD5", "", 1)
 	if _, err := d.Verify("REGISTER", h); err != nil {
 		t.Errorf("Verify(no algorithm) = %v, want MD5 and nil", err)
 	}
 	// The method is part of the response.
-	if _, err := d.Verify("INVITE", marie(sip.AlgorithmMD5).authorize(nonce)); !errors.Is(err, sip.ErrBadCredentials) {
+	if _, err := d.Verify("INVITE", marie(registrar.AlgorithmMD5).authorize(nonce)); !errors.Is(err, registrar.ErrBadCredentials) {
 		t.Errorf("Verify(other method) = %v, want ErrBadCredentials", err)
 	}
 }
 
 // NonceAlmostOld is just inside the nonce lifetime.
-const NonceAlmostOld = sip.NonceLifetime - time.Second
+const NonceAlmostOld = registrar.NonceLifetime - time.Second
 
 func TestDigestRefuses(t *testing.T) {
 	d, _ := newTestDigest()
 	nonce := nonceOf(t, d.Challenges(false)[0])
-	wrongPassword := marie(sip.AlgorithmSHA256)
+	wrongPassword := marie(registrar.AlgorithmSHA256)
 	wrongPassword.password = "offside"
-	wrongRealm := marie(sip.AlgorithmSHA256)
+	wrongRealm := marie(registrar.AlgorithmSHA256)
 	wrongRealm.realm = "other.example.org"
-	unknown := marie(sip.AlgorithmSHA256)
+	unknown := marie(registrar.AlgorithmSHA256)
 	unknown.user = "mallory"
-	lucSHA := marie(sip.AlgorithmSHA256)
+	lucSHA := marie(registrar.AlgorithmSHA256)
 	lucSHA.user = "luc"
 
 	// The HA1 computed with another realm, the header claiming ours.
@@ -230,22 +230,22 @@ func TestDigestRefuses(t *testing.T) {
 		name, header string
 		want         error
 	}{
-		{"no header", "", sip.ErrNoCredentials},
-		{"blank header", "   ", sip.ErrNoCredentials},
-		{"basic auth", "Basic bWFyaWU6c2VjcmV0", sip.ErrNoCredentials},
-		{"wrong password", wrongPassword.authorize(nonce), sip.ErrBadCredentials},
-		{"wrong realm parameter", wrongRealm.authorize(nonce), sip.ErrNoCredentials},
-		{"HA1 of the wrong realm", wrongRealmHA1, sip.ErrBadCredentials},
-		{"unknown user", unknown.authorize(nonce), sip.ErrUnknownUser},
-		{"no SHA-256 credential", lucSHA.authorize(nonce), sip.ErrBadCredentials},
-		{"unsupported algorithm", strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), "algorithm=MD5", "algorithm=MD5-sess", 1), sip.ErrNoCredentials},
-		{"qop auth-int", strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), "qop=auth", "qop=auth-int", 1), sip.ErrMalformed},
-		{"garbage", "Digest \x00\xff garbage", sip.ErrMalformed},
-		{"unterminated quote", `Digest username="marie`, sip.ErrMalformed},
-		{"parameter twice", marie(sip.AlgorithmMD5).authorize(nonce) + `, username="luc"`, sip.ErrMalformed},
-		{"no comma", `Digest username="marie" realm="x"`, sip.ErrMalformed},
-		{"value missing", `Digest username=, realm="x"`, sip.ErrMalformed},
-		{"bad nc", strings.Replace(marie(sip.AlgorithmMD5).authorize(nonce), "nc=00000001", "nc=1", 1), sip.ErrMalformed},
+		{"no header", "", registrar.ErrNoCredentials},
+		{"blank header", "   ", registrar.ErrNoCredentials},
+		{"basic auth", "Basic bWFyaWU6c2VjcmV0", registrar.ErrNoCredentials},
+		{"wrong password", wrongPassword.authorize(nonce), registrar.ErrBadCredentials},
+		{"wrong realm parameter", wrongRealm.authorize(nonce), registrar.ErrNoCredentials},
+		{"HA1 of the wrong realm", wrongRealmHA1, registrar.ErrBadCredentials},
+		{"unknown user", unknown.authorize(nonce), registrar.ErrUnknownUser},
+		{"no SHA-256 credential", lucSHA.authorize(nonce), registrar.ErrBadCredentials},
+		{"unsupported algorithm", strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), "algorithm=MD5", "algorithm=MD5-sess", 1), registrar.ErrNoCredentials},
+		{"qop auth-int", strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), "qop=auth", "qop=auth-int", 1), registrar.ErrMalformed},
+		{"garbage", "Digest \x00\xff garbage", registrar.ErrMalformed},
+		{"unterminated quote", `Digest username="marie`, registrar.ErrMalformed},
+		{"parameter twice", marie(registrar.AlgorithmMD5).authorize(nonce) + `, username="luc"`, registrar.ErrMalformed},
+		{"no comma", `Digest username="marie" realm="x"`, registrar.ErrMalformed},
+		{"value missing", `Digest username=, realm="x"`, registrar.ErrMalformed},
+		{"bad nc", strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), "nc=00000001", "nc=1", 1), registrar.ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			user, err := d.Verify("REGISTER", tc.header)
@@ -256,12 +256,12 @@ func TestDigestRefuses(t *testing.T) {
 	}
 
 	// Each required field missing.
-	full := marie(sip.AlgorithmMD5).authorize(nonce)
+	full := marie(registrar.AlgorithmMD5).authorize(nonce)
 	for _, field := range []string{"username", "realm", "nonce", "uri", "response", "cnonce", "nc"} {
 		re := regexp.MustCompile(`(, )?\b` + field + `=("[^"]*"|[^,]*)`)
 		h := re.ReplaceAllString(full, "")
 		h = strings.Replace(h, "Digest , ", "Digest ", 1)
-		if _, err := d.Verify("REGISTER", h); !errors.Is(err, sip.ErrMalformed) {
+		if _, err := d.Verify("REGISTER", h); !errors.Is(err, registrar.ErrMalformed) {
 			t.Errorf("Verify without %s (%q) = %v, want ErrMalformed", field, h, err)
 		}
 	}
@@ -270,19 +270,19 @@ func TestDigestRefuses(t *testing.T) {
 func TestDigestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 	d, _ := newTestDigest()
 	nonce := nonceOf(t, d.Challenges(false)[0])
-	wrong := marie(sip.AlgorithmMD5)
+	wrong := marie(registrar.AlgorithmMD5)
 	wrong.password = "nope"
-	unknown := marie(sip.AlgorithmMD5)
+	unknown := marie(registrar.AlgorithmMD5)
 	unknown.user = "mallory"
 	_, errWrong := d.Verify("REGISTER", wrong.authorize(nonce))
 	_, errUnknown := d.Verify("REGISTER", unknown.authorize(nonce))
 	// A handler that maps errors with errors.Is answers both alike.
-	for _, target := range []error{sip.ErrNoCredentials, sip.ErrStale, sip.ErrBadCredentials, sip.ErrMalformed} {
+	for _, target := range []error{registrar.ErrNoCredentials, registrar.ErrStale, registrar.ErrBadCredentials, registrar.ErrMalformed} {
 		if errors.Is(errWrong, target) != errors.Is(errUnknown, target) {
 			t.Errorf("errors.Is(_, %v): wrong password %t, unknown user %t", target, errors.Is(errWrong, target), errors.Is(errUnknown, target))
 		}
 	}
-	if !errors.Is(errUnknown, sip.ErrUnknownUser) || errors.Is(errWrong, sip.ErrUnknownUser) {
+	if !errors.Is(errUnknown, registrar.ErrUnknownUser) || errors.Is(errWrong, registrar.ErrUnknownUser) {
 		t.Errorf("the log cannot tell them apart: %v / %v", errWrong, errUnknown)
 	}
 }
@@ -290,16 +290,16 @@ func TestDigestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 func TestDigestNonces(t *testing.T) {
 	d, clk := newTestDigest()
 	nonce := nonceOf(t, d.Challenges(false)[0])
-	p := marie(sip.AlgorithmSHA256)
+	p := marie(registrar.AlgorithmSHA256)
 
 	// Expired: stale when the password is right, wrong credentials otherwise.
-	clk.Add(sip.NonceLifetime)
-	if _, err := d.Verify("REGISTER", p.authorize(nonce)); !errors.Is(err, sip.ErrStale) {
+	clk.Add(registrar.NonceLifetime)
+	if _, err := d.Verify("REGISTER", p.authorize(nonce)); !errors.Is(err, registrar.ErrStale) {
 		t.Errorf("Verify(expired nonce) = %v, want ErrStale", err)
 	}
 	bad := p
 	bad.password = "nope"
-	if _, err := d.Verify("REGISTER", bad.authorize(nonce)); !errors.Is(err, sip.ErrBadCredentials) {
+	if _, err := d.Verify("REGISTER", bad.authorize(nonce)); !errors.Is(err, registrar.ErrBadCredentials) {
 		t.Errorf("Verify(expired nonce, wrong password) = %v, want ErrBadCredentials", err)
 	}
 	// A fresh challenge works again.
@@ -316,29 +316,29 @@ func TestDigestNonces(t *testing.T) {
 			c = 'B'
 		}
 		tampered := nonce[:i] + string(c) + nonce[i+1:]
-		if _, err := d.Verify("REGISTER", p.authorize(tampered)); !errors.Is(err, sip.ErrStale) {
+		if _, err := d.Verify("REGISTER", p.authorize(tampered)); !errors.Is(err, registrar.ErrStale) {
 			t.Fatalf("Verify(nonce with byte %d changed) = %v, want ErrStale", i, err)
 		}
 		h := strings.Replace(p.authorize(nonce), nonce, tampered, 1)
-		if _, err := d.Verify("REGISTER", h); !errors.Is(err, sip.ErrBadCredentials) {
+		if _, err := d.Verify("REGISTER", h); !errors.Is(err, registrar.ErrBadCredentials) {
 			t.Fatalf("Verify(nonce with byte %d changed after signing) = %v, want ErrBadCredentials", i, err)
 		}
 	}
 	for _, n := range []string{"", "x", "not base64 !", strings.Repeat("A", 43)} {
-		if _, err := d.Verify("REGISTER", p.authorize(n)); !errors.Is(err, sip.ErrStale) {
+		if _, err := d.Verify("REGISTER", p.authorize(n)); !errors.Is(err, registrar.ErrStale) {
 			t.Errorf("Verify(nonce %q) = %v, want ErrStale", n, err)
 		}
 	}
 
 	// Another realm's nonce is not this realm's.
-	other := sip.NewDigest("other.example.org", staffCredentials(testRealm))
+	other := registrar.NewDigest("other.example.org", staffCredentials(testRealm))
 	other.Now = clk.Now
-	if _, err := d.Verify("REGISTER", p.authorize(nonceOf(t, other.Challenges(false)[0]))); !errors.Is(err, sip.ErrStale) {
+	if _, err := d.Verify("REGISTER", p.authorize(nonceOf(t, other.Challenges(false)[0]))); !errors.Is(err, registrar.ErrStale) {
 		t.Errorf("Verify(nonce of another realm) = %v, want ErrStale", err)
 	}
 
 	// A Digest rebuilt (config reload) accepts the nonces of the old one.
-	again := sip.NewDigest(testRealm, staffCredentials(testRealm))
+	again := registrar.NewDigest(testRealm, staffCredentials(testRealm))
 	again.Now = clk.Now
 	if _, err := again.Verify("REGISTER", p.authorize(nonce)); err != nil {
 		t.Errorf("Verify by a new Digest of the same realm = %v, want nil", err)
@@ -352,7 +352,7 @@ func TestDigestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for range 50 {
 				nonce := nonceOf(t, d.Challenges(false)[1])
-				if _, err := d.Verify("REGISTER", marie(sip.AlgorithmMD5).authorize(nonce)); err != nil {
+				if _, err := d.Verify("REGISTER", marie(registrar.AlgorithmMD5).authorize(nonce)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -365,8 +365,8 @@ func TestDigestConcurrent(t *testing.T) {
 func FuzzDigestVerify(f *testing.F) {
 	d, _ := newTestDigest()
 	nonce := nonceOf(f, d.Challenges(false)[0])
-	f.Add(marie(sip.AlgorithmSHA256).authorize(nonce))
-	f.Add(marie(sip.AlgorithmMD5).authorize(nonce))
+	f.Add(marie(registrar.AlgorithmSHA256).authorize(nonce))
+	f.Add(marie(registrar.AlgorithmMD5).authorize(nonce))
 	f.Add(`Digest username="a\"b", realm="` + testRealm + `", nonce="", uri="", response=""`)
 	f.Add(`Digest a=b,,c=d`)
 	f.Add(`Digest username="\`)
@@ -376,8 +376,8 @@ func FuzzDigestVerify(f *testing.F) {
 		if err == nil && user != "marie" {
 			t.Fatalf("Verify(%q) authenticated %q", h, user)
 		}
-		if err != nil && !errors.Is(err, sip.ErrNoCredentials) && !errors.Is(err, sip.ErrStale) &&
-			!errors.Is(err, sip.ErrBadCredentials) && !errors.Is(err, sip.ErrMalformed) {
+		if err != nil && !errors.Is(err, registrar.ErrNoCredentials) && !errors.Is(err, registrar.ErrStale) &&
+			!errors.Is(err, registrar.ErrBadCredentials) && !errors.Is(err, registrar.ErrMalformed) {
 			t.Fatalf("Verify(%q) = %v: not one of the documented errors", h, err)
 		}
 	})

@@ -1,0 +1,47 @@
+package clubline
+
+import "time"
+
+// The line's defaults: the club's call-handling policy, made the behaviour
+// of a config that says nothing. Package config fills a file's missing
+// keys with them and package ivr a zero option, so the two can never
+// disagree; the queue's own defaults sit beside the queue, in routing.
+// docs/config.md lists them as admins see them.
+
+// Routes a menu option may take besides a staff group.
+const (
+	RouteVoicemail = "voicemail" // leave a message
+	RouteUrgency   = "urgency"   // the urgent line
+)
+
+// UrgencyOnCall is the urgency target that rings whoever is on call.
+const UrgencyOnCall = "on-call"
+
+// Follow-up: every message is owed a call back within this time (the
+// club's policy, and what the voicemail instruction promises).
+const (
+	DefaultFollowUpWithin       = 48 * time.Hour
+	DefaultUrgentFollowUpWithin = 2 * time.Hour
+)
+
+// The menu and the voicemail.
+const (
+	// DefaultMenuTimeout is how long the menu waits for a key after the
+	// options were read.
+	DefaultMenuTimeout = 5 * time.Second
+	// DefaultMenuRetries is how many more times the menu is read to a
+	// caller who did not choose (or chose a key that leads nowhere).
+	DefaultMenuRetries = 2
+	// DefaultMaxLength ends a message this long.
+	DefaultMaxLength = 3 * time.Minute
+	// DefaultSilenceTimeout ends a message after this much silence, heard
+	// or not sent at all (a phone with voice activity detection sends
+	// nothing while the caller is silent).
+	DefaultSilenceTimeout = 8 * time.Second
+	// DefaultMinLength: a shorter message is a hang-up, not a message.
+	DefaultMinLength = time.Second
+	// DefaultSilenceLevel is the RMS level (of 32767) under which a frame
+	// counts as silence: about -44 dBFS, above a phone line's noise floor
+	// and below quiet speech.
+	DefaultSilenceLevel = 200
+)
