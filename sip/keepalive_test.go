@@ -95,7 +95,7 @@ func fastPings(o *registrar.Options) {
 
 func (rh *regHarness) registered(t *testing.T, staff string) bool {
 	t.Helper()
-	for _, r := range rh.store.all(t, rh.clock.Now()) {
+	for _, r := range rh.bound() {
 		if r.StaffID == staff {
 			return true
 		}
@@ -109,7 +109,7 @@ func TestKeepaliveRemovesSilentContact(t *testing.T) {
 	desk.register(t, rh, "201", "secret-marie")
 	mobile.register(t, rh, "202", "secret-luc")
 	if !rh.registered(t, "marie") || !rh.registered(t, "luc") {
-		t.Fatalf("store: %+v", rh.store.all(t, rh.clock.Now()))
+		t.Fatalf("store: %+v", rh.bound())
 	}
 
 	// Both answer: both stay, over several rounds.
@@ -117,7 +117,7 @@ func TestKeepaliveRemovesSilentContact(t *testing.T) {
 		return desk.pings.Load() >= 4 && mobile.pings.Load() >= 4
 	})
 	if !rh.registered(t, "marie") || !rh.registered(t, "luc") {
-		t.Fatalf("a phone that answers was removed: %+v", rh.store.all(t, rh.clock.Now()))
+		t.Fatalf("a phone that answers was removed: %+v", rh.bound())
 	}
 
 	// The mobile goes silent: it is removed after PingFailures pings, and
@@ -151,7 +151,7 @@ func TestKeepaliveRemovesVanishedPhone(t *testing.T) {
 				}
 			}
 			rh.mustRegister(t, asMarie(softphone.RegisterOptions{Transport: transport}))
-			regs := rh.store.all(t, rh.clock.Now())
+			regs := rh.bound()
 			if len(regs) != 1 || !strings.HasPrefix(regs[0].Received, transport+":") {
 				t.Fatalf("store: %+v", regs)
 			}

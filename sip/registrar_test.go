@@ -21,23 +21,56 @@ import (
 
 const regRealm = "clubline-test"
 
-// regStore keeps registrations in memory; down makes every call fail.
-// Only the registration methods are implemented.
+// regStore keeps registrations in memory; down makes every call fail, and
+// freeze makes every call hang until thaw or its deadline (a Redis under
+// SIGSTOP). Only the registration methods are implemented.
 type regStore struct {
 	clubline.Store
-	mu   sync.Mutex
-	regs map[string]*clubline.Registration
-	down atomic.Bool
+	mu     sync.Mutex
+	regs   map[string]*clubline.Registration
+	down   atomic.Bool
+	frozen atomic.Pointer[chan struct{}]
+	saves  atomic.Int32
+}
+
+func (s *regStore) freeze() {
+	ch := make(chan struct{})
+	s.frozen.Store(&ch)
+}
+
+func (s *regStore) thaw() {
+	if ch := s.frozen.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// wait blocks while the store is frozen; it returns the context's error
+// when the deadline comes first.
+func (s *regStore) wait(ctx context.Context) error {
+	ch := s.frozen.Load()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-*ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var errDown = errors.New("store down")
 
 func newRegStore() *regStore { return &regStore{regs: make(map[string]*clubline.Registration)} }
 
-func (s *regStore) SaveRegistration(_ context.Context, r *clubline.Registration) error {
+func (s *regStore) SaveRegistration(ctx context.Context, r *clubline.Registration) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
 	if s.down.Load() {
 		return errDown
 	}
+	s.saves.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := *r
@@ -45,7 +78,10 @@ func (s *regStore) SaveRegistration(_ context.Context, r *clubline.Registration)
 	return nil
 }
 
-func (s *regStore) DeleteRegistration(_ context.Context, staffID, contact string) error {
+func (s *regStore) DeleteRegistration(ctx context.Context, staffID, contact string) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
 	if s.down.Load() {
 		return errDown
 	}
@@ -59,7 +95,10 @@ func (s *regStore) DeleteRegistration(_ context.Context, staffID, contact string
 	return nil
 }
 
-func (s *regStore) Registrations(_ context.Context, staffID string, now time.Time) ([]*clubline.Registration, error) {
+func (s *regStore) Registrations(ctx context.Context, staffID string, now time.Time) ([]*clubline.Registration, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
 	if s.down.Load() {
 		return nil, errDown
 	}
@@ -101,6 +140,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 type regHarness struct {
 	*harness
+	reg     *registrar.Registrar
 	store   *regStore
 	clock   *fakeClock
 	uri     string // sip:127.0.0.1:port of the UDP listener
@@ -134,6 +174,7 @@ func newRegHarness(t *testing.T, mutate ...func(*registrar.Options)) *regHarness
 	if err != nil {
 		t.Fatal(err)
 	}
+	rh.reg = reg
 	rh.harness = newHarness(t, func(ctx context.Context, _ ivr.Inbound) { <-ctx.Done() },
 		func(o *sip.Options) { o.Registrar = reg })
 	for _, a := range rh.srv.Addrs() {
@@ -143,6 +184,9 @@ func newRegHarness(t *testing.T, mutate ...func(*registrar.Options)) *regHarness
 	}
 	return rh
 }
+
+// bound is what the registrar holds: the phones it would ring.
+func (rh *regHarness) bound() []*clubline.Registration { return rh.reg.Bindings("") }
 
 func (rh *regHarness) register(t *testing.T, o softphone.RegisterOptions) (*softphone.Registration, error) {
 	t.Helper()
@@ -190,7 +234,7 @@ func TestRegisterDigestAlgorithms(t *testing.T) {
 	}
 	// The AOR may be the staff id.
 	rh.mustRegister(t, softphone.RegisterOptions{User: "202", Password: "secret-luc", AOR: "luc", Expires: time.Hour})
-	regs := rh.store.all(t, rh.clock.Now())
+	regs := rh.bound()
 	if len(regs) != 2 || regs[0].StaffID != "luc" || regs[1].StaffID != "marie" {
 		t.Fatalf("store: %+v", regs)
 	}
@@ -208,7 +252,7 @@ func TestRegisterRefusals(t *testing.T) {
 	// Authenticated as 201, registering 202: refused.
 	_, err = rh.register(t, asMarie(softphone.RegisterOptions{AOR: "202"}))
 	wantStatus(t, err, 403)
-	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
+	if regs := rh.bound(); len(regs) != 0 {
 		t.Fatalf("refused REGISTERs stored %+v", regs)
 	}
 }
@@ -263,7 +307,7 @@ func TestRegisterChallengeAndStale(t *testing.T) {
 	if res.StatusCode != 400 {
 		t.Fatalf("malformed: %d, want 400", res.StatusCode)
 	}
-	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
+	if regs := rh.bound(); len(regs) != 0 {
 		t.Fatalf("stored %+v", regs)
 	}
 }
@@ -275,7 +319,7 @@ func TestRegisterContacts(t *testing.T) {
 	if len(reg.Bindings) != 2 {
 		t.Fatalf("two contacts: bindings %+v", reg.Bindings)
 	}
-	for _, r := range rh.store.all(t, rh.clock.Now()) {
+	for _, r := range rh.bound() {
 		// NAT: the phone says 10.0.0.x, it sends from 127.0.0.1.
 		if !strings.HasPrefix(r.Received, "udp:127.0.0.1:") {
 			t.Errorf("Received %q, want the source udp:127.0.0.1:port", r.Received)
@@ -307,7 +351,7 @@ func TestRegisterContacts(t *testing.T) {
 	}
 	// * with Expires 0 removes all.
 	reg = rh.mustRegister(t, softphone.RegisterOptions{User: "201", Password: "secret-marie", Contacts: []string{"*"}})
-	if len(reg.Bindings) != 0 || len(rh.store.all(t, rh.clock.Now())) != 0 {
+	if len(reg.Bindings) != 0 || len(rh.bound()) != 0 {
 		t.Fatalf("*: bindings %+v", reg.Bindings)
 	}
 	// * with a non-zero Expires is malformed.
@@ -322,7 +366,7 @@ func TestRegisterExpiresBounds(t *testing.T) {
 	if se.Header("Min-Expires") != "60" {
 		t.Errorf("Min-Expires %q, want 60", se.Header("Min-Expires"))
 	}
-	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
+	if regs := rh.bound(); len(regs) != 0 {
 		t.Fatalf("423 stored %+v", regs)
 	}
 	reg := rh.mustRegister(t, asMarie(softphone.RegisterOptions{Expires: 24 * time.Hour}))
@@ -335,16 +379,76 @@ func TestRegisterExpiresBounds(t *testing.T) {
 	}
 }
 
+// A frozen store (Redis under SIGSTOP) changes nothing for a phone that
+// registers: it is answered at once, rung at once, and the store gets the
+// binding when it wakes up (issue 7, finding 12: REGISTER got 500 after
+// 5 s, and callers went to voicemail).
+func TestRegisterStoreFrozen(t *testing.T) {
+	rh := newRegHarness(t)
+	rh.store.freeze()
+	defer rh.store.thaw()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // below the store's 5 s timeout
+	defer cancel()
+	reg, err := softphone.Register(ctx, rh.uri, asMarie(softphone.RegisterOptions{Logger: testLogger(t)}))
+	if err != nil {
+		t.Fatalf("REGISTER with the store frozen: %v, want 200 at once", err)
+	}
+	if len(reg.Bindings) != 1 {
+		t.Fatalf("200 lists %+v, want the one contact", reg.Bindings)
+	}
+	where, err := rh.reg.Where(ctx, []string{"marie", "luc"})
+	if err != nil || len(where["marie"]) != 1 || len(where["luc"]) != 0 {
+		t.Fatalf("Where with the store frozen: %+v, %v; want marie's phone only", where, err)
+	}
+	if got := where["marie"][0]; !strings.Contains(reg.Bindings[0].Contact, got.URI) || !strings.HasPrefix(got.Destination, "udp:127.0.0.1:") {
+		t.Errorf("marie is rung at %+v, want %s from where she registered", got, reg.Bindings[0].Contact)
+	}
+	if n := rh.store.saves.Load(); n != 0 {
+		t.Fatalf("%d saves went through a frozen store", n)
+	}
+	rh.store.thaw()
+	eventually(t, 3*time.Second, "the binding written once the store is back", func() bool {
+		return len(rh.store.all(t, rh.clock.Now())) == 1
+	})
+}
+
+// A store that refuses writes does not make a phone unreachable either:
+// the binding is retried until the store takes it, and an unregister
+// meanwhile wins over the earlier save.
 func TestRegisterStoreDown(t *testing.T) {
 	rh := newRegHarness(t)
 	rh.store.down.Store(true)
-	_, err := rh.register(t, asMarie(softphone.RegisterOptions{}))
-	se := wantStatus(t, err, 500)
-	if se.Header("Retry-After") == "" {
-		t.Error("500 without Retry-After")
+	rh.mustRegister(t, asMarie(softphone.RegisterOptions{}))
+	rh.mustRegister(t, softphone.RegisterOptions{User: "202", Password: "secret-luc", Expires: time.Hour})
+	if got := len(rh.bound()); got != 2 {
+		t.Fatalf("the registrar rings %d phones, want 2", got)
 	}
-	if regs := rh.store.all(t, rh.clock.Now()); len(regs) != 0 {
-		t.Fatalf("stored %+v", regs)
+	if _, err := rh.register(t, softphone.RegisterOptions{User: "202", Password: "secret-luc", Contacts: []string{"*"}}); err != nil {
+		t.Fatalf("luc unregistering with the store down: %v", err)
+	}
+	rh.store.down.Store(false)
+	eventually(t, 5*time.Second, "only marie's binding in the store once it is back", func() bool {
+		regs := rh.store.all(t, rh.clock.Now())
+		return len(regs) == 1 && regs[0].StaffID == "marie"
+	})
+}
+
+// After a restart the registrar remembers the phones registered before
+// it, from the store.
+func TestRegisterRestored(t *testing.T) {
+	rh := newRegHarness(t)
+	rh.mustRegister(t, asMarie(softphone.RegisterOptions{}))
+	eventually(t, 3*time.Second, "the binding in the store", func() bool { return len(rh.store.all(t, rh.clock.Now())) == 1 })
+	again, err := registrar.New(registrar.Options{Realm: regRealm, Store: rh.store, Now: rh.clock.Now, Logger: testLogger(t),
+		Staff: []registrar.Staff{{ID: "marie", Extension: "201"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Bindings("marie"); len(got) != 1 {
+		t.Fatalf("restored %+v, want marie's phone", got)
 	}
 }
 

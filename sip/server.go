@@ -211,15 +211,16 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.respond(tx, s.o.Registrar.Handle(req))
 }
 
-// startKeepalive runs the registrar's keep-alive, with this server sending
-// the pings, until the server stops (HangupAll, Close); Close waits for it.
+// startKeepalive runs the registrar (its Store writes and its keep-alive,
+// with this server sending the pings) until the server stops (HangupAll,
+// Close); Close waits for it.
 func (s *Server) startKeepalive() {
 	if s.o.Registrar == nil || !s.enter() {
 		return
 	}
 	go func() {
 		defer s.wg.Done()
-		s.o.Registrar.KeepAlive(s.stop, s)
+		s.o.Registrar.Run(s.stop, s)
 	}()
 }
 

@@ -45,8 +45,16 @@ func init() { os.Setenv("CLUBLINE_TEST_PW_QUEUE", staffPassword) }
 // max_wait; tune, if given, sets more of Main first.
 func startQueueLine(t *testing.T, at time.Time, strategy, maxWait string, tune ...func(*Main)) *line {
 	t.Helper()
+	return startQueueLineWith(t, lineOpts{at: at}, strategy, maxWait, tune...)
+}
+
+// startQueueLineWith is startQueueLine with more of the line's options
+// (a Redis store).
+func startQueueLineWith(t *testing.T, o lineOpts, strategy, maxWait string, tune ...func(*Main)) *line {
+	t.Helper()
+	at := o.at
 	dir := t.TempDir()
-	path := writeConfig(t, dir, lineOpts{})
+	path := writeConfig(t, dir, o)
 	body, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

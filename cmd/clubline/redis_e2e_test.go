@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,5 +129,48 @@ func TestRedisOutageLosesNoRecord(t *testing.T) {
 	}
 	if len(calls) != 3 || ended != 3 {
 		t.Fatalf("Redis holds %d call records (%d final) after the outage, want all 3 final", len(calls), ended)
+	}
+}
+
+// Redis freezes (SIGSTOP: a VM paused, a disk stalled) while marie's phone
+// registers and a caller picks the office: her REGISTER is answered at
+// once and the caller is put through to her, not sent to voicemail
+// (issue 7, finding 12). Her registration reaches Redis once it wakes.
+func TestRedisFrozenStaffStillRung(t *testing.T) {
+	t.Parallel()
+	rs := startRedis(t, 0, t.TempDir())
+	prefix := fmt.Sprintf("clubline-e2e-%d:", time.Now().UnixNano())
+	url := "redis://" + rs.addr() + "/0"
+	l := startQueueLineWith(t, lineOpts{at: openTuesday, redisURL: url, prefix: prefix}, "ring-all", "1m")
+
+	if err := rs.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thaw := func() { _ = rs.cmd.Process.Signal(syscall.SIGCONT) }
+	defer thaw()
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
+	l.awaitMetric("clubline_staff_registered", 1)
+	c := l.dial(softphone.Options{From: "+15145550101"})
+	l.chooseOffice(c)
+	staff := answered(t, marie, 15*time.Second)
+	_ = c.Hangup(context.Background())
+	awaitEnd(t, staff, 10*time.Second)
+
+	thaw()
+	direct, err := redis.New(redis.Options{URL: url, KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		regs, err := direct.Registrations(context.Background(), "marie", time.Now())
+		if err == nil && len(regs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis holds %d registrations of marie (%v) after it woke, want 1", len(regs), err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

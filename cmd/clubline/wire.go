@@ -117,6 +117,13 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	if m.Registrar, err = m.newRegistrar(cfg); err != nil {
 		return fmt.Errorf("%s: staff: %w", m.ConfigPath, err)
 	}
+	if m.Registrar != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if rerr := m.Registrar.Restore(rctx); rerr != nil {
+			m.Logger.Warn("staff registrations could not be read from the store: phones are found again as they refresh", "error", rerr)
+		}
+		cancel()
+	}
 
 	m.SIP, err = sip.NewServer(sip.Options{
 		Listen:        listenURIs(cfg.SIP.Listen),
@@ -447,20 +454,12 @@ func (m *Main) newRegistrar(cfg *config.Config) (*registrar.Registrar, error) {
 }
 
 // countRegistered sets clubline_staff_registered: the staff members with
-// at least one live registration. On a store error the gauge keeps its
-// last value.
+// at least one live registration.
 func (m *Main) countRegistered() {
 	if m.Registrar == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	n, err := m.Registrar.Registered(ctx)
-	if err != nil {
-		m.Logger.Warn("cannot count registered staff", "error", err)
-		return
-	}
-	m.Metrics.StaffRegistered.Set(float64(n))
+	m.Metrics.StaffRegistered.Set(float64(m.Registrar.Registered()))
 }
 
 // scriptOptions are the parts every config snapshot's script shares: the

@@ -2,7 +2,6 @@ package registrar
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -70,14 +69,22 @@ type pingState struct {
 	failed       int
 }
 
-// KeepAlive pings every registered contact each PingEvery through p until
-// ctx ends; it returns at once when the keep-alive is off (PingEvery < 0).
-func (r *Registrar) KeepAlive(ctx context.Context, p Pinger) {
-	if r.o.PingEvery < 0 {
-		return
+// Run writes the bindings through to the Store and pings every registered
+// contact each PingEvery through p (unless the keep-alive is off:
+// PingEvery < 0), until ctx ends; then it makes one last attempt to write
+// what the Store has not taken yet, and returns.
+func (r *Registrar) Run(ctx context.Context, p Pinger) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.writer.run(ctx)
+	}()
+	if r.o.PingEvery >= 0 {
+		k := &keepalive{p: p, r: r, failures: make(map[string]*pingState)}
+		k.run(ctx)
 	}
-	k := &keepalive{p: p, r: r, failures: make(map[string]*pingState)}
-	k.run(ctx)
+	wg.Wait()
 }
 
 func (k *keepalive) run(ctx context.Context) {
@@ -96,15 +103,8 @@ func (k *keepalive) run(ctx context.Context) {
 // round pings every live registration once and removes those that failed
 // too often.
 func (k *keepalive) round(ctx context.Context) {
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	regs, err := k.r.o.Store.Registrations(sctx, "", k.r.o.Now())
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			k.r.log.Warn("keep-alive: cannot read the registrations", "error", err)
-		}
-		return
-	}
+	k.r.book.expire(k.r.o.Now())
+	regs := k.r.book.live("", k.r.o.Now())
 	alive := make([]bool, len(regs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, pingConcurrency)
@@ -137,7 +137,7 @@ func (k *keepalive) round(ctx context.Context) {
 		}
 		st.failed++
 		if st.failed >= k.r.o.PingFailures {
-			k.remove(ctx, reg, st.failed)
+			k.remove(reg, st.failed)
 			delete(k.failures, key)
 		}
 	}
@@ -151,29 +151,23 @@ func (k *keepalive) round(ctx context.Context) {
 
 // remove deletes a registration that stopped answering, unless the phone
 // refreshed it meanwhile.
-func (k *keepalive) remove(ctx context.Context, reg *clubline.Registration, failed int) {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	current, err := k.r.o.Store.Registrations(ctx, reg.StaffID, k.r.o.Now())
-	if err != nil {
-		k.r.log.Warn("keep-alive: cannot remove a silent contact: the store failed", "staff", reg.StaffID, "error", err)
-		return
-	}
-	for _, c := range current {
+func (k *keepalive) remove(reg *clubline.Registration, failed int) {
+	r := k.r
+	r.mu.Lock()
+	for _, c := range r.book.live(reg.StaffID, r.o.Now()) {
 		if c.Contact == reg.Contact && (c.Received != reg.Received || !c.RegisteredAt.Equal(reg.RegisteredAt)) {
+			r.mu.Unlock()
 			return // refreshed since the ping
 		}
 	}
-	err = k.r.o.Store.DeleteRegistration(ctx, reg.StaffID, reg.Contact)
-	if errors.Is(err, clubline.ErrNotFound) {
-		return
-	}
-	if err != nil {
-		k.r.log.Warn("keep-alive: cannot remove a silent contact: the store failed", "staff", reg.StaffID, "error", err)
+	removed := r.book.remove(reg.StaffID, reg.Contact, r.o.Now())
+	r.mu.Unlock()
+	r.writer.delete(reg.StaffID, reg.Contact)
+	if !removed {
 		return
 	}
 	transport, addr, _ := strings.Cut(reg.Received, ":")
-	k.r.log.Info("contact removed: no answer to OPTIONS", "staff", reg.StaffID, "transport", transport,
+	r.log.Info("contact removed: no answer to OPTIONS", "staff", reg.StaffID, "transport", transport,
 		"source", sipx.MaskAddr(sipx.SourceIP(addr)), "failed_pings", failed)
 }
 

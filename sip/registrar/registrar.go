@@ -7,7 +7,6 @@
 package registrar
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,8 +31,9 @@ import (
 //     RegisterWindow) gets 503 with Retry-After, not 429 (SIP has none),
 //     and one log line per address and window. Nothing past the limit is
 //     authenticated or stored.
-//   - A store error gets 500 with Retry-After, never a 200: a phone must not
-//     believe it is reachable when nobody could find it.
+//   - The bindings live in memory and are written through to the Store in
+//     the background (book.go): a REGISTER never waits on the Store, and
+//     a Store that fails costs nothing but the copy a restart reads.
 
 // Registrar defaults.
 const (
@@ -42,7 +42,6 @@ const (
 	DefaultExpires        = 3600 * time.Second
 	DefaultRegisterBurst  = 20
 	DefaultRegisterWindow = 10 * time.Second
-	registrarRetryAfter   = 30 * time.Second
 	storeTimeout          = 5 * time.Second
 )
 
@@ -129,11 +128,15 @@ func (o *Options) withDefaults() error {
 // Registrar answers REGISTER, keeps the phones' contacts alive and says
 // where staff can be rung. Create it with New.
 type Registrar struct {
-	o      Options
-	digest *Digest
-	byUser map[string]*Staff // digest user name → staff
-	log    *slog.Logger
-	limit  *rateLimit
+	o         Options
+	digest    *Digest
+	byUser    map[string]*Staff // digest user name → staff
+	staffByID map[string]*Staff
+	log       *slog.Logger
+	limit     *rateLimit
+	book      *book
+	writer    *writer
+	mu        sync.Mutex // serialises REGISTERs' read-check-write of the book
 }
 
 // New checks the options and prepares a registrar.
@@ -141,7 +144,8 @@ func New(o Options) (*Registrar, error) {
 	if err := o.withDefaults(); err != nil {
 		return nil, err
 	}
-	r := &Registrar{o: o, byUser: make(map[string]*Staff), log: o.Logger.With("component", "registrar"),
+	r := &Registrar{o: o, byUser: make(map[string]*Staff), staffByID: make(map[string]*Staff),
+		log: o.Logger.With("component", "registrar"), book: newBook(),
 		limit: newRateLimit(o.RegisterBurst, o.RegisterWindow)}
 	for i := range o.Staff {
 		st := &o.Staff[i]
@@ -149,7 +153,9 @@ func New(o Options) (*Registrar, error) {
 			st.User = st.Extension
 		}
 		r.byUser[st.User] = st
+		r.staffByID[st.ID] = st
 	}
+	r.writer = newWriter(o.Store, r.log)
 	r.digest = NewDigest(o.Realm, func(user string) (Credential, bool) {
 		st, ok := r.byUser[user]
 		if !ok {
@@ -220,24 +226,19 @@ func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
 	now := r.o.Now()
-	current, err := r.o.Store.Registrations(ctx, st.ID, now)
-	if err != nil {
-		return r.storeFailed(req, st.ID, err)
+	r.mu.Lock() // one REGISTER of a staff member at a time: read, check, write
+	current := r.book.live(st.ID, now)
+	changed, res := r.apply(req, st, bindings, wildcard, current, now)
+	if len(bindings) > 0 || wildcard {
+		current = r.book.live(st.ID, now)
 	}
-	changed, res := r.apply(ctx, req, st, bindings, wildcard, current, now)
+	r.mu.Unlock()
 	if changed {
 		r.o.OnChange()
 	}
 	if res != nil {
 		return res
-	}
-	if len(bindings) > 0 || wildcard {
-		if current, err = r.o.Store.Registrations(ctx, st.ID, now); err != nil {
-			return r.storeFailed(req, st.ID, err)
-		}
 	}
 	res = r.reply(req, sipmsg.StatusOK, "OK")
 	for _, reg := range current {
@@ -250,7 +251,7 @@ func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 
 // apply writes the bindings of an authenticated REGISTER; a non-nil
 // response is a failure to send instead of the 200.
-func (r *Registrar) apply(ctx context.Context, req *sipmsg.Request, st *Staff, bindings []binding,
+func (r *Registrar) apply(req *sipmsg.Request, st *Staff, bindings []binding,
 	wildcard bool, current []*clubline.Registration, now time.Time) (changed bool, res *sipmsg.Response) {
 	callID := ""
 	if id := req.CallID(); id != nil {
@@ -267,9 +268,8 @@ func (r *Registrar) apply(ctx context.Context, req *sipmsg.Request, st *Staff, b
 			}
 		}
 		for _, reg := range current {
-			if err := r.o.Store.DeleteRegistration(ctx, st.ID, reg.Contact); err != nil && !errors.Is(err, clubline.ErrNotFound) {
-				return changed, r.storeFailed(req, st.ID, err)
-			}
+			r.book.remove(st.ID, reg.Contact, now)
+			r.writer.delete(st.ID, reg.Contact)
 			changed = true
 		}
 		r.log.Info("unregistered all contacts", "staff", st.ID, "count", len(current))
@@ -288,11 +288,10 @@ func (r *Registrar) apply(ctx context.Context, req *sipmsg.Request, st *Staff, b
 	received := strings.ToLower(req.Transport()) + ":" + req.Source()
 	for _, b := range bindings {
 		if b.expires == 0 {
-			err := r.o.Store.DeleteRegistration(ctx, st.ID, b.uri)
-			if err != nil && !errors.Is(err, clubline.ErrNotFound) {
-				return changed, r.storeFailed(req, st.ID, err)
+			if r.book.remove(st.ID, b.uri, now) {
+				changed = true
 			}
-			changed = changed || err == nil
+			r.writer.delete(st.ID, b.uri)
 			r.log.Info("unregistered", "staff", st.ID)
 			continue
 		}
@@ -300,9 +299,8 @@ func (r *Registrar) apply(ctx context.Context, req *sipmsg.Request, st *Staff, b
 			StaffID: st.ID, Contact: b.uri, Received: received, UserAgent: sipx.Printable(ua, 64),
 			Expires: now.Add(min(b.expires, r.o.MaxExpires)), CallID: callID, CSeq: cseq, RegisteredAt: now,
 		}
-		if err := r.o.Store.SaveRegistration(ctx, reg); err != nil {
-			return changed, r.storeFailed(req, st.ID, err)
-		}
+		r.book.put(reg)
+		r.writer.save(reg)
 		changed = true
 		r.log.Info("registered", "staff", st.ID, "transport", strings.ToLower(req.Transport()),
 			"source", sipx.MaskAddr(sipx.SourceIP(req.Source())), "expires", min(b.expires, r.o.MaxExpires))
@@ -364,11 +362,6 @@ func (r *Registrar) challenge(req *sipmsg.Request, stale bool) *sipmsg.Response 
 func (r *Registrar) outOfOrder(req *sipmsg.Request, staff string) *sipmsg.Response {
 	r.log.Info("REGISTER out of order: CSeq not above the stored one for this Call-ID", "staff", staff)
 	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", sipx.RetryAfter(time.Second))
-}
-
-func (r *Registrar) storeFailed(req *sipmsg.Request, staff string, err error) *sipmsg.Response {
-	r.log.Error("REGISTER not stored: the store failed", "staff", staff, "error", err)
-	return r.reply(req, sipmsg.StatusInternalServerError, "Server Internal Error", sipx.RetryAfter(registrarRetryAfter))
 }
 
 func (r *Registrar) reply(req *sipmsg.Request, code int, reason string, hs ...sipmsg.Header) *sipmsg.Response {

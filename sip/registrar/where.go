@@ -4,17 +4,15 @@ import (
 	"context"
 	"slices"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
 )
 
 // Where says where the staff members named can be rung now: each live
 // contact, rung at its Contact URI and sent to where its REGISTER came
 // from (ivr.Phones).
-func (r *Registrar) Where(ctx context.Context, staff []string) (map[string][]ivr.Target, error) {
-	regs, err := r.o.Store.Registrations(ctx, "", r.o.Now())
-	if err != nil {
-		return nil, err
-	}
+func (r *Registrar) Where(_ context.Context, staff []string) (map[string][]ivr.Target, error) {
+	regs := r.book.live("", r.o.Now())
 	out := make(map[string][]ivr.Target)
 	for _, reg := range regs {
 		if slices.Contains(staff, reg.StaffID) {
@@ -26,14 +24,18 @@ func (r *Registrar) Where(ctx context.Context, staff []string) (map[string][]ivr
 
 // Registered counts the staff members with at least one live contact
 // (clubline_staff_registered).
-func (r *Registrar) Registered(ctx context.Context) (int, error) {
-	regs, err := r.o.Store.Registrations(ctx, "", r.o.Now())
-	if err != nil {
-		return 0, err
-	}
+func (r *Registrar) Registered() int {
+	regs := r.book.live("", r.o.Now())
 	staff := make(map[string]bool)
 	for _, reg := range regs {
 		staff[reg.StaffID] = true
 	}
-	return len(staff), nil
+	return len(staff)
+}
+
+// Bindings returns copies of the live registrations of a staff member (all
+// staff when staff is ""), ordered by staff and contact: what the
+// registrar rings, whatever the Store holds.
+func (r *Registrar) Bindings(staff string) []*clubline.Registration {
+	return r.book.live(staff, r.o.Now())
 }

@@ -7,14 +7,12 @@ import (
 	"github.com/clubline/clubline"
 )
 
-// Registrations bypass the spool. A REGISTER answered 200 OK tells the
-// phone that clubline can now ring it; if the registration only sat in the
-// journal, a caller (or another clubline instance reading Redis) would not
-// find the phone, and the phone would not know to try again. So a save or
-// a delete goes straight to the backend and its error goes back to the
-// REGISTER handler, which answers 500 (with Retry-After) and the phone
-// retries. A registration is also short-lived and refreshed by the phone:
-// replaying a stale one from the journal after an outage would be wrong.
+// Registrations bypass the spool. The registrar keeps its own copy in
+// memory, writes the latest state of each contact behind it and retries
+// while the backend fails (sip/registrar); a registration is short-lived
+// and refreshed by the phone, so replaying a stale one from the journal
+// after an outage would be wrong. A save or a delete goes straight to the
+// backend and its error goes back to the registrar.
 
 // SaveRegistration writes to the backend and returns its error.
 func (s *Spool) SaveRegistration(ctx context.Context, r *clubline.Registration) error {
