@@ -29,6 +29,7 @@ type Metrics struct {
 	SIPRejected      *prometheus.CounterVec
 	StaffRegistered  prometheus.Gauge
 	RetentionDeleted *prometheus.CounterVec
+	SIPBlocked       *prometheus.CounterVec
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -102,12 +103,16 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "clubline_retention_deleted_total",
 			Help: "Records deleted because they were older than the retention limit of the config file, by kind (call: a call record, older than retention.calls; voicemail: a message with its follow-up and its WAV file, older than retention.voicemail).",
 		}, []string{"kind"}),
+		SIPBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clubline_sip_blocked_total",
+			Help: "SIP requests refused by a protection limit, by reason (register_rate: too many REGISTERs from one address; register_auth_source: too many wrong passwords from one address; register_auth_user: too many wrong passwords for one staff member; register_replay: a REGISTER whose credentials were used before).",
+		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
 		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
 		m.QueueShort, m.QueueInSL, m.StaffBusy,
-		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted,
+		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted, m.SIPBlocked,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -251,6 +251,18 @@ func newRawClient(t *testing.T) *rawClient {
 // (nil: none) and handlers for requests it receives (nil: none).
 func newRawClientWith(t *testing.T, readFilter func([]byte) []byte, handle func(*sipgo.Server)) *rawClient {
 	t.Helper()
+	return newRawClientOn(t, "127.0.0.1", readFilter, handle)
+}
+
+// newRawClientFrom is a raw client whose socket is on another loopback
+// address (127.0.0.2…): another source, as a phone elsewhere would be.
+func newRawClientFrom(t *testing.T, ip string) *rawClient {
+	t.Helper()
+	return newRawClientOn(t, ip, nil, nil)
+}
+
+func newRawClientOn(t *testing.T, ip string, readFilter func([]byte) []byte, handle func(*sipgo.Server)) *rawClient {
+	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	transport := []sipmsg.TransportLayerOption{sipmsg.WithTransportLayerLogger(quiet)}
 	if readFilter != nil {
@@ -272,7 +284,7 @@ func newRawClientWith(t *testing.T, readFilter func([]byte) []byte, handle func(
 	if handle != nil {
 		handle(srv)
 	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	conn, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +296,7 @@ func newRawClientWith(t *testing.T, readFilter func([]byte) []byte, handle func(
 	for ua.TransportLayer().Pool("udp").Size() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"),
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(ip),
 		sipgo.WithClientConnectionAddr(conn.LocalAddr().String()), sipgo.WithClientLogger(quiet))
 	if err != nil {
 		t.Fatal(err)

@@ -446,7 +446,8 @@ func (m *Main) newRegistrar(cfg *config.Config) (*registrar.Registrar, error) {
 		staff = append(staff, registrar.Staff{ID: s.ID, Extension: s.Extension, Credential: c})
 	}
 	o := &registrar.Options{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
-		Store: m.Store, OnChange: m.countRegistered, Logger: m.Logger}
+		Store: m.Store, OnChange: m.countRegistered, Logger: m.Logger,
+		OnBlocked: func(reason string) { m.Metrics.SIPBlocked.WithLabelValues(reason).Inc() }}
 	if m.TuneRegistrar != nil {
 		m.TuneRegistrar(o)
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,14 +27,34 @@ import (
 //	ErrNoCredentials     401 with Challenges(false)
 //	ErrStale             401 with Challenges(true): the phone retries at once
 //	                     with the same password and a new nonce
+//	(ErrReplay)          a nonce count used before: an ErrStale, counted
 //	ErrBadCredentials    403 Forbidden, and a log line; ErrUnknownUser is an
 //	(ErrUnknownUser)     ErrBadCredentials, so it gets the same answer
 //	ErrMalformed         400 Bad Request
 //
 // A wrong password gets 403, not another 401: phones answer a 401 with the
 // same password again, and the loop only fills the logs; a 403 shows the
-// user "registration failed" at once. A flood of them is for the rate
-// limit in front of Verify.
+// user "registration failed" at once. A flood of them is for the limits in
+// front of Verify (guard.go).
+//
+// Decisions (issue 7, findings 6 and 7):
+//
+//   - A nonce is bound to the address it was issued to: its MAC covers the
+//     source IP, and a nonce presented from elsewhere is not ours (stale).
+//   - A nonce lives NonceLifetime (32 s, as Asterisk's PJSIP): long enough
+//     for the 401 round trip, short enough that a captured one is soon
+//     useless.
+//   - The nonce count is tracked (nonces.go): with qop=auth, each request on
+//     a nonce must carry a higher nc than the last accepted one; without
+//     qop (RFC 2069) a nonce serves once. A replay gets a stale challenge,
+//     so a phone that reused its nc by mistake retries at once, and an
+//     attacker who captured a REGISTER gets nothing.
+//   - One guess per challenge: a nonce that came with a wrong response is
+//     burned, and anything on a burned, expired or foreign nonce gets a
+//     stale challenge without the response being checked. Checking it
+//     would tell a right guess (stale) from a wrong one (403) on a nonce
+//     the attacker could reuse forever (Kamailio checks the nonce first
+//     too).
 
 // Algorithms clubline offers, per RFC 8760.
 const (
@@ -42,9 +63,8 @@ const (
 )
 
 // NonceLifetime is how long a nonce is accepted. An older one, or one this
-// process did not make (clubline restarted), gets a stale challenge if the
-// password was right.
-const NonceLifetime = 5 * time.Minute
+// process did not make (clubline restarted), gets a stale challenge.
+const NonceLifetime = 32 * time.Second
 
 // Errors of Verify.
 var (
@@ -57,6 +77,10 @@ var (
 	// the log may tell them apart.
 	ErrUnknownUser = fmt.Errorf("%w (unknown user)", ErrBadCredentials)
 	ErrMalformed   = errors.New("sip digest: malformed Authorization header")
+	// ErrReplay wraps ErrStale: a request whose nonce count was used before
+	// (a captured request sent again) gets a stale challenge like any
+	// other unusable nonce; only the log and the metric tell them apart.
+	ErrReplay = fmt.Errorf("%w (nonce count reused)", ErrStale)
 )
 
 // Credential is what clubline keeps of a staff member's password: the HA1
@@ -120,6 +144,9 @@ var nonceKey = sync.OnceValue(func() []byte {
 	return k
 })
 
+// usedNonces is the nonce book of the process.
+var usedNonces = sync.OnceValue(func() *nonceBook { return newNonceBook(maxTrackedNonces) })
+
 // Digest checks the Authorization headers of one realm. It is safe for
 // concurrent use once set up.
 type Digest struct {
@@ -131,6 +158,8 @@ type Digest struct {
 	Algorithms []string
 	// Now is the clock of the nonces (default time.Now). Set before use.
 	Now func() time.Time
+
+	used *nonceBook // the process's, like nonceKey: a rebuilt Digest knows what the old one accepted
 }
 
 // NewDigest returns a Digest for realm that finds credentials with lookup.
@@ -140,17 +169,20 @@ func NewDigest(realm string, lookup func(user string) (Credential, bool)) *Diges
 		lookup:     lookup,
 		Algorithms: []string{AlgorithmSHA256, AlgorithmMD5},
 		Now:        time.Now,
+		used:       usedNonces(),
 	}
 }
 
 // Realm is the realm the Digest challenges for.
 func (d *Digest) Realm() string { return d.realm }
 
-// Challenges returns the WWW-Authenticate values to send with a 401, one
-// per algorithm in preference order, all with one fresh nonce. stale says
-// the phone's password was right but its nonce too old.
-func (d *Digest) Challenges(stale bool) []string {
-	nonce := d.nonce(d.Now())
+// Challenges returns the WWW-Authenticate values to send with a 401 to a
+// request from the IP address source, one per algorithm in preference
+// order, all with one fresh nonce bound to source. stale says the phone's
+// nonce could not be used (too old, burned, replayed): it may retry at
+// once with the new one.
+func (d *Digest) Challenges(stale bool, source string) []string {
+	nonce := d.nonce(d.Now(), source)
 	out := make([]string, 0, len(d.Algorithms))
 	for _, alg := range d.Algorithms {
 		c := fmt.Sprintf(`Digest realm=%s, nonce="%s", algorithm=%s, qop="auth"`, quote(d.realm), nonce, alg)
@@ -163,40 +195,45 @@ func (d *Digest) Challenges(stale bool) []string {
 }
 
 // Nonces are base64url(8-byte Unix ms, 8 random bytes, first 16 bytes of
-// HMAC-SHA-256(key, realm, the 16 bytes before)): stateless, unforgeable,
-// and dated.
+// HMAC-SHA-256(key, realm, source IP, the 16 bytes before)): unforgeable,
+// dated and bound to where they were sent; what was done with them is in
+// the nonce book.
 const (
 	nonceRaw = 8 + 8 + 16
 )
 
-func (d *Digest) nonce(now time.Time) string {
+func (d *Digest) nonce(now time.Time, source string) string {
 	b := make([]byte, 16, nonceRaw)
 	binary.BigEndian.PutUint64(b, uint64(now.UnixMilli()))
 	rand.Read(b[8:16])
-	b = append(b, d.mac(b)...)
+	b = append(b, d.mac(b, source)...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (d *Digest) mac(b []byte) []byte {
+func (d *Digest) mac(b []byte, source string) []byte {
 	m := hmac.New(sha256.New, nonceKey())
 	m.Write([]byte(d.realm))
+	m.Write([]byte{0})
+	m.Write([]byte(source))
 	m.Write([]byte{0})
 	m.Write(b[:16])
 	return m.Sum(nil)[:16]
 }
 
-// nonceFresh reports whether this process made the nonce for this realm,
-// less than NonceLifetime ago (or ahead, if the clock stepped back).
-func (d *Digest) nonceFresh(nonce string, now time.Time) bool {
+// nonceIssued returns when this process made the nonce for this realm and
+// source, and whether it did and it is less than NonceLifetime old (or
+// ahead, if the clock stepped back).
+func (d *Digest) nonceIssued(nonce, source string, now time.Time) (time.Time, bool) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(nonce)
 	if err != nil || len(b) != nonceRaw {
-		return false
+		return time.Time{}, false
 	}
-	if !hmac.Equal(b[16:], d.mac(b)) {
-		return false
+	if !hmac.Equal(b[16:], d.mac(b, source)) {
+		return time.Time{}, false
 	}
-	age := now.Sub(time.UnixMilli(int64(binary.BigEndian.Uint64(b))))
-	return age < NonceLifetime && age > -NonceLifetime
+	issued := time.UnixMilli(int64(binary.BigEndian.Uint64(b)))
+	age := now.Sub(issued)
+	return issued, age < NonceLifetime && age > -NonceLifetime
 }
 
 // dummyHA1 stands in for the HA1 of an unknown user, so that Verify spends
@@ -204,17 +241,16 @@ func (d *Digest) nonceFresh(nonce string, now time.Time) bool {
 const dummyHA1 = "0000000000000000000000000000000000000000000000000000000000000000"
 
 // Verify checks the Authorization header value of a request of the given
-// method (REGISTER) and returns the authenticated user. On an error, user
-// is the username the header claims, when it could be read, for the log
-// only. The uri parameter is taken as the phone sent it: the handler should
-// check it names the request's Request-URI.
+// method (REGISTER) from the IP address source, and returns the
+// authenticated user. On an error, user is the username the header claims,
+// when it could be read, for the log only. The uri parameter is taken as
+// the phone sent it: the handler should check it names the request's
+// Request-URI.
 //
 // A response without qop (RFC 2069, which RFC 3261 §22.4 asks servers to
-// accept) is accepted for MD5 only; SHA-256 (RFC 7616) requires qop=auth.
-// The nonce count is read but not tracked: within a nonce's five minutes, a
-// captured request can be replayed. Over plain UDP, anyone who can capture
-// a REGISTER can also spoof one, so tracking nc would add little.
-func (d *Digest) Verify(method, authorization string) (user string, err error) {
+// accept) is accepted for MD5 only, once per nonce; SHA-256 (RFC 7616)
+// requires qop=auth.
+func (d *Digest) Verify(method, authorization, source string) (user string, err error) {
 	authorization = strings.TrimSpace(authorization)
 	if authorization == "" {
 		return "", ErrNoCredentials
@@ -257,6 +293,13 @@ func (d *Digest) Verify(method, authorization string) (user string, err error) {
 		return user, fmt.Errorf("%w: nc %.20q, want 8 hex digits", ErrMalformed, nc)
 	}
 
+	now := d.Now()
+	issued, fresh := d.nonceIssued(p["nonce"], source, now)
+	if !fresh || d.used.burned(p["nonce"], issued) {
+		return user, ErrStale // the response is not even looked at
+	}
+	count, _ := strconv.ParseUint(nc, 16, 32)
+
 	cred, known := d.lookup(user)
 	ha1 := ""
 	if known {
@@ -272,6 +315,9 @@ func (d *Digest) Verify(method, authorization string) (user string, err error) {
 	}
 	want := DigestResponse(alg, strings.ToLower(ha1), p["nonce"], nc, cnonce, qop, method, p["uri"])
 	match := subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) == 1
+	if !known || !have || !match {
+		d.used.burn(p["nonce"], issued, now)
+	}
 	switch {
 	case !known:
 		return user, ErrUnknownUser
@@ -279,8 +325,9 @@ func (d *Digest) Verify(method, authorization string) (user string, err error) {
 		return user, fmt.Errorf("%w: no %s credential for this user", ErrBadCredentials, alg)
 	case !match:
 		return user, ErrBadCredentials
-	case !d.nonceFresh(p["nonce"], d.Now()):
-		return user, ErrStale
+	}
+	if err := d.used.use(p["nonce"], issued, qop != "", count, now); err != nil {
+		return user, err
 	}
 	return user, nil
 }

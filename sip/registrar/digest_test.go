@@ -14,6 +14,7 @@ import (
 
 const (
 	testRealm    = "clubline.example.org"
+	testSource   = "192.0.2.7"
 	testPassword = "hors-jeu 2026!"
 )
 
@@ -73,11 +74,13 @@ func nonceOf(t testing.TB, challenge string) string {
 type digestClient struct {
 	user, password, realm, alg, qop string
 	uri                             string
+	nc                              int // the nonce count sent (default 1)
 }
 
 func (p digestClient) authorize(nonce string) string {
 	ha1 := registrar.HA1(p.alg, p.user, p.realm, p.password)
-	const nc, cnonce = "00000001", "0a4f113b"
+	const cnonce = "0a4f113b"
+	nc := fmt.Sprintf("%08x", max(1, p.nc))
 	resp := registrar.DigestResponse(p.alg, ha1, nonce, nc, cnonce, p.qop, "REGISTER", p.uri)
 	h := fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s`,
 		p.user, p.realm, nonce, p.uri, resp, p.alg)
@@ -103,9 +106,9 @@ func TestDigestRFC2617Example(t *testing.T) {
 		t.Errorf("response = %s, want %s", got, want)
 	}
 
-	// Through Verify: the response is right, but the nonce is not one of
-	// ours, so the answer is a stale challenge (retry with our nonce),
-	// never success. A wrong response is wrong credentials.
+	// Through Verify: the nonce is not one of ours, so the answer is a
+	// stale challenge (retry with our nonce), never success, and the
+	// response is not even checked: right or wrong, the same answer.
 	d := registrar.NewDigest(realm, func(u string) (registrar.Credential, bool) {
 		return registrar.Credential{User: u, HA1MD5: ha1}, u == "Mufasa"
 	})
@@ -118,12 +121,12 @@ func TestDigestRFC2617Example(t *testing.T) {
                  cnonce="0a4f113b",
                  response="6629fae49393a05397450978507c4ef1",
                  opaque="5ccc069c403ebaf9f0171e9517f40e41"`
-	user, err := d.Verify("GET", h)
+	user, err := d.Verify("GET", h, testSource)
 	if user != "Mufasa" || !errors.Is(err, registrar.ErrStale) {
 		t.Errorf("Verify(RFC 2617 example) = %q, %v; want Mufasa, ErrStale", user, err)
 	}
-	if _, err := d.Verify("GET", strings.Replace(h, "6629fae4", "6629fae5", 1)); !errors.Is(err, registrar.ErrBadCredentials) {
-		t.Errorf("Verify(RFC 2617 example, response changed) = %v, want ErrBadCredentials", err)
+	if _, err := d.Verify("GET", strings.Replace(h, "6629fae4", "6629fae5", 1), testSource); !errors.Is(err, registrar.ErrStale) {
+		t.Errorf("Verify(RFC 2617 example, response changed) = %v, want ErrStale", err)
 	}
 }
 
@@ -148,7 +151,7 @@ func TestDigestRFC7616Example(t *testing.T) {
 
 func TestDigestChallenges(t *testing.T) {
 	d, _ := newTestDigest()
-	cs := d.Challenges(false)
+	cs := d.Challenges(false, testSource)
 	if len(cs) != 2 {
 		t.Fatalf("Challenges = %q, want two", cs)
 	}
@@ -158,17 +161,17 @@ func TestDigestChallenges(t *testing.T) {
 			t.Errorf("challenge %d = %q, want %q", i, cs[i], want)
 		}
 	}
-	if nonceOf(t, cs[0]) == nonceOf(t, d.Challenges(false)[0]) {
+	if nonceOf(t, cs[0]) == nonceOf(t, d.Challenges(false, testSource)[0]) {
 		t.Error("two challenges share a nonce")
 	}
-	for _, c := range d.Challenges(true) {
+	for _, c := range d.Challenges(true, testSource) {
 		if !strings.HasSuffix(c, ", stale=true") {
 			t.Errorf("stale challenge %q does not say stale=true", c)
 		}
 	}
 	// A realm with a quote is escaped.
 	q := registrar.NewDigest(`club "A"`, staffCredentials("x"))
-	if c := q.Challenges(false)[0]; !strings.HasPrefix(c, `Digest realm="club \"A\"", `) {
+	if c := q.Challenges(false, testSource)[0]; !strings.HasPrefix(c, `Digest realm="club \"A\"", `) {
 		t.Errorf("challenge = %q, want the realm escaped", c)
 	}
 }
@@ -177,9 +180,9 @@ func TestDigestAccepts(t *testing.T) {
 	for _, alg := range []string{registrar.AlgorithmSHA256, registrar.AlgorithmMD5, "sha-256"} {
 		t.Run(alg, func(t *testing.T) {
 			d, clk := newTestDigest()
-			cs := d.Challenges(false)
+			cs := d.Challenges(false, testSource)
 			clk.Add(NonceAlmostOld)
-			user, err := d.Verify("REGISTER", marie(alg).authorize(nonceOf(t, cs[0])))
+			user, err := d.Verify("REGISTER", marie(alg).authorize(nonceOf(t, cs[0])), testSource)
 			if err != nil || user != "marie" {
 				t.Errorf("Verify = %q, %v; want marie, nil", user, err)
 			}
@@ -187,23 +190,23 @@ func TestDigestAccepts(t *testing.T) {
 	}
 	// RFC 2069 (no qop), which RFC 3261 §22.4 asks a server to accept: MD5 only.
 	d, _ := newTestDigest()
-	nonce := nonceOf(t, d.Challenges(false)[0])
+	fresh := func() string { return nonceOf(t, d.Challenges(false, testSource)[0]) }
 	old := marie(registrar.AlgorithmMD5)
 	old.qop = ""
-	if user, err := d.Verify("REGISTER", old.authorize(nonce)); err != nil || user != "marie" {
+	if user, err := d.Verify("REGISTER", old.authorize(fresh()), testSource); err != nil || user != "marie" {
 		t.Errorf("Verify(RFC 2069, MD5) = %q, %v; want marie, nil", user, err)
 	}
 	old.alg = registrar.AlgorithmSHA256
-	if _, err := d.Verify("REGISTER", old.authorize(nonce)); !errors.Is(err, registrar.ErrMalformed) {
+	if _, err := d.Verify("REGISTER", old.authorize(fresh()), testSource); !errors.Is(err, registrar.ErrMalformed) {
 		t.Errorf("Verify(SHA-256 without qop) = %v, want ErrMalformed", err)
 	}
 	// No algorithm parameter means MD5.
-	h := strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), ", algorithm=MD5", "", 1)
-	if _, err := d.Verify("REGISTER", h); err != nil {
+	h := strings.Replace(marie(registrar.AlgorithmMD5).authorize(fresh()), ", algorithm=MD5", "", 1)
+	if _, err := d.Verify("REGISTER", h, testSource); err != nil {
 		t.Errorf("Verify(no algorithm) = %v, want MD5 and nil", err)
 	}
 	// The method is part of the response.
-	if _, err := d.Verify("INVITE", marie(registrar.AlgorithmMD5).authorize(nonce)); !errors.Is(err, registrar.ErrBadCredentials) {
+	if _, err := d.Verify("INVITE", marie(registrar.AlgorithmMD5).authorize(fresh()), testSource); !errors.Is(err, registrar.ErrBadCredentials) {
 		t.Errorf("Verify(other method) = %v, want ErrBadCredentials", err)
 	}
 }
@@ -213,7 +216,9 @@ const NonceAlmostOld = registrar.NonceLifetime - time.Second
 
 func TestDigestRefuses(t *testing.T) {
 	d, _ := newTestDigest()
-	nonce := nonceOf(t, d.Challenges(false)[0])
+	// Each case answers a challenge of its own: a wrong answer burns its nonce.
+	fresh := func() string { return nonceOf(t, d.Challenges(false, testSource)[0]) }
+	nonce := fresh()
 	wrongPassword := marie(registrar.AlgorithmSHA256)
 	wrongPassword.password = "offside"
 	wrongRealm := marie(registrar.AlgorithmSHA256)
@@ -224,7 +229,7 @@ func TestDigestRefuses(t *testing.T) {
 	lucSHA.user = "luc"
 
 	// The HA1 computed with another realm, the header claiming ours.
-	wrongRealmHA1 := strings.Replace(wrongRealm.authorize(nonce), `realm="other.example.org"`, `realm="`+testRealm+`"`, 1)
+	wrongRealmHA1 := strings.Replace(wrongRealm.authorize(fresh()), `realm="other.example.org"`, `realm="`+testRealm+`"`, 1)
 
 	for _, tc := range []struct {
 		name, header string
@@ -233,11 +238,11 @@ func TestDigestRefuses(t *testing.T) {
 		{"no header", "", registrar.ErrNoCredentials},
 		{"blank header", "   ", registrar.ErrNoCredentials},
 		{"basic auth", "Basic bWFyaWU6c2VjcmV0", registrar.ErrNoCredentials},
-		{"wrong password", wrongPassword.authorize(nonce), registrar.ErrBadCredentials},
+		{"wrong password", wrongPassword.authorize(fresh()), registrar.ErrBadCredentials},
 		{"wrong realm parameter", wrongRealm.authorize(nonce), registrar.ErrNoCredentials},
 		{"HA1 of the wrong realm", wrongRealmHA1, registrar.ErrBadCredentials},
-		{"unknown user", unknown.authorize(nonce), registrar.ErrUnknownUser},
-		{"no SHA-256 credential", lucSHA.authorize(nonce), registrar.ErrBadCredentials},
+		{"unknown user", unknown.authorize(fresh()), registrar.ErrUnknownUser},
+		{"no SHA-256 credential", lucSHA.authorize(fresh()), registrar.ErrBadCredentials},
 		{"unsupported algorithm", strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), "algorithm=MD5", "algorithm=MD5-sess", 1), registrar.ErrNoCredentials},
 		{"qop auth-int", strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), "qop=auth", "qop=auth-int", 1), registrar.ErrMalformed},
 		{"garbage", "Digest \x00\xff garbage", registrar.ErrMalformed},
@@ -248,7 +253,7 @@ func TestDigestRefuses(t *testing.T) {
 		{"bad nc", strings.Replace(marie(registrar.AlgorithmMD5).authorize(nonce), "nc=00000001", "nc=1", 1), registrar.ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			user, err := d.Verify("REGISTER", tc.header)
+			user, err := d.Verify("REGISTER", tc.header, testSource)
 			if !errors.Is(err, tc.want) {
 				t.Errorf("Verify = %q, %v; want %v", user, err, tc.want)
 			}
@@ -261,7 +266,7 @@ func TestDigestRefuses(t *testing.T) {
 		re := regexp.MustCompile(`(, )?\b` + field + `=("[^"]*"|[^,]*)`)
 		h := re.ReplaceAllString(full, "")
 		h = strings.Replace(h, "Digest , ", "Digest ", 1)
-		if _, err := d.Verify("REGISTER", h); !errors.Is(err, registrar.ErrMalformed) {
+		if _, err := d.Verify("REGISTER", h, testSource); !errors.Is(err, registrar.ErrMalformed) {
 			t.Errorf("Verify without %s (%q) = %v, want ErrMalformed", field, h, err)
 		}
 	}
@@ -269,13 +274,12 @@ func TestDigestRefuses(t *testing.T) {
 
 func TestDigestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 	d, _ := newTestDigest()
-	nonce := nonceOf(t, d.Challenges(false)[0])
 	wrong := marie(registrar.AlgorithmMD5)
 	wrong.password = "nope"
 	unknown := marie(registrar.AlgorithmMD5)
 	unknown.user = "mallory"
-	_, errWrong := d.Verify("REGISTER", wrong.authorize(nonce))
-	_, errUnknown := d.Verify("REGISTER", unknown.authorize(nonce))
+	_, errWrong := d.Verify("REGISTER", wrong.authorize(nonceOf(t, d.Challenges(false, testSource)[0])), testSource)
+	_, errUnknown := d.Verify("REGISTER", unknown.authorize(nonceOf(t, d.Challenges(false, testSource)[0])), testSource)
 	// A handler that maps errors with errors.Is answers both alike.
 	for _, target := range []error{registrar.ErrNoCredentials, registrar.ErrStale, registrar.ErrBadCredentials, registrar.ErrMalformed} {
 		if errors.Is(errWrong, target) != errors.Is(errUnknown, target) {
@@ -289,43 +293,44 @@ func TestDigestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 
 func TestDigestNonces(t *testing.T) {
 	d, clk := newTestDigest()
-	nonce := nonceOf(t, d.Challenges(false)[0])
+	nonce := nonceOf(t, d.Challenges(false, testSource)[0])
 	p := marie(registrar.AlgorithmSHA256)
 
-	// Expired: stale when the password is right, wrong credentials otherwise.
+	// Expired: stale, whether the password is right or not (a right guess
+	// must not look different from a wrong one on a nonce anyone can keep).
 	clk.Add(registrar.NonceLifetime)
-	if _, err := d.Verify("REGISTER", p.authorize(nonce)); !errors.Is(err, registrar.ErrStale) {
+	if _, err := d.Verify("REGISTER", p.authorize(nonce), testSource); !errors.Is(err, registrar.ErrStale) {
 		t.Errorf("Verify(expired nonce) = %v, want ErrStale", err)
 	}
 	bad := p
 	bad.password = "nope"
-	if _, err := d.Verify("REGISTER", bad.authorize(nonce)); !errors.Is(err, registrar.ErrBadCredentials) {
-		t.Errorf("Verify(expired nonce, wrong password) = %v, want ErrBadCredentials", err)
+	if _, err := d.Verify("REGISTER", bad.authorize(nonce), testSource); !errors.Is(err, registrar.ErrStale) {
+		t.Errorf("Verify(expired nonce, wrong password) = %v, want ErrStale", err)
 	}
 	// A fresh challenge works again.
-	nonce = nonceOf(t, d.Challenges(true)[0])
-	if _, err := d.Verify("REGISTER", p.authorize(nonce)); err != nil {
+	nonce = nonceOf(t, d.Challenges(true, testSource)[0])
+	if _, err := d.Verify("REGISTER", p.authorize(nonce), testSource); err != nil {
 		t.Errorf("Verify(after the stale challenge) = %v", err)
 	}
 
-	// Tampered: never accepted. Re-signed by the phone, it is not ours
-	// (stale, retry with a real one); left as answered, it does not match.
+	// Tampered: never accepted, and not ours (stale, retry with a real
+	// one), whether the phone signed it or not.
 	for i := range nonce {
 		c := byte('A')
 		if nonce[i] == 'A' {
 			c = 'B'
 		}
 		tampered := nonce[:i] + string(c) + nonce[i+1:]
-		if _, err := d.Verify("REGISTER", p.authorize(tampered)); !errors.Is(err, registrar.ErrStale) {
+		if _, err := d.Verify("REGISTER", p.authorize(tampered), testSource); !errors.Is(err, registrar.ErrStale) {
 			t.Fatalf("Verify(nonce with byte %d changed) = %v, want ErrStale", i, err)
 		}
 		h := strings.Replace(p.authorize(nonce), nonce, tampered, 1)
-		if _, err := d.Verify("REGISTER", h); !errors.Is(err, registrar.ErrBadCredentials) {
-			t.Fatalf("Verify(nonce with byte %d changed after signing) = %v, want ErrBadCredentials", i, err)
+		if _, err := d.Verify("REGISTER", h, testSource); !errors.Is(err, registrar.ErrStale) {
+			t.Fatalf("Verify(nonce with byte %d changed after signing) = %v, want ErrStale", i, err)
 		}
 	}
 	for _, n := range []string{"", "x", "not base64 !", strings.Repeat("A", 43)} {
-		if _, err := d.Verify("REGISTER", p.authorize(n)); !errors.Is(err, registrar.ErrStale) {
+		if _, err := d.Verify("REGISTER", p.authorize(n), testSource); !errors.Is(err, registrar.ErrStale) {
 			t.Errorf("Verify(nonce %q) = %v, want ErrStale", n, err)
 		}
 	}
@@ -333,14 +338,19 @@ func TestDigestNonces(t *testing.T) {
 	// Another realm's nonce is not this realm's.
 	other := registrar.NewDigest("other.example.org", staffCredentials(testRealm))
 	other.Now = clk.Now
-	if _, err := d.Verify("REGISTER", p.authorize(nonceOf(t, other.Challenges(false)[0]))); !errors.Is(err, registrar.ErrStale) {
+	if _, err := d.Verify("REGISTER", p.authorize(nonceOf(t, other.Challenges(false, testSource)[0])), testSource); !errors.Is(err, registrar.ErrStale) {
 		t.Errorf("Verify(nonce of another realm) = %v, want ErrStale", err)
 	}
 
-	// A Digest rebuilt (config reload) accepts the nonces of the old one.
+	// A Digest rebuilt (config reload) accepts the nonces of the old one,
+	// and knows what the old one accepted.
 	again := registrar.NewDigest(testRealm, staffCredentials(testRealm))
 	again.Now = clk.Now
-	if _, err := again.Verify("REGISTER", p.authorize(nonce)); err != nil {
+	if _, err := again.Verify("REGISTER", p.authorize(nonce), testSource); !errors.Is(err, registrar.ErrReplay) {
+		t.Errorf("Verify by a new Digest of a request the old one accepted = %v, want ErrReplay", err)
+	}
+	p.nc = 2
+	if _, err := again.Verify("REGISTER", p.authorize(nonce), testSource); err != nil {
 		t.Errorf("Verify by a new Digest of the same realm = %v, want nil", err)
 	}
 }
@@ -351,8 +361,8 @@ func TestDigestConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 50 {
-				nonce := nonceOf(t, d.Challenges(false)[1])
-				if _, err := d.Verify("REGISTER", marie(registrar.AlgorithmMD5).authorize(nonce)); err != nil {
+				nonce := nonceOf(t, d.Challenges(false, testSource)[1])
+				if _, err := d.Verify("REGISTER", marie(registrar.AlgorithmMD5).authorize(nonce), testSource); err != nil {
 					t.Error(err)
 					return
 				}
@@ -364,7 +374,7 @@ func TestDigestConcurrent(t *testing.T) {
 
 func FuzzDigestVerify(f *testing.F) {
 	d, _ := newTestDigest()
-	nonce := nonceOf(f, d.Challenges(false)[0])
+	nonce := nonceOf(f, d.Challenges(false, testSource)[0])
 	f.Add(marie(registrar.AlgorithmSHA256).authorize(nonce))
 	f.Add(marie(registrar.AlgorithmMD5).authorize(nonce))
 	f.Add(`Digest username="a\"b", realm="` + testRealm + `", nonce="", uri="", response=""`)
@@ -372,7 +382,7 @@ func FuzzDigestVerify(f *testing.F) {
 	f.Add(`Digest username="\`)
 	f.Add("Digest")
 	f.Fuzz(func(t *testing.T, h string) {
-		user, err := d.Verify("REGISTER", h)
+		user, err := d.Verify("REGISTER", h, testSource)
 		if err == nil && user != "marie" {
 			t.Fatalf("Verify(%q) authenticated %q", h, user)
 		}

@@ -28,9 +28,9 @@ import (
 //   - A REGISTER with the same Call-ID as a stored contact and a CSeq not
 //     above it is out of order: 500 with Retry-After (RFC 3261 §10.3 step 7).
 //   - A flood of REGISTERs from one IP address (more than RegisterBurst in
-//     RegisterWindow) gets 503 with Retry-After, not 429 (SIP has none),
-//     and one log line per address and window. Nothing past the limit is
-//     authenticated or stored.
+//     RegisterWindow), or too many wrong passwords, gets 503 with
+//     Retry-After, not 429 (SIP has none), and one log line per address and
+//     window. Nothing past a limit is authenticated or stored (guard.go).
 //   - The bindings live in memory and are written through to the Store in
 //     the background (book.go): a REGISTER never waits on the Store, and
 //     a Store that fails costs nothing but the copy a restart reads.
@@ -69,7 +69,19 @@ type Options struct {
 	// from one IP address; beyond, 503 with Retry-After.
 	RegisterBurst  int
 	RegisterWindow time.Duration
-	Now            func() time.Time // default time.Now
+	// AuthFailBurst wrong passwords (10) from one address, or for one staff
+	// member from addresses they never registered from, then one more
+	// each AuthFailEvery (30s); beyond, 503 with Retry-After (guard.go).
+	AuthFailBurst int
+	AuthFailEvery time.Duration
+	// KnownFor (7 days): an address a staff member registered from is
+	// theirs for this long after their last success, with limits of its
+	// own.
+	KnownFor time.Duration
+	// OnBlocked is called for each REGISTER the guard refuses, and each
+	// replay, with the reason (Blocked…). It must not block.
+	OnBlocked func(reason string)
+	Now       func() time.Time // default time.Now
 	// OnChange is called after a REGISTER changed the bindings (added,
 	// refreshed or removed one), and after each keep-alive round (so a
 	// count of registered staff follows plain expiry too). It must not
@@ -112,6 +124,18 @@ func (o *Options) withDefaults() error {
 	if o.RegisterWindow <= 0 {
 		o.RegisterWindow = DefaultRegisterWindow
 	}
+	if o.AuthFailBurst <= 0 {
+		o.AuthFailBurst = DefaultAuthFailBurst
+	}
+	if o.AuthFailEvery <= 0 {
+		o.AuthFailEvery = DefaultAuthFailEvery
+	}
+	if o.KnownFor <= 0 {
+		o.KnownFor = DefaultKnownFor
+	}
+	if o.OnBlocked == nil {
+		o.OnBlocked = func(string) {}
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -133,7 +157,7 @@ type Registrar struct {
 	byUser    map[string]*Staff // digest user name → staff
 	staffByID map[string]*Staff
 	log       *slog.Logger
-	limit     *rateLimit
+	guard     *guard
 	book      *book
 	writer    *writer
 	mu        sync.Mutex // serialises REGISTERs' read-check-write of the book
@@ -146,7 +170,7 @@ func New(o Options) (*Registrar, error) {
 	}
 	r := &Registrar{o: o, byUser: make(map[string]*Staff), staffByID: make(map[string]*Staff),
 		log: o.Logger.With("component", "registrar"), book: newBook(),
-		limit: newRateLimit(o.RegisterBurst, o.RegisterWindow)}
+		guard: newGuard(o)}
 	for i := range o.Staff {
 		st := &o.Staff[i]
 		if st.User == "" {
@@ -179,32 +203,41 @@ type binding struct {
 // Handle answers one REGISTER. Every path that writes to the store comes
 // after authentication.
 func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
-	src := req.Source()
-	ip := sipx.SourceIP(src)
-	if ok, first := r.limit.allow(ip, r.o.Now()); !ok {
-		if first {
-			r.log.Warn("REGISTER flood: refusing with 503 for the rest of the window",
-				"source", sipx.MaskAddr(ip), "limit", r.o.RegisterBurst, "window", r.o.RegisterWindow)
+	ip := sipx.SourceIP(req.Source())
+	authz, _ := sipx.Header(req, "Authorization")
+	claimed := r.claimedStaff(req, authz)
+	now := r.o.Now()
+	if no := r.guard.admit(claimed, ip, now); no != nil {
+		r.o.OnBlocked(no.reason)
+		if no.log {
+			r.log.Warn("REGISTER refused with 503 until the limit refills", "reason", no.reason,
+				"source", sipx.MaskAddr(ip), "staff", claimed, "retry_after", no.wait.Round(time.Second))
 		}
-		return r.reply(req, sipmsg.StatusServiceUnavailable, "Service Unavailable", sipx.RetryAfter(r.o.RegisterWindow))
+		return r.reply(req, sipmsg.StatusServiceUnavailable, "Service Unavailable", sipx.RetryAfter(no.wait))
 	}
 
-	authz, _ := sipx.Header(req, "Authorization")
-	user, err := r.digest.Verify(string(sipmsg.REGISTER), authz)
+	user, err := r.digest.Verify(string(sipmsg.REGISTER), authz, ip)
 	switch {
 	case errors.Is(err, ErrNoCredentials):
-		return r.challenge(req, false)
+		return r.challenge(req, ip, false)
+	case errors.Is(err, ErrReplay):
+		r.o.OnBlocked(BlockedReplay)
+		r.log.Warn("REGISTER refused: a nonce count used before (a replayed request?)", "staff", claimed,
+			"source", sipx.MaskAddr(ip))
+		return r.challenge(req, ip, true)
 	case errors.Is(err, ErrStale):
-		return r.challenge(req, true)
+		return r.challenge(req, ip, true)
 	case errors.Is(err, ErrMalformed):
 		r.log.Info("REGISTER refused: malformed credentials", "source", sipx.MaskAddr(ip), "error", err)
 		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
 	case err != nil:
+		r.guard.failed(claimed, ip, now)
 		r.log.Warn("REGISTER refused: wrong credentials", "user", sipx.MaskNumber(user), "source", sipx.MaskAddr(ip),
 			"unknown_user", errors.Is(err, ErrUnknownUser))
 		return r.reply(req, sipmsg.StatusForbidden, "Forbidden")
 	}
 	st := r.byUser[user]
+	r.guard.succeeded(st.ID, ip, now)
 	if !uriMatches(authz, req.Recipient) {
 		r.log.Info("REGISTER refused: digest uri is not the Request-URI", "user", user)
 		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
@@ -226,7 +259,6 @@ func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 		}
 	}
 
-	now := r.o.Now()
 	r.mu.Lock() // one REGISTER of a staff member at a time: read, check, write
 	current := r.book.live(st.ID, now)
 	changed, res := r.apply(req, st, bindings, wildcard, current, now)
@@ -351,9 +383,9 @@ func (r *Registrar) bindings(req *sipmsg.Request) (out []binding, wildcard bool,
 	return out, wildcard, nil
 }
 
-func (r *Registrar) challenge(req *sipmsg.Request, stale bool) *sipmsg.Response {
+func (r *Registrar) challenge(req *sipmsg.Request, source string, stale bool) *sipmsg.Response {
 	res := r.reply(req, sipmsg.StatusUnauthorized, "Unauthorized")
-	for _, c := range r.digest.Challenges(stale) {
+	for _, c := range r.digest.Challenges(stale, source) {
 		res.AppendHeader(sipmsg.NewHeader("WWW-Authenticate", c))
 	}
 	return res
@@ -371,8 +403,7 @@ func (r *Registrar) reply(req *sipmsg.Request, code int, reason string, hs ...si
 // uriMatches reports whether the uri parameter of the credentials names
 // the Request-URI (user and host, ignoring case and parameters).
 func uriMatches(authz string, ruri sipmsg.Uri) bool {
-	_, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
-	p, err := parseAuthParams(rest)
+	p, err := parseAuthParams(authzParams(authz))
 	if err != nil {
 		return false
 	}
@@ -383,53 +414,8 @@ func uriMatches(authz string, ruri sipmsg.Uri) bool {
 	return strings.EqualFold(u.User, ruri.User) && strings.EqualFold(u.Host, ruri.Host)
 }
 
-// rateLimit is a token bucket per source IP: burst tokens, refilled at
-// burst per window.
-type rateLimit struct {
-	burst  float64
-	window time.Duration
-	mu     sync.Mutex
-	perIP  map[string]*bucket
-}
-
-type bucket struct {
-	tokens   float64
-	last     time.Time
-	loggedAt time.Time // of the last refusal that was logged
-}
-
-func newRateLimit(burst int, window time.Duration) *rateLimit {
-	return &rateLimit{burst: float64(burst), window: window, perIP: make(map[string]*bucket)}
-}
-
-// allow takes a token for ip; first is true for at most one refusal per
-// window and address, for one log line per window.
-func (l *rateLimit) allow(ip string, now time.Time) (ok, first bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.perIP) > 10000 {
-		for k, b := range l.perIP { // forget full buckets
-			if now.Sub(b.last) > l.window {
-				delete(l.perIP, k)
-			}
-		}
-	}
-	b, found := l.perIP[ip]
-	if !found {
-		b = &bucket{tokens: l.burst, last: now}
-		l.perIP[ip] = b
-	}
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(l.burst, b.tokens+l.burst*float64(el)/float64(l.window))
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, false
-	}
-	if now.Sub(b.loggedAt) >= l.window {
-		b.loggedAt = now
-		return false, true
-	}
-	return false, false
+// authzParams is the part of an Authorization value after its scheme.
+func authzParams(authz string) string {
+	_, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
+	return rest
 }
