@@ -7,6 +7,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -72,6 +73,21 @@ type SIP struct {
 	// as Asterisk does: some phones (Debian 12's baresip) give up on a
 	// challenge list holding an algorithm they do not know.
 	DigestAlgorithms []string
+	// Limits are sip.limits: what one address may send. A zero field is
+	// the line's default (docs/config.md), which package sip and its
+	// registrar define.
+	Limits Limits
+}
+
+// Limits are the per-address protections of sip.limits.
+type Limits struct {
+	Window                  time.Duration
+	Invites, Options, Other int
+	BlockFor                time.Duration
+	Trusted                 []netip.Prefix // nil: the machine itself (loopback)
+	Registers               int
+	WrongPasswords          int
+	WrongPasswordEvery      time.Duration
 }
 
 // Digest algorithms of sip.digest_algorithms.

@@ -76,6 +76,10 @@ func TestParseErrors(t *testing.T) {
 		{"digest algorithm unknown", head + "sip:\n  digest_algorithms: [MD5, SHA-512]\n", "4: sip.digest_algorithms[2]", `"SHA-512" is not a digest algorithm`},
 		{"digest algorithm twice", head + "sip:\n  digest_algorithms: [md5, MD5]\n", "4: sip.digest_algorithms[2]", "MD5 is listed twice"},
 		{"digest algorithms empty", head + "sip:\n  digest_algorithms: []\n", "4: sip.digest_algorithms", "no algorithm"},
+		{"limits unknown key", head + "sip:\n  limits:\n    invite: 5\n", "5: sip.limits.invite", "did you mean invites?"},
+		{"limits zero", head + "sip:\n  limits:\n    invites: 0\n", "5: sip.limits.invites", "must be at least 1"},
+		{"limits trusted host", head + "sip:\n  limits:\n    trusted: [10.0.0.0/8, voip.ms]\n", "5: sip.limits.trusted[2]", "host names are not looked up here"},
+		{"limits window unit", head + "sip:\n  limits:\n    window: 10\n", "5: sip.limits.window", "has no unit"},
 		{"ha1_sha256 without SHA-256", head + "staff:\n  - { id: anne, name: Anne, extension: \"301\", ha1_sha256: \"" + strings.Repeat("ab", 32) + "\" }\n", "4: staff[1].ha1_sha256", "does not offer SHA-256"},
 		{"empty numbers", head + "sip:\n  numbers: []\n", "4: sip.numbers", "no number to answer"},
 		{"number with dashes", head + "sip:\n  numbers: [\"+1 450-555-0100\"]\n", "4: sip.numbers[1]", `write "+14505550100"`},
@@ -277,6 +281,16 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.SIP.MaxCalls != 10 || c.SIP.RTPTimeout != 30*time.Second || c.Hours.Holidays != routing.HolidaysNone || len(c.Hours.Weekly) != 1 {
 		t.Errorf("partial: %+v %+v", c.SIP, c.Hours)
+	}
+	// sip.limits: what the file gives, zero for the rest (the line's
+	// defaults), a lone address as a /32.
+	c, err = config.Parse("limits.yaml", []byte("club:\n  name: P\nsip:\n  limits:\n    invites: 5\n    block_for: 5m\n    trusted: [203.0.113.5, 10.0.0.0/8]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.SIP.Limits; l.Invites != 5 || l.BlockFor != 5*time.Minute || l.Options != 0 || len(l.Trusted) != 2 ||
+		l.Trusted[0].String() != "203.0.113.5/32" || l.Trusted[1].String() != "10.0.0.0/8" {
+		t.Errorf("sip.limits: %+v", l)
 	}
 	// One language needs no language key.
 	if _, err := config.Parse("fr.yaml", []byte("club:\n  name: P\n  languages: [fr]\n  language_key: \"\"\n")); err != nil {

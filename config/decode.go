@@ -17,7 +17,8 @@ import (
 var schema = map[string][]string{
 	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups", "staff", "on_call", "urgency"},
 	"club":             {"name", "timezone", "languages", "language_key"},
-	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm", "digest_algorithms"},
+	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm", "digest_algorithms", "limits"},
+	"sip.limits":       {"window", "invites", "options", "other", "block_for", "trusted", "registers", "wrong_passwords", "wrong_password_every"},
 	"hours":            {"weekly", "seasons", "closures", "holidays", "override"},
 	"hours.seasons[]":  {"name", "from", "to", "weekly"},
 	"hours.closures[]": {"date", "from", "to", "name", "prompt"},
@@ -130,7 +131,7 @@ func (d *decoder) unknownKey(k *yaml.Node, section, path, key string) {
 
 func sectionsWith(key string) []string {
 	var out []string
-	for _, s := range []string{"", "club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "urgency"} {
+	for _, s := range []string{"", "club", "sip", "sip.limits", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "urgency"} {
 		if slices.Contains(schema[s], key) {
 			out = append(out, s)
 		}

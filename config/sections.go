@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -219,6 +220,59 @@ func (d *decoder) sip(n *yaml.Node, s *SIP) {
 				algs = append(algs, alg)
 			}
 			s.DigestAlgorithms = algs
+		case "limits":
+			d.limits(v, &s.Limits)
+		}
+	})
+}
+
+// limits reads sip.limits.
+func (d *decoder) limits(n *yaml.Node, l *Limits) {
+	d.fields(n, "sip.limits", "sip.limits", func(key string, k, v *yaml.Node) {
+		p := "sip.limits." + key
+		count := func(dst *int) {
+			if d.integer(v, p, dst) && *dst <= 0 {
+				d.add(v, p, "must be at least 1", "write how many, e.g. 10; leave the key out for the default")
+			}
+		}
+		switch key {
+		case "window":
+			d.duration(v, p, false, &l.Window)
+		case "block_for":
+			d.duration(v, p, false, &l.BlockFor)
+		case "wrong_password_every":
+			d.duration(v, p, false, &l.WrongPasswordEvery)
+		case "invites":
+			count(&l.Invites)
+		case "options":
+			count(&l.Options)
+		case "other":
+			count(&l.Other)
+		case "registers":
+			count(&l.Registers)
+		case "wrong_passwords":
+			count(&l.WrongPasswords)
+		case "trusted":
+			vals, nodes, ok := d.strings(v, p)
+			if !ok {
+				return
+			}
+			out := []netip.Prefix{}
+			for i, raw := range vals {
+				raw = strings.TrimSpace(raw)
+				pre, err := netip.ParsePrefix(raw)
+				if err != nil {
+					a, aerr := netip.ParseAddr(raw)
+					if aerr != nil {
+						d.add(nodes[i], item(p, i), fmt.Sprintf("%q is not an IP address or a network", raw),
+							"write an address (203.0.113.5) or a network (203.0.113.0/24); host names are not looked up here")
+						continue
+					}
+					pre = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+				}
+				out = append(out, pre.Masked())
+			}
+			l.Trusted = out
 		}
 	})
 }

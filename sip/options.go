@@ -74,6 +74,9 @@ type Options struct {
 	// server sends its keep-alive pings while it runs. Nil: REGISTER gets
 	// 405.
 	Registrar *registrar.Registrar
+	// Limits are the per-source request limits (limits.go); the zero
+	// value takes the defaults.
+	Limits Limits
 }
 
 // Defaults.

@@ -35,6 +35,7 @@ type Server struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client
+	limits *limiter // per-source request limits (limits.go)
 
 	// stop is cancelled by HangupAll and Close: a call still ringing is
 	// refused and no new call can register.
@@ -80,6 +81,7 @@ func NewServer(o Options) (*Server, error) {
 		log:     o.Logger.With("component", "sip"),
 		calls:   make(map[string]*call),
 		changed: make(chan struct{}),
+		limits:  newLimiter(o.Limits, time.Now),
 	}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
 	if len(o.Numbers) == 0 {
@@ -94,8 +96,8 @@ func NewServer(o Options) (*Server, error) {
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sipmsg.WithTransportLayerLogger(sipLog),
-			sipmsg.WithTransportLayerReadFilter(func(_ sipmsg.TransportReadProps, data []byte) ([]byte, error) {
-				if s.deaf.Load() {
+			sipmsg.WithTransportLayerReadFilter(func(p sipmsg.TransportReadProps, data []byte) ([]byte, error) {
+				if s.deaf.Load() || s.limits.dropDatagram(p.RemoteAddr) {
 					return nil, nil
 				}
 				return data, nil
@@ -145,6 +147,9 @@ func (s *Server) tracked(h sipgo.RequestHandler) sipgo.RequestHandler {
 			return
 		}
 		defer s.wg.Done()
+		if s.limited(req, tx) {
+			return
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("request handler panicked", "method", string(req.Method), "panic", fmt.Sprint(p))

@@ -140,6 +140,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		},
 		Logger:    m.Logger,
 		Registrar: m.Registrar,
+		Limits:    m.sipLimits(cfg),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
@@ -445,9 +446,11 @@ func (m *Main) newRegistrar(cfg *config.Config) (*registrar.Registrar, error) {
 		}
 		staff = append(staff, registrar.Staff{ID: s.ID, Extension: s.Extension, Credential: c})
 	}
+	lim := cfg.SIP.Limits
 	o := &registrar.Options{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
-		Store: m.Store, OnChange: m.countRegistered, Logger: m.Logger,
-		OnBlocked: func(reason string) { m.Metrics.SIPBlocked.WithLabelValues(reason).Inc() }}
+		Store: m.Store, OnChange: m.countRegistered, Logger: m.Logger, OnBlocked: m.blocked,
+		RegisterBurst: lim.Registers, RegisterWindow: lim.Window,
+		AuthFailBurst: lim.WrongPasswords, AuthFailEvery: lim.WrongPasswordEvery}
 	if m.TuneRegistrar != nil {
 		m.TuneRegistrar(o)
 	}
@@ -472,3 +475,18 @@ func (m *Main) scriptOptions() []ivr.Option {
 	}
 	return opts
 }
+
+// sipLimits are sip.limits for the SIP server: zero fields take its
+// defaults; registered staff phones are never limited.
+func (m *Main) sipLimits(cfg *config.Config) sip.Limits {
+	l := cfg.SIP.Limits
+	out := sip.Limits{Window: l.Window, Invites: l.Invites, Options: l.Options, Other: l.Other,
+		BlockFor: l.BlockFor, Trusted: l.Trusted, OnBlocked: m.blocked}
+	if m.Registrar != nil {
+		out.Exempt = m.Registrar.IsPhoneAddress
+	}
+	return out
+}
+
+// blocked counts a request refused by a protection limit.
+func (m *Main) blocked(reason string) { m.Metrics.SIPBlocked.WithLabelValues(reason).Inc() }

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,21 @@ func (b *book) live(staff string, now time.Time) []*clubline.Registration {
 		return strings.Compare(a.Contact, b.Contact)
 	})
 	return out
+}
+
+// fromIP reports whether a live binding was registered from ip.
+func (b *book) fromIP(ip netip.Addr, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, contacts := range b.byStaff {
+		for _, reg := range contacts {
+			_, addr, _ := strings.Cut(reg.Received, ":")
+			if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Unmap() == ip && reg.Live(now) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // put adds or replaces a binding.

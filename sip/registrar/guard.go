@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -40,7 +41,7 @@ const (
 	DefaultAuthFailBurst = 10
 	DefaultAuthFailEvery = 30 * time.Second
 	DefaultKnownFor      = 7 * 24 * time.Hour
-	maxTracked           = 20000 // buckets or known pairs kept; beyond, the idle ones are forgotten
+	maxKnown             = 20000 // known pairs kept; beyond, the stale ones are forgotten
 )
 
 // Reasons a REGISTER is refused by the guard, for OnBlocked.
@@ -51,94 +52,11 @@ const (
 	BlockedReplay     = "register_replay"      // a nonce count used before
 )
 
-// buckets are token buckets by key: burst tokens, one more every every.
-type buckets struct {
-	burst float64
-	every time.Duration
-	mu    sync.Mutex
-	by    map[string]*bucket
-}
-
-type bucket struct {
-	tokens   float64
-	last     time.Time
-	loggedAt time.Time // of the last refusal that was logged
-}
-
-func newBuckets(burst int, every time.Duration) *buckets {
-	return &buckets{burst: float64(burst), every: every, by: make(map[string]*bucket)}
-}
-
-// get returns the key's bucket, refilled to now; the caller holds mu.
-func (l *buckets) get(key string, now time.Time) *bucket {
-	if len(l.by) >= maxTracked {
-		for k, b := range l.by { // forget the full ones
-			if b.tokens+float64(now.Sub(b.last))/float64(l.every) >= l.burst {
-				delete(l.by, k)
-			}
-		}
-	}
-	b := l.by[key]
-	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
-		l.by[key] = b
-	}
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(l.burst, b.tokens+float64(el)/float64(l.every))
-		b.last = now
-	}
-	return b
-}
-
-// allow takes a token if there is one. When there is none, wait is how
-// long until there is, and log is true once per key and every.
-func (l *buckets) allow(key string, now time.Time) (ok bool, wait time.Duration, log bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.get(key, now)
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0, false
-	}
-	return false, l.waitFor(b), l.logOnce(b, now)
-}
-
-// check says whether the key has a token left, without taking it.
-func (l *buckets) check(key string, now time.Time) (ok bool, wait time.Duration, log bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.get(key, now)
-	if b.tokens >= 1 {
-		return true, 0, false
-	}
-	return false, l.waitFor(b), l.logOnce(b, now)
-}
-
-// take spends a token (it may go below zero: more failures than the
-// budget, already in flight, push the next try further away).
-func (l *buckets) take(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.get(key, now).tokens--
-}
-
-func (l *buckets) waitFor(b *bucket) time.Duration {
-	return time.Duration((1 - b.tokens) * float64(l.every))
-}
-
-func (l *buckets) logOnce(b *bucket, now time.Time) bool {
-	if now.Sub(b.loggedAt) >= l.every {
-		b.loggedAt = now
-		return true
-	}
-	return false
-}
-
 // guard holds the registrar's limits.
 type guard struct {
-	requests *buckets // by address or known pair
-	fails    *buckets // by address or known pair
-	userFail *buckets // by staff id, from addresses they never registered from
+	requests *sipx.Buckets // by address or known pair
+	fails    *sipx.Buckets // by address or known pair
+	userFail *sipx.Buckets // by staff id, from addresses they never registered from
 	knownFor time.Duration
 
 	mu    sync.Mutex
@@ -147,9 +65,9 @@ type guard struct {
 
 func newGuard(o Options) *guard {
 	return &guard{
-		requests: newBuckets(o.RegisterBurst, o.RegisterWindow/time.Duration(o.RegisterBurst)),
-		fails:    newBuckets(o.AuthFailBurst, o.AuthFailEvery),
-		userFail: newBuckets(o.AuthFailBurst, o.AuthFailEvery),
+		requests: sipx.NewBuckets(o.RegisterBurst, o.RegisterWindow/time.Duration(o.RegisterBurst)),
+		fails:    sipx.NewBuckets(o.AuthFailBurst, o.AuthFailEvery),
+		userFail: sipx.NewBuckets(o.AuthFailBurst, o.AuthFailEvery),
 		knownFor: o.KnownFor,
 		known:    make(map[string]time.Time),
 	}
@@ -173,14 +91,14 @@ func (g *guard) key(staff, ip string, now time.Time) (key string, known bool) {
 func (g *guard) succeeded(staff, ip string, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.known) >= maxTracked {
+	if len(g.known) >= maxKnown {
 		for k, at := range g.known {
 			if now.Sub(at) >= g.knownFor {
 				delete(g.known, k)
 			}
 		}
 	}
-	if len(g.known) < maxTracked {
+	if len(g.known) < maxKnown {
 		g.known[staff+"|"+ip] = now
 	}
 }
@@ -196,14 +114,14 @@ type refusal struct {
 // checked at all.
 func (g *guard) admit(staff, ip string, now time.Time) *refusal {
 	key, known := g.key(staff, ip, now)
-	if ok, wait, log := g.requests.allow(key, now); !ok {
+	if ok, wait, log := g.requests.Allow(key, now); !ok {
 		return &refusal{BlockedRate, wait, log}
 	}
-	if ok, wait, log := g.fails.check(key, now); !ok {
+	if ok, wait, log := g.fails.Check(key, now); !ok {
 		return &refusal{BlockedAuthSource, wait, log}
 	}
 	if staff != "" && !known {
-		if ok, wait, log := g.userFail.check(staff, now); !ok {
+		if ok, wait, log := g.userFail.Check(staff, now); !ok {
 			return &refusal{BlockedAuthUser, wait, log}
 		}
 	}
@@ -213,9 +131,9 @@ func (g *guard) admit(staff, ip string, now time.Time) *refusal {
 // failed counts a wrong password (or unknown user) claiming staff from ip.
 func (g *guard) failed(staff, ip string, now time.Time) {
 	key, known := g.key(staff, ip, now)
-	g.fails.take(key, now)
+	g.fails.Take(key, now)
 	if staff != "" && !known {
-		g.userFail.take(staff, now)
+		g.userFail.Take(staff, now)
 	}
 }
 

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 
 	"github.com/clubline/clubline"
@@ -38,4 +39,10 @@ func (r *Registrar) Registered() int {
 // registrar rings, whatever the Store holds.
 func (r *Registrar) Bindings(staff string) []*clubline.Registration {
 	return r.book.live(staff, r.o.Now())
+}
+
+// IsPhoneAddress reports whether a live registration came from the IP
+// address ip: a staff phone is there (per-source limits spare it).
+func (r *Registrar) IsPhoneAddress(ip netip.Addr) bool {
+	return r.book.fromIP(ip, r.o.Now())
 }
