@@ -1,0 +1,89 @@
+package sip
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// Fuzz targets for the headers and bodies clubline reads itself (sipgo
+// parses the rest). Each checks what the parser promises, not only that
+// it does not panic. Seeds: f.Add below and testdata/fuzz/<target>/.
+
+func FuzzSessionExpires(f *testing.F) {
+	for _, s := range []string{"1800", "1800;refresher=uac", "90;refresher=UAS", " 3600 ; refresher = uac ",
+		"0", "-1", "99999999999", "1800;refresher=both", "1800;;;", "x=1;1800", "4294967295", "4294967296"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, refresher, err := parseSessionExpires(v)
+		if err != nil {
+			return
+		}
+		if d < time.Second || d > 4294967295*time.Second {
+			t.Fatalf("parseSessionExpires(%q) = %s: outside 1 s – 2^32-1 s", v, d)
+		}
+		if refresher != "" && refresher != refresherUAC && refresher != refresherUAS {
+			t.Fatalf("parseSessionExpires(%q) refresher %q", v, refresher)
+		}
+	})
+}
+
+func FuzzReferTo(f *testing.F) {
+	for _, s := range []string{"<sip:203@club.example>", "sip:office@10.0.0.1", "<tel:+15145550101>",
+		"<sip:203@club.example?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>", "<sips:sophie@club.example;transport=tls>",
+		"<http://example.com>", "<sip:@>", "\"Marie\" <sip:201@x>;tag=1", "<", "<sip:%00@x>", strings.Repeat("a", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		req := sipmsg.NewRequest(sipmsg.REFER, sipmsg.Uri{Scheme: "sip", User: "club", Host: "127.0.0.1"})
+		req.AppendHeader(sipmsg.NewHeader("Refer-To", v))
+		to, rej := referTarget(req)
+		if rej != nil {
+			if rej.code != 400 && rej.code != 501 {
+				t.Fatalf("referTarget(%q) refused with %d, want 400 or 501", v, rej.code)
+			}
+			if !utf8.ValidString(rej.trace()) && utf8.ValidString(v) {
+				t.Fatalf("referTarget(%q): the trace %q is not valid text", v, rej.trace())
+			}
+			return
+		}
+		if to == "" {
+			t.Fatalf("referTarget(%q) accepted an empty target", v)
+		}
+		if strings.Contains(strings.ToLower(v), "replaces=") && strings.Contains(v, "?") {
+			// An attended transfer must never pass as a blind one.
+			var u sipmsg.Uri
+			params := sipmsg.NewParams()
+			if _, err := sipmsg.ParseAddressValue(v, &u, &params); err == nil {
+				for _, k := range u.Headers.Keys() {
+					if strings.EqualFold(k, "replaces") {
+						t.Fatalf("referTarget(%q) accepted a Replaces", v)
+					}
+				}
+			}
+		}
+	})
+}
+
+func FuzzDTMFInfo(f *testing.F) {
+	for _, s := range []struct{ ct, body string }{
+		{typeDTMFRelay, "Signal=5\r\nDuration=160\r\n"}, {typeDTMFRelay, "signal = #\nduration=100"},
+		{typeDTMFRelay, "Signal=11"}, {typeDTMFRelay, "Duration=160"}, {typeDTMF, "5"}, {typeDTMF, "15"},
+		{typeDTMF, "16"}, {typeDTMFRelay, "Signal=\x00"}, {"text/plain", "5"},
+	} {
+		f.Add(s.ct, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		d, err := parseDTMFInfo(ct, body)
+		if err != nil {
+			return
+		}
+		if !strings.ContainsRune("0123456789*#ABCD", d) {
+			t.Fatalf("parseDTMFInfo(%q, %q) = %q: not a key", ct, body, d)
+		}
+	})
+}
