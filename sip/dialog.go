@@ -199,8 +199,9 @@ func (d *dialog) request(method sipmsg.RequestMethod, ackSeq uint32) *sipmsg.Req
 	return req
 }
 
-// asIs tells sipgo's client to send a request as built, adding nothing.
-func asIs(*sipgo.Client, *sipmsg.Request) error { return nil }
+// asIs tells sipgo's client to send a request as built, adding nothing;
+// only a request too big for UDP may move to TCP (udpsize.go).
+func asIs(c *sipgo.Client, req *sipmsg.Request) error { return fitTransport(c, req) }
 
 // do sends a request within the dialog and returns its final response.
 func (d *dialog) do(ctx context.Context, req *sipmsg.Request) (*sipmsg.Response, error) {

@@ -87,8 +87,9 @@ func rejectTooBrief(asked, minSE time.Duration) *rejection {
 		sipmsg.NewHeader("Min-SE", seconds(minSE)))
 }
 
+// rejectBadRequest names the problem in a Warning too, for the peer's trace.
 func rejectBadRequest(why string) *rejection {
-	return rejected(sipmsg.StatusBadRequest, "Bad Request", why)
+	return rejected(sipmsg.StatusBadRequest, "Bad Request", why, sipx.Warning(399, sipx.Printable(why, 100)))
 }
 
 // rejectCallerRefer refuses a REFER from a caller: only staff phones

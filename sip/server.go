@@ -96,12 +96,7 @@ func NewServer(o Options) (*Server, error) {
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sipmsg.WithTransportLayerLogger(sipLog),
-			sipmsg.WithTransportLayerReadFilter(func(p sipmsg.TransportReadProps, data []byte) ([]byte, error) {
-				if s.deaf.Load() || s.limits.dropDatagram(p.RemoteAddr) {
-					return nil, nil
-				}
-				return data, nil
-			}),
+			sipmsg.WithTransportLayerReadFilter(s.readFilter), // datagram.go
 		),
 	)
 	if err != nil {
@@ -136,8 +131,9 @@ func (s *Server) routes() {
 	s.srv.OnNoRoute(s.tracked(s.onOther))
 }
 
-// tracked wraps a handler so Close waits for it, and so a panic in it is
-// logged and answered 500 instead of killing the process.
+// tracked wraps a handler so Close waits for it, so a panic in it is
+// logged and answered 500 instead of killing the process, and so a
+// malformed request is refused before it runs (validate.go).
 func (s *Server) tracked(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		if !s.enter() {
@@ -158,6 +154,9 @@ func (s *Server) tracked(h sipgo.RequestHandler) sipgo.RequestHandler {
 				}
 			}
 		}()
+		if s.refuseMalformed(req, tx) { // validate.go
+			return
+		}
 		h(req, tx)
 	}
 }
