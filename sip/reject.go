@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/media"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -91,9 +93,31 @@ func rejectNoRTPPort(err error, after time.Duration) *rejection {
 		"no RTP port: "+err.Error(), retryAfter(after))
 }
 
+// rejectSDP refuses an offer that media.Answer did not accept: 488 with
+// a Warning code that says why (RFC 3261 §20.43).
+func rejectSDP(err error) *rejection {
+	switch {
+	case errors.Is(err, media.ErrNoCommonCodec):
+		return rejectNoCommonCodec()
+	case errors.Is(err, media.ErrMulticast):
+		return rejectMediaAddress(err, warning(330, "Multicast not available"))
+	case errors.Is(err, media.ErrBroadcast):
+		return rejectMediaAddress(err, warning(399, "Broadcast media address refused"))
+	case errors.Is(err, media.ErrAddressFamily):
+		return rejectMediaAddress(err, warning(301, "Incompatible network address formats"))
+	}
+	return rejectBadSDP(err)
+}
+
 func rejectNoCommonCodec() *rejection {
 	return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
 		"no common codec (PCMU or PCMA needed)", warning(305, "Incompatible media format: PCMU or PCMA needed"))
+}
+
+// rejectMediaAddress: the offer's c= is one clubline will not send RTP to
+// (media/sdp_addr.go says which and why).
+func rejectMediaAddress(err error, w sipmsg.Header) *rejection {
+	return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", "media address refused: "+err.Error(), w)
 }
 
 func rejectBadSDP(err error) *rejection {
