@@ -183,6 +183,10 @@ func ParseAnswer(answer []byte, local Local) (Negotiated, error) {
 		if ml.port == 0 {
 			return Negotiated{}, fmt.Errorf("%w: the answer rejected the audio stream (port 0)", ErrNoCommonCodec)
 		}
+		if ml.proto != "RTP/AVP" { // RFC 3264 §6: the answer keeps the offer's transport
+			return Negotiated{}, fmt.Errorf("%w: the answer's audio stream uses transport %s, offered RTP/AVP",
+				ErrNoCommonCodec, clip(ml.proto))
+		}
 		c, dtmf, ok := pickCodec(md, localCodecs(local))
 		if !ok {
 			return Negotiated{}, fmt.Errorf("%w: answered formats %s, offered %s",

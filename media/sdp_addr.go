@@ -26,9 +26,9 @@ import (
 //     there is one c= per stream and no ICE, so an IPv6 peer could not
 //     reach our IPv4 address, and an IPv4 socket cannot send to IPv6
 //     ("non-IPv4 address"). ListenRTP binds the family it is given, and
-//     clubline advertises IPv4 unless SIP itself runs over IPv6, so in
-//     practice an IPv6 offer gets 488 with Warning 301 "Incompatible
-//     network address formats".
+//     clubline advertises IPv4 unless SIP listens on IPv6 or the public
+//     address is IPv6, so in practice an IPv6 offer gets 488 with
+//     Warning 301 "Incompatible network address formats".
 //   - 0.0.0.0 (and :: for IPv6) is the RFC 2543 hold, which RFC 3264
 //     §8.4 says an answerer MUST accept: "neither RTP nor RTCP is to be
 //     sent to the peer". The offer is answered with our real address;

@@ -203,6 +203,12 @@ a=rtpmap:101 telephone-event/8000
 				DTMFPayloadType: 101, Direction: media.DirRecvOnly, RemoteDirection: media.DirSendOnly},
 		},
 		{
+			name:  "bare CR line ends",
+			offer: strings.ReplaceAll(gatewayOffer, "\n", "\r"),
+			want: media.Negotiated{Remote: ap("192.0.2.20:16384"), Codec: media.PCMA,
+				Direction: media.DirSendRecv, RemoteDirection: media.DirSendRecv},
+		},
+		{
 			name: "video and T.38 offered too",
 			offer: `v=0
 o=- 1 2 IN IP4 192.0.2.60
@@ -295,7 +301,7 @@ func checkAnswer(t *testing.T, answer []byte, offer string, local media.Local, n
 	if got := desc.ConnectionInformation.Address.Address; got != local.Addr.Addr().String() {
 		t.Errorf("c= %s, want %s", got, local.Addr.Addr())
 	}
-	if want := strings.Count("\n"+offer, "\nm="); len(desc.MediaDescriptions) != want {
+	if want := strings.Count("\n"+strings.ReplaceAll(offer, "\r", "\n"), "\nm="); len(desc.MediaDescriptions) != want {
 		t.Fatalf("answer has %d m= lines, offer %d:\n%s", len(desc.MediaDescriptions), want, answer)
 	}
 	for i, md := range desc.MediaDescriptions {
@@ -435,6 +441,13 @@ a=sendrecv
 	}
 	if _, err := media.ParseAnswer([]byte(strings.Replace(base, " 8 96", " 18 96", 1)), local); !errors.Is(err, media.ErrNoCommonCodec) {
 		t.Errorf("G.729 answer: err = %v", err)
+	}
+	// An answer in another transport is not plain RTP, whatever its formats
+	// say (found by FuzzParseAnswer, issue 7).
+	for _, proto := range []string{"RTP/SAVP", "udptl", "0"} {
+		if n, err := media.ParseAnswer([]byte(strings.Replace(base, "RTP/AVP", proto, 1)), local); !errors.Is(err, media.ErrNoCommonCodec) {
+			t.Errorf("answer over %s: %+v, %v; want ErrNoCommonCodec", proto, n, err)
+		}
 	}
 	if _, err := media.ParseAnswer([]byte("SIP/2.0 200 OK"), local); !errors.Is(err, media.ErrBadSDP) {
 		t.Errorf("garbage answer: err = %v", err)

@@ -28,7 +28,8 @@ var (
 )
 
 // normalizeSDP turns what real user agents send into what pion/sdp parses:
-// LF or CRLF line ends, stray blanks, blank lines, lines out of the RFC 4566
+// LF, CRLF or bare CR line ends (a CR left inside a line would reach
+// pion's values; found by FuzzNormalizeSDP, issue 7), stray blanks, blank lines, lines out of the RFC 4566
 // order and lines clubline never reads (b=, i=, k=, z=, ...) are all
 // tolerated. It returns CRLF text and the m= lines as offered.
 func normalizeSDP(raw []byte) (string, []mline, error) {
@@ -47,7 +48,8 @@ func normalizeSDP(raw []byte) (string, []mline, error) {
 		media   [][]line
 		mlines  []mline
 	)
-	for i, l := range strings.Split(string(raw), "\n") {
+	lf := strings.ReplaceAll(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\r", "\n")
+	for i, l := range strings.Split(lf, "\n") {
 		l = strings.TrimSpace(l)
 		if l == "" {
 			continue
