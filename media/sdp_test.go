@@ -454,30 +454,6 @@ a=sendrecv
 	}
 }
 
-func FuzzAnswer(f *testing.F) {
-	for _, s := range []string{asteriskOffer, crlf(freeswitchOffer), trunkOffer, gatewayOffer, "v=0\n", ""} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, offer []byte) {
-		answer, n, err := media.Answer(offer, ourLocal)
-		if err != nil {
-			if !errors.Is(err, media.ErrBadSDP) && !errors.Is(err, media.ErrNoCommonCodec) &&
-				!errors.Is(err, media.ErrMulticast) && !errors.Is(err, media.ErrBroadcast) &&
-				!errors.Is(err, media.ErrAddressFamily) {
-				t.Fatalf("unexpected error kind: %v", err)
-			}
-			return
-		}
-		back, err := media.ParseAnswer(answer, ourLocal)
-		if err != nil {
-			t.Fatalf("our own answer does not parse: %v\n%s", err, answer)
-		}
-		if back.Codec != n.Codec || back.DTMFPayloadType != n.DTMFPayloadType {
-			t.Fatalf("answer says %+v, Answer returned %+v", back, n)
-		}
-	})
-}
-
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func itoa(pt uint8) string { return strconv.Itoa(int(pt)) }

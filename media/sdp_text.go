@@ -96,15 +96,21 @@ func normalizeSDP(raw []byte) (string, []mline, error) {
 	if !has('o') {
 		return "", nil, fmt.Errorf("%w: no o= line", ErrBadSDP)
 	}
-	if !has('s') {
-		session = slices.Insert(session, 2, line{2, "s=-"})
-	}
-	if !has('t') {
-		i := slices.IndexFunc(session, func(l line) bool { return l.rank > 4 })
+	// A missing s= or t= goes after every line that comes before it in
+	// RFC 4566's order (a fixed index put s= before o= when the input had
+	// two v= lines; found by FuzzNormalizeSDP, issue 7).
+	insert := func(l line) {
+		i := slices.IndexFunc(session, func(m line) bool { return m.rank > l.rank })
 		if i < 0 {
 			i = len(session)
 		}
-		session = slices.Insert(session, i, line{4, "t=0 0"})
+		session = slices.Insert(session, i, l)
+	}
+	if !has('s') {
+		insert(line{2, "s=-"})
+	}
+	if !has('t') {
+		insert(line{4, "t=0 0"})
 	}
 	var b strings.Builder
 	for _, l := range session {
