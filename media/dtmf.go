@@ -71,19 +71,24 @@ func putEvent(b []byte, event byte, end bool, duration uint16) []byte {
 }
 
 // dtmfReceiver turns RFC 4733 packets into digits. An event is identified
-// by its RTP timestamp, which all its packets share: the marker bit may be
-// lost and the end packet is repeated, so neither can be trusted alone.
-// Only the reader goroutine uses it.
+// by its SSRC and RTP timestamp, which all its packets share: the marker
+// bit may be lost and the end packet is repeated, so neither can be
+// trusted alone. Only the reader goroutine uses it.
 type dtmfReceiver struct {
 	have    bool
-	ssrc    uint32
+	ssrc    uint32 // of the newest event
 	lastTs  uint32 // timestamp of the newest event
 	lastEv  byte
 	lastDur uint16
 	lastEnd bool
-	recent  [dtmfRecentCount]uint32
+	// recent events, kept across a change of SSRC: a late repeat of the
+	// old stream's last event must not count again (found by
+	// FuzzHandlePacket, issue 7).
+	recent  [dtmfRecentCount]eventID
 	nrecent int
 }
+
+type eventID struct{ ssrc, ts uint32 }
 
 // packet handles one telephone-event packet and reports a new digit.
 func (r *dtmfReceiver) packet(ssrc, ts uint32, payload []byte) (rune, bool) {
@@ -91,43 +96,45 @@ func (r *dtmfReceiver) packet(ssrc, ts uint32, payload []byte) (rune, bool) {
 		return 0, false
 	}
 	ev, end, dur := payload[0], payload[1]&0x80 != 0, binary.BigEndian.Uint16(payload[2:4])
-	if r.have && ssrc != r.ssrc {
-		*r = dtmfReceiver{}
+	sameStream := r.have && ssrc == r.ssrc
+	if sameStream && ts == r.lastTs {
+		r.lastDur, r.lastEnd = max(r.lastDur, dur), r.lastEnd || end
+		return 0, false
 	}
-	if r.have {
-		if ts == r.lastTs {
-			r.lastDur, r.lastEnd = max(r.lastDur, dur), r.lastEnd || end
-			return 0, false
-		}
-		back := int32(r.lastTs - ts)
-		if r.seen(ts) || back > 0 && back < dtmfRestartBack {
-			return 0, false // a late repeat of an older event
+	if r.seen(eventID{ssrc, ts}) {
+		return 0, false // a late repeat of an older event
+	}
+	// A new SSRC starts its own timeline: the checks below compare
+	// timestamps of one stream only.
+	if sameStream {
+		if back := int32(r.lastTs - ts); back > 0 && back < dtmfRestartBack {
+			return 0, false // older than the newest event: late
 		}
 		// A long key press is split into segments with new timestamps
 		// (RFC 4733 section 2.5.1.3); the continuation is not a new digit.
 		if !r.lastEnd && ev == r.lastEv && ts == r.lastTs+uint32(r.lastDur) {
-			r.remember(ts, ev, dur, end)
+			r.remember(ssrc, ts, ev, dur, end)
 			return 0, false
 		}
 	}
-	r.have, r.ssrc = true, ssrc
-	r.remember(ts, ev, dur, end)
+	r.have = true
+	r.remember(ssrc, ts, ev, dur, end)
 	return eventDigit(ev)
 }
 
-func (r *dtmfReceiver) seen(ts uint32) bool {
+func (r *dtmfReceiver) seen(id eventID) bool {
 	for i := range min(r.nrecent, len(r.recent)) {
-		if r.recent[i] == ts {
+		if r.recent[i] == id {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *dtmfReceiver) remember(ts uint32, ev byte, dur uint16, end bool) {
-	r.recent[r.nrecent%len(r.recent)] = ts
+func (r *dtmfReceiver) remember(ssrc, ts uint32, ev byte, dur uint16, end bool) {
+	r.recent[r.nrecent%len(r.recent)] = eventID{ssrc, ts}
 	r.nrecent++
-	r.lastTs, r.lastEv, r.lastDur, r.lastEnd = ts, ev, dur, end
+	r.ssrc, r.lastTs, r.lastEv, r.lastDur, r.lastEnd = ssrc, ts, ev, dur, end
 }
 
 // dtmfRequest is a digit handed to the clock goroutine by SendDigit.

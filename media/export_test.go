@@ -41,3 +41,13 @@ func (s *Session) PopFrame(f *Frame) bool {
 	defer s.rxMu.Unlock()
 	return s.jb.pop(f, popWait)
 }
+
+// NormalizeSDP runs the SDP clean-up alone: the text pion/sdp is given
+// and the number of m= lines seen.
+func NormalizeSDP(raw []byte) (string, int, error) {
+	text, mlines, err := normalizeSDP(raw)
+	return text, len(mlines), err
+}
+
+// MaxSDPSize is the largest body the SDP functions parse.
+const MaxSDPSize = maxSDPSize

@@ -16,9 +16,19 @@ var ErrNoPorts = errors.New("media: no free RTP port")
 // [minPort, maxPort] (RTP uses even ports, RFC 3550 section 11). It starts
 // at a random even port and tries each one once. minPort = maxPort = 0 lets
 // the system pick any free port, which may be odd (for tests).
+//
+// The socket is of ip's family only: for 0.0.0.0 Go would otherwise open
+// a dual-stack [::] socket, and the session would be able to send to IPv6
+// peers that could never reach the IPv4 address clubline writes in its
+// SDP (see sdp_addr.go).
 func ListenRTP(ip netip.Addr, minPort, maxPort int) (*net.UDPConn, error) {
+	ip = ip.Unmap()
+	network := "udp6"
+	if ip.Is4() {
+		network = "udp4"
+	}
 	if minPort == 0 && maxPort == 0 {
-		return net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+		return net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	}
 	first := minPort + minPort%2
 	if minPort < 1 || maxPort > 65535 || first > maxPort {
@@ -29,7 +39,7 @@ func ListenRTP(ip netip.Addr, minPort, maxPort int) (*net.UDPConn, error) {
 	start := rand.IntN(count)
 	for i := range count {
 		port := first + 2*((start+i)%count)
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
 		if err == nil {
 			return conn, nil
 		}

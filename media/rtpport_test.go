@@ -49,3 +49,19 @@ func TestListenRTPExhausted(t *testing.T) {
 		t.Error("a range without an even port must be an error")
 	}
 }
+
+// An RTP socket on 0.0.0.0 is IPv4 only: what clubline advertises is an
+// IPv4 address, so it must not be able to send to an IPv6 peer either.
+func TestListenRTPWildcardIsIPv4Only(t *testing.T) {
+	conn, err := media.ListenRTP(netip.IPv4Unspecified(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr(); got != netip.IPv4Unspecified() {
+		t.Errorf("bound to %v, want 0.0.0.0 (not a dual-stack [::])", got)
+	}
+	if _, err := conn.WriteToUDPAddrPort([]byte("rtp"), netip.MustParseAddrPort("[::1]:9")); err == nil {
+		t.Error("an IPv4 RTP socket sent to [::1]")
+	}
+}

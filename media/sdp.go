@@ -27,7 +27,8 @@ const DefaultDTMFPayloadType = 101
 
 // Errors of the offer/answer functions. Both are wrapped with the reason;
 // test them with errors.Is. ErrNoCommonCodec maps to SIP 488, ErrBadSDP to
-// 400 (or 488 when the body came in a response).
+// 400 (or 488 when the body came in a response). The errors for a media
+// address clubline will not send to are in sdp_addr.go.
 var (
 	ErrNoCommonCodec = errors.New("media: no common audio codec")
 	ErrBadSDP        = errors.New("media: malformed SDP")
@@ -63,7 +64,9 @@ type Negotiated struct {
 	DTMFPayloadType uint8
 	// Direction is clubline's direction, as written in our SDP.
 	Direction Direction
-	// RemoteDirection is the direction the peer wrote.
+	// RemoteDirection is the direction the peer wrote, less receiving
+	// when its address is 0.0.0.0 (sendrecv reads sendonly): a peer on
+	// old-style hold is on hold.
 	RemoteDirection Direction
 }
 
@@ -71,9 +74,12 @@ type Negotiated struct {
 func (n Negotiated) CanSend() bool { return canSend(n.Direction, n.Remote) }
 
 // Answer answers an SDP offer (RFC 3264). It accepts the first audio
-// stream that has a port and a codec in local.Codecs, choosing the first
-// such codec in the offer's order, plus telephone-event/8000 under the
-// offerer's number; every other stream is answered with port 0.
+// stream that has a port, a codec in local.Codecs and an address RTP may
+// go to (see sdp_addr.go), choosing the first such codec in the offer's
+// order, plus telephone-event/8000 under the offerer's number; every other
+// stream is answered with port 0. When no stream qualifies the error wraps
+// ErrNoCommonCodec, ErrMulticast, ErrBroadcast or ErrAddressFamily (for the
+// last stream refused), or ErrBadSDP.
 func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	if !local.Addr.IsValid() {
 		return nil, Negotiated{}, fmt.Errorf("media: Local.Addr %v is not an address and port", local.Addr)
@@ -85,7 +91,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	var (
 		n      Negotiated
 		chosen = -1
-		reason = "the offer has no audio stream"
+		fail   = fmt.Errorf("%w: the offer has no audio stream", ErrNoCommonCodec)
 	)
 	for i, md := range desc.MediaDescriptions {
 		ml := mlines[i]
@@ -93,16 +99,16 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 			continue
 		}
 		if ml.port == 0 {
-			reason = "the offer's audio stream is disabled (port 0)"
+			fail = fmt.Errorf("%w: the offer's audio stream is disabled (port 0)", ErrNoCommonCodec)
 			continue
 		}
 		if ml.proto != "RTP/AVP" {
-			reason = fmt.Sprintf("transport %s is not supported (only RTP/AVP)", ml.proto)
+			fail = fmt.Errorf("%w: transport %s is not supported (only RTP/AVP)", ErrNoCommonCodec, ml.proto)
 			continue
 		}
 		c, dtmf, ok := pickCodec(md, localCodecs(local))
 		if !ok {
-			reason = fmt.Sprintf("offered formats %s, supported %s",
+			fail = fmt.Errorf("%w: offered formats %s, supported %s", ErrNoCommonCodec,
 				strings.Join(ml.formats, " "), codecNames(localCodecs(local)))
 			continue
 		}
@@ -110,18 +116,16 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 		if err != nil {
 			return nil, Negotiated{}, err
 		}
-		rdir := streamDirection(desc, md)
-		ours := mirror(rdir) & dirBits(local.Direction)
-		if remote.Addr().IsUnspecified() {
-			ours &^= dirSend // RFC 3264 section 8.4: send nothing to 0.0.0.0
+		if err := usableRemote(remote.Addr(), local.Addr.Addr()); err != nil {
+			fail = err // another audio stream may have a usable address
+			continue
 		}
-		n = Negotiated{Remote: remote, Codec: c, DTMFPayloadType: dtmf,
-			Direction: ours.direction(), RemoteDirection: rdir}
+		n = negotiated(desc, md, remote, c, dtmf, local.Direction)
 		chosen = i
 		break
 	}
 	if chosen < 0 {
-		return nil, Negotiated{}, fmt.Errorf("%w: %s", ErrNoCommonCodec, reason)
+		return nil, Negotiated{}, fail
 	}
 	out := localDescription(local)
 	for i, ml := range mlines {
@@ -163,7 +167,9 @@ func Offer(local Local) []byte {
 	return b
 }
 
-// ParseAnswer reads the answer to an Offer(local).
+// ParseAnswer reads the answer to an Offer(local). Its address is held to
+// the rules of Answer: a multicast, broadcast or other-family address is
+// an error.
 func ParseAnswer(answer []byte, local Local) (Negotiated, error) {
 	desc, mlines, err := parseSDP(answer)
 	if err != nil {
@@ -177,6 +183,10 @@ func ParseAnswer(answer []byte, local Local) (Negotiated, error) {
 		if ml.port == 0 {
 			return Negotiated{}, fmt.Errorf("%w: the answer rejected the audio stream (port 0)", ErrNoCommonCodec)
 		}
+		if ml.proto != "RTP/AVP" { // RFC 3264 §6: the answer keeps the offer's transport
+			return Negotiated{}, fmt.Errorf("%w: the answer's audio stream uses transport %s, offered RTP/AVP",
+				ErrNoCommonCodec, clip(ml.proto))
+		}
 		c, dtmf, ok := pickCodec(md, localCodecs(local))
 		if !ok {
 			return Negotiated{}, fmt.Errorf("%w: answered formats %s, offered %s",
@@ -186,13 +196,10 @@ func ParseAnswer(answer []byte, local Local) (Negotiated, error) {
 		if err != nil {
 			return Negotiated{}, err
 		}
-		rdir := streamDirection(desc, md)
-		ours := mirror(rdir) & dirBits(local.Direction)
-		if remote.Addr().IsUnspecified() {
-			ours &^= dirSend
+		if err := usableRemote(remote.Addr(), local.Addr.Addr()); err != nil {
+			return Negotiated{}, err
 		}
-		return Negotiated{Remote: remote, Codec: c, DTMFPayloadType: dtmf,
-			Direction: ours.direction(), RemoteDirection: rdir}, nil
+		return negotiated(desc, md, remote, c, dtmf, local.Direction), nil
 	}
 	return Negotiated{}, fmt.Errorf("%w: the answer has no audio stream", ErrNoCommonCodec)
 }
@@ -210,6 +217,16 @@ func parseSDP(raw []byte) (*sdp.SessionDescription, []mline, error) {
 		return nil, nil, fmt.Errorf("%w: %d m= lines, parsed %d", ErrBadSDP, len(mlines), len(desc.MediaDescriptions))
 	}
 	return &desc, mlines, nil
+}
+
+// negotiated is the outcome for the chosen stream: our direction is what
+// the peer's allows and we want (RFC 3264 §6.1).
+func negotiated(desc *sdp.SessionDescription, md *sdp.MediaDescription, remote netip.AddrPort,
+	c Codec, dtmf uint8, want Direction) Negotiated {
+	rdir := peerDirection(desc, md, remote)
+	ours := mirror(rdir) & dirBits(want)
+	return Negotiated{Remote: remote, Codec: c, DTMFPayloadType: dtmf,
+		Direction: ours.direction(), RemoteDirection: rdir}
 }
 
 // pickCodec returns the first format of md that is a codec in want, and the
@@ -268,25 +285,6 @@ func supports(want []Codec, c Codec) bool {
 		}
 	}
 	return false
-}
-
-// streamAddr resolves the c= line of the stream or, failing that, of the
-// session.
-func streamAddr(desc *sdp.SessionDescription, md *sdp.MediaDescription, port int) (netip.AddrPort, error) {
-	ci := md.ConnectionInformation
-	if ci == nil {
-		ci = desc.ConnectionInformation
-	}
-	if ci == nil || ci.Address == nil {
-		return netip.AddrPort{}, fmt.Errorf("%w: no c= line for the audio stream", ErrBadSDP)
-	}
-	host, _, _ := strings.Cut(ci.Address.Address, "/") // drop a multicast TTL
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%w: connection address %q is not an IP address (host names are not supported)",
-			ErrBadSDP, clip(host))
-	}
-	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
 }
 
 // streamDirection is the media-level direction, else the session-level one,

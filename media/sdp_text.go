@@ -28,7 +28,8 @@ var (
 )
 
 // normalizeSDP turns what real user agents send into what pion/sdp parses:
-// LF or CRLF line ends, stray blanks, blank lines, lines out of the RFC 4566
+// LF, CRLF or bare CR line ends (a CR left inside a line would reach
+// pion's values; found by FuzzNormalizeSDP, issue 7), stray blanks, blank lines, lines out of the RFC 4566
 // order and lines clubline never reads (b=, i=, k=, z=, ...) are all
 // tolerated. It returns CRLF text and the m= lines as offered.
 func normalizeSDP(raw []byte) (string, []mline, error) {
@@ -47,7 +48,8 @@ func normalizeSDP(raw []byte) (string, []mline, error) {
 		media   [][]line
 		mlines  []mline
 	)
-	for i, l := range strings.Split(string(raw), "\n") {
+	lf := strings.ReplaceAll(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\r", "\n")
+	for i, l := range strings.Split(lf, "\n") {
 		l = strings.TrimSpace(l)
 		if l == "" {
 			continue
@@ -94,15 +96,21 @@ func normalizeSDP(raw []byte) (string, []mline, error) {
 	if !has('o') {
 		return "", nil, fmt.Errorf("%w: no o= line", ErrBadSDP)
 	}
-	if !has('s') {
-		session = slices.Insert(session, 2, line{2, "s=-"})
-	}
-	if !has('t') {
-		i := slices.IndexFunc(session, func(l line) bool { return l.rank > 4 })
+	// A missing s= or t= goes after every line that comes before it in
+	// RFC 4566's order (a fixed index put s= before o= when the input had
+	// two v= lines; found by FuzzNormalizeSDP, issue 7).
+	insert := func(l line) {
+		i := slices.IndexFunc(session, func(m line) bool { return m.rank > l.rank })
 		if i < 0 {
 			i = len(session)
 		}
-		session = slices.Insert(session, i, line{4, "t=0 0"})
+		session = slices.Insert(session, i, l)
+	}
+	if !has('s') {
+		insert(line{2, "s=-"})
+	}
+	if !has('t') {
+		insert(line{4, "t=0 0"})
 	}
 	var b strings.Builder
 	for _, l := range session {

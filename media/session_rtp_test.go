@@ -145,6 +145,19 @@ func TestSessionReceiveDTMF(t *testing.T) {
 			want: "23",
 		},
 		{
+			name: "a late end packet of an event after the SSRC changed",
+			send: func(p *rawPeer, to netip.AddrPort) {
+				first := p.ssrc
+				p.sendEvent(to, 8000, true, 4, true, 160)
+				p.ssrc = 0x5eed
+				p.sendEvent(to, 50000, true, 6, true, 160)
+				p.ssrc = first
+				p.sendEvent(to, 8000, false, 4, true, 160) // late repeat
+				p.ssrc = 0x5eed
+			},
+			want: "46",
+		},
+		{
 			name: "a long press split in two segments",
 			send: func(p *rawPeer, to netip.AddrPort) {
 				p.sendEvent(to, 8000, true, 9, false, 0xFFFF)

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/go-audio/wav"
 )
 
 // WAV format tags (the audio format field of the fmt chunk).
@@ -84,71 +82,6 @@ func ShellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// DecodeWAV reads a whole WAV file of 8 kHz 16-bit linear PCM into frames.
-// Mono is taken as is; stereo is mixed down to mono (the mean of the two
-// channels). Any other format gives a *FormatError. The last frame is padded
-// with silence. Extra bytes after the data chunk's declared size are ignored,
-// so a recording cut short (see WAVRecorder) decodes up to its last header
-// update.
-func DecodeWAV(r io.ReadSeeker) ([]Frame, error) {
-	var magic [12]byte
-	if _, err := io.ReadFull(r, magic[:]); err != nil || string(magic[:4]) != "RIFF" || string(magic[8:]) != "WAVE" {
-		return nil, errors.New("not a WAV file: no RIFF/WAVE header")
-	}
-	if _, err := r.Seek(-int64(len(magic)), io.SeekCurrent); err != nil {
-		return nil, err
-	}
-	d := wav.NewDecoder(r)
-	d.ReadInfo()
-	if err := d.Err(); err != nil {
-		return nil, fmt.Errorf("not a readable WAV file: %w", err)
-	}
-	if d.NumChans == 0 {
-		return nil, errors.New("not a WAV file: no fmt chunk")
-	}
-	if d.SampleRate == 0 || d.BitDepth == 0 {
-		return nil, errors.New("not a valid WAV file: the fmt chunk is cut short")
-	}
-	format := int(d.WavAudioFormat)
-	pcm := format == wavFormatPCM || format == wavFormatExtensible
-	if !pcm || d.SampleRate != SampleRate || d.BitDepth != 16 || d.NumChans > 2 {
-		return nil, &FormatError{
-			Rate:        int(d.SampleRate),
-			Channels:    int(d.NumChans),
-			Bits:        int(d.BitDepth),
-			AudioFormat: format,
-		}
-	}
-	if err := d.FwdToPCM(); err != nil {
-		return nil, fmt.Errorf("WAV file has no data chunk: %w", err)
-	}
-	if d.PCMChunk == nil {
-		return nil, errors.New("WAV file has no data chunk")
-	}
-	data, err := io.ReadAll(io.LimitReader(d.PCMChunk.R, int64(d.PCMSize)))
-	if err != nil {
-		return nil, fmt.Errorf("reading WAV data: %w", err)
-	}
-	return pcmToFrames(data, int(d.NumChans)), nil
-}
-
-// pcmToFrames converts little-endian 16-bit samples, interleaved over
-// channels (1 or 2), to frames. A trailing partial sample is dropped.
-func pcmToFrames(data []byte, channels int) []Frame {
-	step := 2 * channels
-	n := len(data) / step
-	frames := make([]Frame, (n+FrameSamples-1)/FrameSamples)
-	for i := 0; i < n; i++ {
-		p := data[i*step:]
-		s := int32(int16(binary.LittleEndian.Uint16(p)))
-		if channels == 2 {
-			s = (s + int32(int16(binary.LittleEndian.Uint16(p[2:])))) / 2
-		}
-		frames[i/FrameSamples][i%FrameSamples] = int16(s)
-	}
-	return frames
 }
 
 // FramesSource plays a decoded clip from memory. ReadFrame does not allocate.

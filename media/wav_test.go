@@ -302,6 +302,49 @@ func TestDecodeSkipsOtherChunks(t *testing.T) {
 	}
 }
 
+// A prompt file's chunk sizes are claims, not allocations: go-audio/wav
+// allocated 8 GiB, for most of a minute, for a 48-byte file whose LIST
+// chunk claimed 4 GiB (found by FuzzDecodeWAV, issue 7).
+func TestDecodeHugeChunkClaims(t *testing.T) {
+	le := binary.LittleEndian
+	chunk := func(id string, size uint32, body string) []byte {
+		return append(le.AppendUint32([]byte(id), size), body...)
+	}
+	ok := wavFile(8000, 1, 16, 1, samplesLE(7, 8, 9))
+	fmtOnly := ok[:36]
+	tests := []struct {
+		name   string
+		file   []byte
+		frames int // 0: an error is expected
+	}{
+		{"LIST claims 4 GiB", append(bytes.Clone(fmtOnly), chunk("LIST", 0xFFFFFFF0, "INFO")...), 0},
+		{"smpl before fmt claims 4 GiB", append(append([]byte("RIFF\x00\x00\x00\x00WAVE"),
+			chunk("smpl", 0xFFFFFFF0, "")...), ok[12:]...), 0},
+		{"fmt claims 4 GiB", append(append([]byte("RIFF\x00\x00\x00\x00WAVE"),
+			chunk("fmt ", 0xFFFFFFF0, string(ok[20:36]))...), ok[36:]...), 0},
+		{"an INFO entry claims 4 GiB", wavFile(8000, 1, 16, 1, samplesLE(7, 8, 9),
+			chunk("LIST", 12, "INFOINAM\xf0\xff\xff\xff")), 1},
+		{"data claims 4 GiB", append(bytes.Clone(fmtOnly), chunk("data", 0xFFFFFFF0, string(samplesLE(7, 8)))...), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			frames, err := media.DecodeWAV(bytes.NewReader(tt.file))
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+				t.Errorf("decoding %d bytes allocated %d bytes", len(tt.file), alloc)
+			}
+			if tt.frames == 0 && err == nil {
+				t.Errorf("decoded %d frames from a damaged file, want an error", len(frames))
+			}
+			if tt.frames > 0 && (err != nil || len(frames) != tt.frames || frames[0][0] != 7) {
+				t.Errorf("got %d frames, %v; want %d starting with sample 7", len(frames), err, tt.frames)
+			}
+		})
+	}
+}
+
 func TestDecodeFormatErrors(t *testing.T) {
 	tests := []struct {
 		rate, channels, bits, format int

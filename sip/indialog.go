@@ -1,11 +1,9 @@
 package sip
 
 import (
-	"errors"
 	"math/rand/v2"
 	"time"
 
-	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -240,10 +238,7 @@ func (d *dialogLeg) modify(req *sipmsg.Request, tx sipmsg.ServerTransaction) (*s
 	case offer != nil:
 		answer, n, err := d.media.reanswer(offer)
 		if err != nil {
-			if errors.Is(err, media.ErrNoCommonCodec) {
-				return fail(rejectNoCommonCodec())
-			}
-			return fail(rejectBadSDP(err))
+			return fail(rejectSDP(err))
 		}
 		sdp = answer
 		d.log.Info("media renegotiated", "method", string(req.Method),

@@ -162,10 +162,7 @@ func (s *Server) openMedia(a *attempt, l *listener, adv netip.Addr, offer []byte
 	sdp, err := ms.answer(offer)
 	if err != nil {
 		ms.close()
-		if errors.Is(err, media.ErrNoCommonCodec) {
-			return nil, nil, rejectNoCommonCodec()
-		}
-		return nil, nil, rejectBadSDP(err)
+		return nil, nil, rejectSDP(err)
 	}
 	return ms, sdp, nil
 }

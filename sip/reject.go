@@ -1,11 +1,13 @@
 package sip
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -60,9 +62,31 @@ func rejectNoRTPPort(err error, after time.Duration) *rejection {
 		"no RTP port: "+err.Error(), sipx.RetryAfter(after))
 }
 
+// rejectSDP refuses an offer that media.Answer did not accept: 488 with
+// a Warning code that says why (RFC 3261 §20.43).
+func rejectSDP(err error) *rejection {
+	switch {
+	case errors.Is(err, media.ErrNoCommonCodec):
+		return rejectNoCommonCodec()
+	case errors.Is(err, media.ErrMulticast):
+		return rejectMediaAddress(err, sipx.Warning(330, "Multicast not available"))
+	case errors.Is(err, media.ErrBroadcast):
+		return rejectMediaAddress(err, sipx.Warning(399, "Broadcast media address refused"))
+	case errors.Is(err, media.ErrAddressFamily):
+		return rejectMediaAddress(err, sipx.Warning(301, "Incompatible network address formats"))
+	}
+	return rejectBadSDP(err)
+}
+
 func rejectNoCommonCodec() *rejection {
 	return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here",
 		"no common codec (PCMU or PCMA needed)", sipx.Warning(305, "Incompatible media format: PCMU or PCMA needed"))
+}
+
+// rejectMediaAddress: the offer's c= is one clubline will not send RTP to
+// (media/sdp_addr.go says which and why).
+func rejectMediaAddress(err error, w sipmsg.Header) *rejection {
+	return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", "media address refused: "+err.Error(), w)
 }
 
 func rejectBadSDP(err error) *rejection {
