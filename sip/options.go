@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -74,6 +75,11 @@ type Options struct {
 	// server sends its keep-alive pings while it runs. Nil: REGISTER gets
 	// 405.
 	Registrar *registrar.Registrar
+
+	// Resolver looks up the host names clubline's own configuration gives:
+	// PublicAddress, and a dial target such as a sip: fallback with a host
+	// name (default net.DefaultResolver).
+	Resolver *net.Resolver
 }
 
 // Defaults.
@@ -156,6 +162,9 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	}
 	if o.OnRejected == nil {
 		o.OnRejected = func(clubline.Call, int) {}
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
 	}
 	return o, addrs, errors.Join(errs...)
 }

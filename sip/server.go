@@ -88,6 +88,7 @@ func NewServer(o Options) (*Server, error) {
 	sipLog := redactedLogger(o.Logger)
 	s.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(userAgent),
+		sipgo.WithUserAgentDNSResolver(o.Resolver),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(sipLog),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
@@ -181,7 +182,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	if s.o.PublicAddress != "" {
-		ip, err := resolvePublic(ctx, s.o.PublicAddress)
+		ip, err := resolvePublic(ctx, s.o.Resolver, s.o.PublicAddress)
 		if err != nil {
 			return err
 		}
@@ -224,11 +225,11 @@ func (s *Server) startKeepalive() {
 	}()
 }
 
-func resolvePublic(ctx context.Context, host string) (netip.Addr, error) {
+func resolvePublic(ctx context.Context, r *net.Resolver, host string) (netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ip.Unmap(), nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	ips, err := r.LookupNetIP(ctx, "ip4", host)
 	if err != nil || len(ips) == 0 {
 		return netip.Addr{}, fmt.Errorf("sip: PublicAddress %q: not an IP and does not resolve: %v", host, err)
 	}
