@@ -219,6 +219,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 		target:    *target.Clone(),
 		localSeq:  randomSeq() - 1,
 		dest:      dest.String(),
+		placed:    true,
 	}
 	if transport == "udp" {
 		dlg.laddr = lst.udpAddr
@@ -241,7 +242,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	req.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
 	req.SetBody(offer)
 
-	tx, err := s.client.TransactionRequest(context.WithoutCancel(ctx), req, asIs)
+	tx, err := s.client.TransactionRequest(allowDial(context.WithoutCancel(ctx)), req, asIs)
 	if err != nil {
 		ms.close()
 		return nil, fmt.Errorf("sip: dial: send INVITE: %w", err)
@@ -342,7 +343,7 @@ func (s *Server) ring(ctx context.Context, timeout time.Duration, invite *sipmsg
 			return
 		}
 		var err error
-		cancelTx, err = s.client.TransactionRequest(context.Background(), cancelRequest(invite), asIs)
+		cancelTx, err = s.client.TransactionRequest(allowDial(context.Background()), cancelRequest(invite), asIs)
 		if err != nil {
 			log.Warn("CANCEL not sent", "error", err)
 			cancelTx = nil

@@ -78,7 +78,8 @@ type Options struct {
 
 	// Resolver looks up the host names clubline's own configuration gives:
 	// PublicAddress, and a dial target such as a sip: fallback with a host
-	// name (default net.DefaultResolver).
+	// name (default net.DefaultResolver). Names that requests from the
+	// network give are never looked up (reach.go).
 	Resolver *net.Resolver
 }
 

@@ -88,7 +88,7 @@ func NewServer(o Options) (*Server, error) {
 	sipLog := redactedLogger(o.Logger)
 	s.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(userAgent),
-		sipgo.WithUserAgentDNSResolver(o.Resolver),
+		sipgo.WithUserAgentDNSResolver(refusingResolver()), // reach.go
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(sipLog),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
@@ -101,6 +101,8 @@ func NewServer(o Options) (*Server, error) {
 				}
 				return data, nil
 			}),
+			// Last: it takes the read filter set above (reach.go).
+			sipmsg.WithTransportLayerTransports(sipmsg.TransportsConfig{TCP: guardedTCP(sipLog)}),
 		),
 	)
 	if err != nil {
