@@ -81,6 +81,14 @@ type Options struct {
 	// name (default net.DefaultResolver). Names that requests from the
 	// network give are never looked up (reach.go).
 	Resolver *net.Resolver
+
+	// TCPIdleTimeout closes a TCP connection on which nothing arrived for
+	// this long, unless it carries a call (default 3 min; negative: never).
+	// TCPMaxPerSource is how many TCP connections one source (an IPv4
+	// address, an IPv6 /64) may hold; more are closed as they are accepted
+	// (default 32; negative: no limit). See tcp.go.
+	TCPIdleTimeout  time.Duration
+	TCPMaxPerSource int
 }
 
 // Defaults.
@@ -167,6 +175,7 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
+	o.tcpDefaults()
 	return o, addrs, errors.Join(errs...)
 }
 
