@@ -260,6 +260,7 @@ func (s *Server) bind(b listenAddr) (*listener, error) {
 			return nil, fmt.Errorf("sip: listen tcp %s: %w", b.addr, err)
 		}
 		ap := ln.Addr().(*net.TCPAddr).AddrPort()
+		ln = s.limitTCP(ln) // idle timeout, per-source cap (tcp.go)
 		s.serveWG.Add(1)
 		go func() {
 			defer s.serveWG.Done()
