@@ -26,8 +26,9 @@ import (
 //     (RFC 3261 §18.2.2 allows it); a Via can name anything, a Redis on
 //     the same host included. clubline gives sipgo its own TCP transport
 //     whose dialer refuses every connection clubline did not ask for:
-//     such an answer is dropped (one debug line), and the peer
-//     retransmits on a new connection or gives up.
+//     such an answer is dropped, and the peer retransmits on a new
+//     connection or gives up. The refusals are logged at debug
+//     (logging.go): a flood of such requests is no flood of warnings.
 //   - clubline asks for connections (allowDial) only for requests to an
 //     address from its configuration or from an authenticated
 //     registration: the keep-alive OPTIONS (ping.go), the INVITE and

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -28,10 +29,15 @@ import (
 // A request over TCP whose connection is closed before the answer: the
 // answer is dropped. clubline never connects to the address the Via names
 // (a Redis on the same host, in the finding), given as an IP address or a
-// name, and never looks the name up.
+// name, and never looks the name up. Nor does it log a warning for each:
+// a flood of such requests is not a flood of log lines.
 func TestTCPAnswerNeverDialsTheVia(t *testing.T) {
 	var dns lookups
-	h := newHarness(t, noCall(t), func(o *sip.Options) { o.Resolver = dns.resolver() })
+	var warnings atomic.Int32
+	h := newHarness(t, noCall(t), func(o *sip.Options) {
+		o.Resolver = dns.resolver()
+		o.Logger = slog.New(warnCounter{&warnings})
+	})
 	redis := newTCPTrap(t)
 	server := serverAddr(h, "tcp")
 	for _, host := range []string{"127.0.0.1", "localhost", "redis.invalid"} {
@@ -63,7 +69,23 @@ func TestTCPAnswerNeverDialsTheVia(t *testing.T) {
 	if n := dns.queries.Load(); n != 0 {
 		t.Errorf("%d DNS queries for names in Vias, want none", n)
 	}
+	if n := warnings.Load(); n != 0 {
+		t.Errorf("%d warnings logged for the dropped answers, want none", n)
+	}
 }
+
+// warnCounter is a log handler that counts warnings and errors.
+type warnCounter struct{ n *atomic.Int32 }
+
+func (warnCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (w warnCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.n.Add(1)
+	}
+	return nil
+}
+func (w warnCounter) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w warnCounter) WithGroup(string) slog.Handler      { return w }
 
 // Within a call clubline sends requests (here the BYE when the script
 // hangs up). A host name in the caller's Contact or Record-Route is never

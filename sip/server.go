@@ -101,7 +101,8 @@ func NewServer(o Options) (*Server, error) {
 				}
 				return data, nil
 			}),
-			// Last: it takes the read filter set above (reach.go).
+			// Last: sipgo copies the read filter set above into the
+			// transport when this option runs (reach.go).
 			sipmsg.WithTransportLayerTransports(sipmsg.TransportsConfig{TCP: guardedTCP(sipLog)}),
 		),
 	)
