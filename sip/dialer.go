@@ -165,7 +165,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	if err := sipmsg.ParseUri(r.Target, &target); err != nil {
 		return nil, fmt.Errorf("sip: dial target %q: %w", r.Target, err)
 	}
-	transport, dest, err := dialDestination(ctx, target, r.Destination)
+	transport, dest, err := dialDestination(ctx, s.o.Resolver, target, r.Destination)
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +219,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 		target:    *target.Clone(),
 		localSeq:  randomSeq() - 1,
 		dest:      dest.String(),
+		placed:    true,
 	}
 	if transport == "udp" {
 		dlg.laddr = lst.udpAddr
@@ -241,7 +242,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	req.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
 	req.SetBody(offer)
 
-	tx, err := s.client.TransactionRequest(context.WithoutCancel(ctx), req, asIs)
+	tx, err := s.client.TransactionRequest(allowDial(context.WithoutCancel(ctx)), req, asIs)
 	if err != nil {
 		ms.close()
 		return nil, fmt.Errorf("sip: dial: send INVITE: %w", err)
@@ -342,7 +343,7 @@ func (s *Server) ring(ctx context.Context, timeout time.Duration, invite *sipmsg
 			return
 		}
 		var err error
-		cancelTx, err = s.client.TransactionRequest(context.Background(), cancelRequest(invite), asIs)
+		cancelTx, err = s.client.TransactionRequest(allowDial(context.Background()), cancelRequest(invite), asIs)
 		if err != nil {
 			log.Warn("CANCEL not sent", "error", err)
 			cancelTx = nil
@@ -414,7 +415,7 @@ func cancelRequest(invite *sipmsg.Request) *sipmsg.Request {
 // empty, takes the target's host, port and transport parameter. A host
 // name is resolved as RFC 3263 §4.2 does without NAPTR: with no port, the
 // SRV records _sip._udp (or _tcp) first, then the name's addresses.
-func dialDestination(ctx context.Context, target sipmsg.Uri, destination string) (string, netip.AddrPort, error) {
+func dialDestination(ctx context.Context, res *net.Resolver, target sipmsg.Uri, destination string) (string, netip.AddrPort, error) {
 	transport, host, port := "udp", "", 0
 	if destination != "" {
 		t, a, ok := strings.Cut(destination, ":")
@@ -439,7 +440,7 @@ func dialDestination(ctx context.Context, target sipmsg.Uri, destination string)
 		}
 		return transport, unmapAP(netip.AddrPortFrom(ip, uint16(port))), nil
 	}
-	ap, err := resolve(ctx, transport, host, port)
+	ap, err := resolve(ctx, res, transport, host, port)
 	if err != nil {
 		return "", netip.AddrPort{}, fmt.Errorf("sip: dial %s: %w", target.String(), err)
 	}
@@ -451,17 +452,17 @@ const resolveTimeout = 3 * time.Second
 
 // resolve finds where to send to a host name: its SRV records when no port
 // is given (lowest priority first), else or then its addresses, IPv4 first.
-func resolve(ctx context.Context, transport, host string, port int) (netip.AddrPort, error) {
+func resolve(ctx context.Context, res *net.Resolver, transport, host string, port int) (netip.AddrPort, error) {
 	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
 	if port == 0 {
-		if _, srvs, err := net.DefaultResolver.LookupSRV(ctx, "sip", transport, host); err == nil && len(srvs) > 0 {
+		if _, srvs, err := res.LookupSRV(ctx, "sip", transport, host); err == nil && len(srvs) > 0 {
 			host, port = strings.TrimSuffix(srvs[0].Target, "."), int(srvs[0].Port)
 		} else {
 			port = 5060
 		}
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, err := res.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

@@ -35,6 +35,8 @@ type dialog struct {
 	viaPort   int             //
 	laddr     *net.UDPAddr    // UDP: send from this listener so replies and NATs match
 	routes    []sipmsg.Header // route set, in the order requests carry it
+	placed    bool            // clubline placed it (a staff leg): its requests may open connections (reach.go)
+	src       string          // a caller's dialog: where its INVITE came from (reach.go)
 
 	mu        sync.Mutex
 	target    sipmsg.Uri // remote target: the peer's Contact
@@ -82,6 +84,7 @@ func newUASDialog(req *sipmsg.Request, localTag string, end dialogEnd) *dialog {
 		target:    *req.Contact().Address.Clone(),
 		remoteSeq: req.CSeq().SeqNo,
 		localSeq:  randomSeq(),
+		src:       req.Source(),
 	}
 	for _, rr := range req.GetHeaders("Record-Route") {
 		d.routes = append(d.routes, sipmsg.NewHeader("Route", rr.Value()))
@@ -90,17 +93,18 @@ func newUASDialog(req *sipmsg.Request, localTag string, end dialogEnd) *dialog {
 	return d
 }
 
-// pickDestination decides where requests of a dialog go when the route set
-// is empty. Over TCP they reuse the caller's connection. Over UDP they go to
-// the Contact, unless it is a private address behind a public source (a
-// phone behind NAT), then to the source, as RFC 3581 does for responses.
+// pickDestination decides where requests of a dialog go. Over TCP they
+// reuse the caller's connection, route set or not (reach.go). Over UDP with
+// an empty route set they go to the Contact, unless it is a private address
+// behind a public source (a phone behind NAT), then to the source, as RFC
+// 3581 does for responses.
 func pickDestination(req *sipmsg.Request, routed bool) string {
-	if routed {
-		return ""
-	}
 	src := req.Source()
 	if sipmsg.IsReliable(req.Transport()) {
 		return src
+	}
+	if routed {
+		return ""
 	}
 	srcAP, err := netip.ParseAddrPort(src)
 	if err != nil {
@@ -161,6 +165,9 @@ func (d *dialog) request(method sipmsg.RequestMethod, ackSeq uint32) *sipmsg.Req
 		seq = d.localSeq
 	}
 	d.mu.Unlock()
+	if dest == "" {
+		dest = d.sourceFor(target)
+	}
 
 	req := sipmsg.NewRequest(method, target)
 	via := &sipmsg.ViaHeader{
@@ -205,7 +212,7 @@ func asIs(c *sipgo.Client, req *sipmsg.Request) error { return fitTransport(c, r
 
 // do sends a request within the dialog and returns its final response.
 func (d *dialog) do(ctx context.Context, req *sipmsg.Request) (*sipmsg.Response, error) {
-	tx, err := d.client.TransactionRequest(ctx, req, asIs)
+	tx, err := d.client.TransactionRequest(d.dialCtx(ctx), req, asIs)
 	if err != nil {
 		return nil, fmt.Errorf("send %s: %w", req.Method, err)
 	}
@@ -236,7 +243,7 @@ func (d *dialog) ack(seq uint32, body []byte) error {
 		req.SetBody(body)
 		req.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
 	}
-	return d.client.WriteRequest(req, asIs)
+	return d.write(req)
 }
 
 // bye ends the dialog from our side and waits for the answer. Any final
@@ -266,7 +273,7 @@ func (d *dialog) invite(ctx context.Context, offer []byte, extra ...sipmsg.Heade
 		req.SetBody(offer)
 	}
 	seq := req.CSeq().SeqNo
-	tx, err := d.client.TransactionRequest(ctx, req, asIs)
+	tx, err := d.client.TransactionRequest(d.dialCtx(ctx), req, asIs)
 	if err != nil {
 		return nil, fmt.Errorf("send INVITE: %w", err)
 	}

@@ -2,8 +2,10 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
 
 	"github.com/clubline/clubline/sip/internal/sipx"
@@ -37,6 +39,10 @@ func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
 	case r.Message == "failed to parse":
 		// Garbage from the network (SIP scanners): not clubline's error,
 		// and a flood of it must not flood the logs.
+		level = slog.LevelDebug
+	case refusedOnPurpose(r):
+		// An answer or a lookup clubline refuses (reach.go): a request's
+		// doing, and a flood of them must not flood the logs either.
 		level = slog.LevelDebug
 	case level > slog.LevelWarn:
 		level = slog.LevelWarn // sipgo's errors are about what peers sent
@@ -88,4 +94,19 @@ func redactAttr(a slog.Attr) slog.Attr {
 		return slog.String(a.Key, maskDigits(fmt.Sprint(v.Any())))
 	}
 	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// refusedOnPurpose reports whether a record's error is a connection or a
+// lookup that reach.go refused. Go's resolver keeps only the text of the
+// error its Dial returned.
+func refusedOnPurpose(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		err, ok := a.Value.Resolve().Any().(error)
+		var dnsErr *net.DNSError
+		found = ok && (errors.Is(err, errDialRefused) ||
+			errors.As(err, &dnsErr) && dnsErr.Err == errLookupRefused.Error())
+		return !found
+	})
+	return found
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -77,6 +78,20 @@ type Options struct {
 	// Limits are the per-source request limits (limits.go); the zero
 	// value takes the defaults.
 	Limits Limits
+
+	// Resolver looks up the host names clubline's own configuration gives:
+	// PublicAddress, and a dial target such as a sip: fallback with a host
+	// name (default net.DefaultResolver). Names that requests from the
+	// network give are never looked up (reach.go).
+	Resolver *net.Resolver
+
+	// TCPIdleTimeout closes a TCP connection on which nothing arrived for
+	// this long, unless it carries a call (default 3 min; negative: never).
+	// TCPMaxPerSource is how many TCP connections one source (an IPv4
+	// address, an IPv6 /64) may hold; more are closed as they are accepted
+	// (default 32; negative: no limit). See tcp.go.
+	TCPIdleTimeout  time.Duration
+	TCPMaxPerSource int
 }
 
 // Defaults.
@@ -160,6 +175,10 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	if o.OnRejected == nil {
 		o.OnRejected = func(clubline.Call, int) {}
 	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	o.tcpDefaults()
 	return o, addrs, errors.Join(errs...)
 }
 

@@ -19,7 +19,7 @@ func (s *Server) Ping(ctx context.Context, reg *clubline.Registration) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.client.TransactionRequest(ctx, req, asIs)
+	tx, err := s.client.TransactionRequest(allowDial(ctx), req, asIs) // to a registration's address (reach.go)
 	if err != nil {
 		return fmt.Errorf("send OPTIONS: %w", err)
 	}

@@ -90,6 +90,7 @@ func NewServer(o Options) (*Server, error) {
 	sipLog := redactedLogger(o.Logger)
 	s.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(userAgent),
+		sipgo.WithUserAgentDNSResolver(refusingResolver()), // reach.go
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(sipLog),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
@@ -97,6 +98,9 @@ func NewServer(o Options) (*Server, error) {
 		sipgo.WithUserAgentTransportLayerOptions(
 			sipmsg.WithTransportLayerLogger(sipLog),
 			sipmsg.WithTransportLayerReadFilter(s.readFilter), // datagram.go
+			// Last: sipgo copies the read filter set above into the
+			// transport when this option runs (reach.go).
+			sipmsg.WithTransportLayerTransports(sipmsg.TransportsConfig{TCP: guardedTCP(sipLog)}),
 		),
 	)
 	if err != nil {
@@ -185,7 +189,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	if s.o.PublicAddress != "" {
-		ip, err := resolvePublic(ctx, s.o.PublicAddress)
+		ip, err := resolvePublic(ctx, s.o.Resolver, s.o.PublicAddress)
 		if err != nil {
 			return err
 		}
@@ -228,11 +232,11 @@ func (s *Server) startKeepalive() {
 	}()
 }
 
-func resolvePublic(ctx context.Context, host string) (netip.Addr, error) {
+func resolvePublic(ctx context.Context, r *net.Resolver, host string) (netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ip.Unmap(), nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	ips, err := r.LookupNetIP(ctx, "ip4", host)
 	if err != nil || len(ips) == 0 {
 		return netip.Addr{}, fmt.Errorf("sip: PublicAddress %q: not an IP and does not resolve: %v", host, err)
 	}
@@ -261,6 +265,7 @@ func (s *Server) bind(b listenAddr) (*listener, error) {
 			return nil, fmt.Errorf("sip: listen tcp %s: %w", b.addr, err)
 		}
 		ap := ln.Addr().(*net.TCPAddr).AddrPort()
+		ln = s.limitTCP(ln) // idle timeout, per-source cap (tcp.go)
 		s.serveWG.Add(1)
 		go func() {
 			defer s.serveWG.Done()

@@ -23,15 +23,16 @@ import (
 //     per-user-agent option for it and its UDP transport cannot be wrapped.
 //   - clubline's own requests over 1,300 bytes bound for UDP go over TCP to
 //     the same next hop (RFC 3261 §18.1.1), with the top Via changed to TCP
-//     and the port of clubline's TCP listener, when a TCP connection to that
-//     hop opens within tcpTryTimeout. When it does not (nothing listens: a
-//     reset; a phone behind NAT: silence), or clubline has no TCP listener,
-//     the request goes over UDP, big (RFC 3261 §18.1.1 says to retry over
-//     UDP after a reset); a hop that drops the SYN costs the request that
-//     second. This holds inside a dialog too: a UDP peer with no TCP, such
-//     as the carrier proxy first on a route set, still gets its big BYE.
-//     Contact is left as it was: the peer keeps sending to clubline over
-//     UDP.
+//     and the port of clubline's TCP listener, when clubline may connect
+//     there at all (reach.go: a staff phone or the configured fallback,
+//     never an address a caller's request named) and a TCP connection to
+//     that hop opens within tcpTryTimeout. Otherwise (a caller's route;
+//     nothing listens: a reset; a phone behind NAT: silence; no TCP
+//     listener) the request goes over UDP, big (RFC 3261 §18.1.1 says to
+//     retry over UDP after a reset). This holds inside a dialog too: a UDP
+//     peer with no TCP, such as the carrier proxy first on a route set,
+//     still gets its big BYE. Contact is left as it was: the peer keeps
+//     sending to clubline over UDP.
 //   - Every request clubline sends passes through asIs (dialog.go), which
 //     applies this; the CANCEL of a moved INVITE copies its Via and
 //     transport, so it follows it.
