@@ -154,8 +154,11 @@ func (c *call) capture(sink *messageSink) (string, error) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.leg.Record(rctx, sink) }()
-	// The sink counts frames; this timer only ends a recording whose leg
-	// stopped sending them.
+	// The sink counts frames; quiet ends a silence in which no frame comes
+	// (a phone with voice activity detection, comfort noise); guard ends a
+	// recording whose leg stopped sending frames.
+	quiet := time.NewTimer(vo.SilenceTimeout)
+	defer quiet.Stop()
 	guard := time.NewTimer(vo.MaxLength + vo.SilenceTimeout + time.Second)
 	defer guard.Stop()
 	stop := func(why string) (string, error) {
@@ -191,6 +194,15 @@ func (c *call) capture(sink *messageSink) (string, error) {
 			return stop(stopHangup)
 		case <-c.ctx.Done():
 			return stop(stopEnded)
+		case <-quiet.C:
+			q := sink.quietFor(time.Now())
+			if q < vo.SilenceTimeout {
+				quiet.Reset(vo.SilenceTimeout - q)
+				continue
+			}
+			sink.end(stopSilence)
+			why, _ := sink.stopped()
+			return stop(why)
 		case <-guard.C:
 			return stop(stopMax)
 		}

@@ -319,3 +319,32 @@ func TestVoicemailFullOverride(t *testing.T) {
 		t.Errorf("instruction %v, want %v", got, want)
 	}
 }
+
+// A phone with voice activity detection stops sending while the caller is
+// silent, so no frame comes at all: the silence is measured on the clock,
+// and the caller hears that the message was saved SilenceTimeout after
+// their last word, not when the call's RTP timeout would cut it.
+func TestSilenceWithoutFramesEndsRecording(t *testing.T) {
+	h := newHarness(t)
+	h.opts.Voicemail.MaxLength = 5 * time.Second
+	msg := tone(100)
+	start := time.Now()
+	rec, leg := h.run(recording{frames: msg}, toMessage()) // then nothing, the call still up
+	elapsed := time.Since(start)
+	if !slices.Contains(leg.Heard(), "fr/voicemail_saved") || leg.HungUpBy() != "clubline" {
+		t.Errorf("heard %v, hung up by %q", leg.Heard(), leg.HungUpBy())
+	}
+	if !hasTrace(rec, "voicemail: 2.0s saved (silence)") {
+		t.Errorf("trace = %q", rec.Trace)
+	}
+	if limit := h.opts.Voicemail.SilenceTimeout + 2*time.Second; elapsed > limit {
+		t.Errorf("the call took %s, want the silence timeout (%s) and little more", elapsed, h.opts.Voicemail.SilenceTimeout)
+	}
+	vms := h.store.Voicemails()
+	if len(vms) != 1 || vms[0].Duration != 2*time.Second || rec.Outcome != clubline.OutcomeVoicemail {
+		t.Fatalf("outcome %s, voicemails %+v", rec.Outcome, vms)
+	}
+	if got := readWAV(t, vms[0].Path); !slices.Equal(got, msg) {
+		t.Errorf("WAV holds %d frames, want the %d of speech", len(got), len(msg))
+	}
+}

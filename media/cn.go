@@ -1,5 +1,13 @@
 package media
 
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+)
+
 // Comfort noise (RFC 3389) and what a session sends while nothing plays.
 //
 // Decisions:
@@ -51,3 +59,31 @@ const comfortNoiseEvery = 50 // frames: one second
 // comfortNoiseLevel is the noise level sent, in -dBov (RFC 3389 section 3.1):
 // -70 dBov, a quiet line.
 const comfortNoiseLevel = 70
+
+// withCN is the codecs written in an m= line, with comfort noise after them
+// when cn is set.
+func withCN(codecs []Codec, cn bool) []Codec {
+	if !cn {
+		return codecs
+	}
+	return append(append([]Codec(nil), codecs...), comfortNoise)
+}
+
+// offersCN reports whether the stream lists payload type 13 as CN/8000,
+// by rtpmap or, without one, as the static type it is.
+func offersCN(md *sdp.MediaDescription) bool {
+	pt := strconv.Itoa(ComfortNoisePayloadType)
+	if !slices.Contains(md.MediaName.Formats, pt) {
+		return false
+	}
+	for _, a := range md.Attributes {
+		if a.Key != "rtpmap" {
+			continue
+		}
+		num, enc, _ := strings.Cut(strings.TrimSpace(a.Value), " ")
+		if num == pt {
+			return strings.EqualFold(strings.TrimSpace(enc), "CN/8000")
+		}
+	}
+	return true
+}

@@ -1,7 +1,9 @@
 package media_test
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +111,107 @@ func TestSessionSendComfortNoise(t *testing.T) {
 	}
 	if len(pts) == 4 && pts[3] != media.ComfortNoisePayloadType {
 		t.Errorf("after the tone: PT %d, want comfort noise", pts[3])
+	}
+}
+
+// audioLine returns the m= line of an SDP body.
+func audioLine(sdp string) string {
+	for _, l := range strings.Split(sdp, "\r\n") {
+		if strings.HasPrefix(l, "m=audio") {
+			return l
+		}
+	}
+	return ""
+}
+
+// clubline offers comfort noise, and answers it when the offer has it
+// (under the static number 13, with or without an rtpmap).
+func TestComfortNoiseInSDP(t *testing.T) {
+	offer := string(media.Offer(ourLocal))
+	if got := audioLine(offer); got != "m=audio 20000 RTP/AVP 0 8 13 101" || !strings.Contains(offer, "a=rtpmap:13 CN/8000\r\n") {
+		t.Errorf("offer %q, want CN (13) after the codecs:\n%s", got, offer)
+	}
+	tests := []struct {
+		name, offer, want string
+	}{
+		{"FreeSWITCH offers CN", crlf(freeswitchOffer), "m=audio 20000 RTP/AVP 8 13 101"},
+		{"static 13 without rtpmap", strings.Replace(gatewayOffer, "RTP/AVP 8", "RTP/AVP 8 13", 1), "m=audio 20000 RTP/AVP 8 13"},
+		{"Asterisk does not", asteriskOffer, "m=audio 20000 RTP/AVP 0 101"},
+		{"CN under a dynamic number", crlf(strings.Replace(freeswitchOffer, "rtpmap:13 CN", "rtpmap:13 G723", 1)) +
+			"a=rtpmap:98 CN/8000\r\n", "m=audio 20000 RTP/AVP 8 101"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer, _, err := media.Answer([]byte(tt.offer), ourLocal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := audioLine(string(answer)); got != tt.want {
+				t.Errorf("answer %q, want %q:\n%s", got, tt.want, answer)
+			}
+			hasMap := strings.Contains(string(answer), "a=rtpmap:13 CN/8000\r\n")
+			if hasMap != strings.Contains(tt.want, " 13") {
+				t.Errorf("rtpmap of CN in the answer: %t\n%s", hasMap, answer)
+			}
+		})
+	}
+}
+
+// Comfort noise from the peer is silence: no audio frame comes of it, the
+// gap it covers is played as silence once audio resumes, and it keeps the
+// session alive past its RTP timeout.
+func TestSessionReceiveComfortNoise(t *testing.T) {
+	checkLeaks(t)
+	peer := newRawPeer(t)
+	s := startSession(t, media.SessionConfig{Remote: peer.addr(), Timeout: 300 * time.Millisecond})
+	to := s.LocalAddr()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := newFrameSink()
+	go func() { _ = s.Record(ctx, sink) }()
+
+	speech := media.EncodeULaw(4000)
+	seq := uint16(100)
+	audio := func(frame int) {
+		seq++
+		peer.send(to, rtp.Header{PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(frame) * 160},
+			bytes.Repeat([]byte{speech}, 160))
+	}
+	// Record starts asynchronously: repeat the first frame until it is heard.
+	for len(sink.snapshot()) == 0 {
+		seq = 100
+		audio(0)
+		select {
+		case <-sink.more:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	audio(1)
+	// One second of comfort noise, a packet every 100 ms (5 frames),
+	// three times the RTP timeout.
+	for frame := 2; frame < 52; frame += 5 {
+		seq++
+		peer.send(to, rtp.Header{PayloadType: media.ComfortNoisePayloadType, SequenceNumber: seq,
+			Timestamp: uint32(frame) * 160}, []byte{70})
+		select {
+		case <-s.Done():
+			t.Fatalf("the session ended during comfort noise: %v", s.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if got := len(sink.snapshot()); got != 2 {
+		t.Errorf("%d frames recorded during comfort noise, want the 2 of speech only", got)
+	}
+	audio(52)
+	got := sink.waitFrames(t, 53)
+	for i, f := range got {
+		wantSilent := i >= 2 && i < 52
+		if silent := f == (media.Frame{}); silent != wantSilent {
+			t.Fatalf("frame %d silent: %t, want %t", i, silent, wantSilent)
+		}
+	}
+	st := s.Stats()
+	if st.PacketsIgnored != 0 || st.PacketsLost != 0 {
+		t.Errorf("stats %+v: CN packets ignored or counted lost", st)
 	}
 }

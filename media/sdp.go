@@ -85,6 +85,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	var (
 		n      Negotiated
 		chosen = -1
+		cn     bool
 		reason = "the offer has no audio stream"
 	)
 	for i, md := range desc.MediaDescriptions {
@@ -117,7 +118,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 		}
 		n = Negotiated{Remote: remote, Codec: c, DTMFPayloadType: dtmf,
 			Direction: ours.direction(), RemoteDirection: rdir}
-		chosen = i
+		chosen, cn = i, offersCN(md)
 		break
 	}
 	if chosen < 0 {
@@ -127,7 +128,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	for i, ml := range mlines {
 		if i == chosen {
 			out.MediaDescriptions = append(out.MediaDescriptions,
-				audioMedia(local.Addr.Port(), []Codec{n.Codec}, n.DTMFPayloadType, n.Direction))
+				audioMedia(local.Addr.Port(), withCN([]Codec{n.Codec}, cn), n.DTMFPayloadType, n.Direction))
 			continue
 		}
 		formats := ml.formats
@@ -158,7 +159,7 @@ func Offer(local Local) []byte {
 		dir = DirSendRecv
 	}
 	out.MediaDescriptions = append(out.MediaDescriptions,
-		audioMedia(local.Addr.Port(), localCodecs(local), pt, dir))
+		audioMedia(local.Addr.Port(), withCN(localCodecs(local), true), pt, dir))
 	b, _ := out.Marshal() // cannot fail: pion only appends to a buffer
 	return b
 }
