@@ -196,7 +196,7 @@ const (
 // process killed mid-recording leaves a file that plays up to the last
 // update. It implements Sink and is not safe for concurrent use.
 type WAVRecorder struct {
-	f        *os.File
+	f        WAVFile
 	w        *bufio.Writer
 	buf      [FrameSamples * 2]byte
 	samples  int
@@ -207,6 +207,16 @@ type WAVRecorder struct {
 	syncedAt int // samples covered by the header in the file
 }
 
+// WAVFile is what a WAVRecorder writes to: an *os.File opened for writing,
+// or a stand-in for one in tests (a disk that fills up).
+type WAVFile interface {
+	io.Writer
+	io.WriterAt
+	Sync() error
+	Close() error
+	Name() string
+}
+
 // CreateWAV creates (or truncates) the file at path and writes its header.
 // The file is readable by its owner only: recordings are personal
 // information.
@@ -215,10 +225,16 @@ func CreateWAV(path string) (*WAVRecorder, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewWAVRecorder(f)
+}
+
+// NewWAVRecorder writes the header of an empty recording to f, which must
+// be empty, and returns a recorder that owns it. On error f is closed.
+func NewWAVRecorder(f WAVFile) (*WAVRecorder, error) {
 	rec := &WAVRecorder{f: f, w: bufio.NewWriterSize(f, headerEvery*len(Frame{})*2)}
 	if _, err := f.Write(wavHeader(0)); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("writing WAV header to %s: %w", path, err)
+		return nil, fmt.Errorf("writing WAV header to %s: %w", f.Name(), err)
 	}
 	return rec, nil
 }
