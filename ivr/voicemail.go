@@ -73,6 +73,13 @@ const (
 // recorded, renamed when done. Less than MinLength of audio is no message:
 // the file is deleted. A message is saved even when the caller hangs up
 // while recording.
+//
+// When the disk does not take the message (the directory cannot be made,
+// the file cannot be created, a write fails: a full disk), what reached
+// the file is kept if it is at least MinLength long, with the length the
+// file holds; the caller is told the message could not be recorded, or
+// only its beginning, then to call back later; the write error is counted
+// for the admin's alert, and no empty file is left.
 func (c *call) record() error {
 	c.recorded = true
 	vo := c.s.o.Voicemail
@@ -84,7 +91,7 @@ func (c *call) record() error {
 		dir = abs
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return failf("creating voicemail directory: %v", err)
+		return c.notRecorded(fmt.Errorf("creating voicemail directory: %w", err))
 	}
 	id := c.s.newID()
 	at := c.s.now()
@@ -92,24 +99,37 @@ func (c *call) record() error {
 	tmp := final + ".part"
 	w, err := c.s.create(tmp)
 	if err != nil {
-		return failf("creating voicemail file: %v", err)
+		c.removeFile(tmp) // a full disk may have let the file be made, empty
+		return c.notRecorded(fmt.Errorf("creating voicemail file: %w", err))
 	}
 	sink := newMessageSink(w, vo)
 	why, recErr := c.capture(sink)
-	closeErr := w.Close()
-	length := w.Duration()
+	writeErr := sink.err() // capture returns it too when it stopped the sink
+	if closeErr := w.Close(); closeErr != nil && writeErr == nil {
+		writeErr = closeErr
+	}
+	length := w.Duration() // after a write error, what the file holds
 
-	if recErr != nil {
+	if recErr != nil && writeErr == nil { // the leg failed, not the disk
 		c.failed = true
 		c.trace("voicemail: %s: %v", stopFailed, recErr)
 		c.log.Error("recording voicemail", "err", recErr)
 	}
-	if closeErr != nil {
-		c.log.Error("closing voicemail file", "err", closeErr)
+	if writeErr != nil {
+		c.failed = true
+		why = stopFailed
+		c.trace("voicemail: %s: %v", stopFailed, writeErr)
+		c.log.Error("writing voicemail file: the caller is told it was not recorded",
+			"voicemail", id, "kept", length.Round(10*time.Millisecond), "err", writeErr)
+		if m := c.s.metrics; m != nil {
+			m.VoicemailWriteFailed()
+		}
 	}
 	if length < vo.MinLength {
-		if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-			c.log.Error("removing empty voicemail file", "err", err)
+		c.removeFile(tmp)
+		if writeErr != nil {
+			c.trace("voicemail: nothing kept")
+			return c.tellNotRecorded("voicemail_failed")
 		}
 		c.trace("voicemail: under %s, no message", vo.MinLength)
 		return c.bye("no_message")
@@ -132,7 +152,40 @@ func (c *call) record() error {
 		m.FollowUpsOpen.Inc()
 	}
 	c.saveVoicemail(vm)
+	if writeErr != nil {
+		return c.tellNotRecorded("voicemail_partial")
+	}
 	return c.bye("voicemail_saved")
+}
+
+// notRecorded handles a message the disk did not take before any audio:
+// it counts and logs the error and tells the caller.
+func (c *call) notRecorded(err error) error {
+	c.failed = true
+	c.trace("voicemail: %s: %v", stopFailed, err)
+	c.log.Error("voicemail not recorded: the caller is told", "err", err)
+	if m := c.s.metrics; m != nil {
+		m.VoicemailWriteFailed()
+	}
+	return c.tellNotRecorded("voicemail_failed")
+}
+
+// tellNotRecorded tells a caller still there that their message could not
+// be recorded (voicemail_failed), or only its beginning
+// (voicemail_partial), then to call back later, and says goodbye.
+func (c *call) tellNotRecorded(clip string) error {
+	if c.gone() {
+		return errEnded
+	}
+	_, err := c.play(c.clips(clip, "technical_difficulty", "goodbye"), noKeys)
+	return err
+}
+
+// removeFile deletes a message file that holds no message.
+func (c *call) removeFile(path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		c.log.Error("removing voicemail file", "err", err)
+	}
 }
 
 // bye says a last clip if the caller is still there.

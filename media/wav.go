@@ -219,13 +219,19 @@ type WAVFile interface {
 
 // CreateWAV creates (or truncates) the file at path and writes its header.
 // The file is readable by its owner only: recordings are personal
-// information.
+// information. When the header cannot be written (a full disk) the file
+// is removed: no empty file is left behind.
 func CreateWAV(path string) (*WAVRecorder, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return NewWAVRecorder(f)
+	rec, err := NewWAVRecorder(f)
+	if err != nil {
+		_ = os.Remove(path) // the error that matters is the write's
+		return nil, err
+	}
+	return rec, nil
 }
 
 // NewWAVRecorder writes the header of an empty recording to f, which must
@@ -350,9 +356,15 @@ func syncDir(dir string) {
 // Samples returns the number of samples written so far.
 func (r *WAVRecorder) Samples() int { return r.samples }
 
-// Duration returns the length of audio written so far.
+// Duration returns the length of audio written so far. After a write
+// error (a full disk) it is the length the file holds: what its header
+// covers, which is what a player reads, not what WriteFrame was given.
 func (r *WAVRecorder) Duration() time.Duration {
-	return time.Duration(r.samples) * time.Second / SampleRate
+	n := r.samples
+	if r.err != nil {
+		n = r.syncedAt
+	}
+	return time.Duration(n) * time.Second / SampleRate
 }
 
 // Name returns the path of the file being written.

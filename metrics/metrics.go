@@ -29,6 +29,8 @@ type Metrics struct {
 	SIPRejected      *prometheus.CounterVec
 	StaffRegistered  prometheus.Gauge
 	RetentionDeleted *prometheus.CounterVec
+	// VoicemailWriteErrors counts messages the disk did not take in full.
+	VoicemailWriteErrors prometheus.Counter
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -102,12 +104,16 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "clubline_retention_deleted_total",
 			Help: "Records deleted because they were older than the retention limit of the config file, by kind (call: a call record, older than retention.calls; voicemail: a message with its follow-up and its WAV file, older than retention.voicemail).",
 		}, []string{"kind"}),
+		VoicemailWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clubline_voicemail_write_errors_total",
+			Help: "Voicemail messages that could not be written to disk in full (voicemail.dir missing or read-only, disk full, I/O error): what reached the disk is kept if it is at least the minimum length, and the caller is told the message could not be recorded.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
 		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
 		m.QueueShort, m.QueueInSL, m.StaffBusy,
-		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted,
+		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted, m.VoicemailWriteErrors,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -183,6 +189,9 @@ func (m *Metrics) VoicemailSaved(urgent bool) {
 	}
 	m.Voicemails.WithLabelValues(v).Inc()
 }
+
+// VoicemailWriteFailed counts one message the disk did not take in full.
+func (m *Metrics) VoicemailWriteFailed() { m.VoicemailWriteErrors.Inc() }
 
 // ConfigReloaded counts one reload attempt.
 func (m *Metrics) ConfigReloaded(ok bool) {

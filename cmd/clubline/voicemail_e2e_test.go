@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,5 +106,68 @@ func TestVoicemailQuietPhone(t *testing.T) {
 				t.Error("the voicemail file does not hold the caller's 440 Hz tone")
 			}
 		})
+	}
+}
+
+// A real full disk: voicemail.dir on a 64 KiB tmpfs. The first message
+// fills it a few seconds in: the caller hears that only its beginning was
+// recorded, and the record says what the file holds. The next caller is
+// told at once that their message could not be recorded, and no empty
+// file is left. Mounting needs root (or CAP_SYS_ADMIN); elsewhere the
+// injected full disk of the ivr tests stands in.
+func TestVoicemailOnFullDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	vmDir := filepath.Join(dir, "voicemail")
+	if err := os.Mkdir(vmDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", vmDir, "tmpfs", 0, "size=64k,mode=0700"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v): needs root", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(vmDir, 0); err != nil {
+			t.Errorf("unmounting the test's tmpfs %s: %v", vmDir, err)
+		}
+	})
+	l := startLineIn(t, dir, writeConfig(t, dir, lineOpts{}), openTuesday)
+
+	c := l.dial(softphone.Options{})
+	l.leaveMessage(c, 6*time.Second)
+	if err := c.SendDigit(context.Background(), '#'); err != nil {
+		t.Fatal(err)
+	}
+	l.awaitHeard(c, "fr", "voicemail_partial", 10*time.Second)
+	l.awaitHeard(c, "fr", "technical_difficulty", 10*time.Second)
+	awaitEnd(t, c, 15*time.Second)
+	if l.heard(c, "fr", "voicemail_saved") {
+		t.Error("the caller was told the message was saved")
+	}
+	rec := l.lastCall()
+	vm := l.voicemail(rec.VoicemailID)
+	held := time.Duration(len(l.voicemailAudio(vm))) * time.Second / media.SampleRate
+	if vm.Duration != held || held < 2*time.Second || held >= 6*time.Second {
+		t.Errorf("the record says %s, the file holds %s; want the same, a few seconds", vm.Duration, held)
+	}
+	l.awaitMetric(`clubline_voicemail_write_errors_total`, 1)
+
+	c = l.dial(softphone.Options{})
+	l.leaveMessage(c, time.Second)
+	l.awaitHeard(c, "fr", "voicemail_failed", 10*time.Second)
+	awaitEnd(t, c, 15*time.Second)
+	if rec := l.lastCall(); rec.Outcome != clubline.OutcomeFailed || rec.VoicemailID != "" {
+		t.Errorf("second call: outcome %s, voicemail %q; want failed, none", rec.Outcome, rec.VoicemailID)
+	}
+	l.awaitMetric(`clubline_voicemail_write_errors_total`, 2)
+	entries, err := os.ReadDir(vmDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != filepath.Base(vm.Path) {
+		t.Errorf("voicemail dir holds %v, want only %s", names, filepath.Base(vm.Path))
 	}
 }
