@@ -1,6 +1,9 @@
 package media_test
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -64,5 +67,61 @@ func TestRecorderDurationOnFullDisk(t *testing.T) {
 	onDisk := time.Duration(len(frames)) * media.FrameDuration
 	if rec.Duration() != onDisk || onDisk != 2*time.Second {
 		t.Errorf("Duration() = %s, the file holds %s; want 2s both", rec.Duration(), onDisk)
+	}
+}
+
+// A recording cut by a crash holds audio its header does not cover yet
+// (written after the last update) and maybe half a frame: RepairWAV
+// brings the header up to date, so no whole frame is lost.
+func TestRepairWAV(t *testing.T) {
+	dir := t.TempDir()
+	frames := testFrames(150) // 3 s
+	var data []byte
+	for _, f := range frames {
+		for _, s := range f {
+			data = binary.LittleEndian.AppendUint16(data, uint16(s))
+		}
+	}
+	// The header says 2 s; 3 s and half a frame follow.
+	body := append(wavFile(8000, 1, 16, 1, data[:2*16000]), data[2*16000:]...)
+	body = append(body, make([]byte, 160)...)
+	path := filepath.Join(dir, "cut.wav.part")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := media.RepairWAV(path)
+	if err != nil || d != 3*time.Second {
+		t.Fatalf("RepairWAV = %s, %v; want 3s", d, err)
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	got, err := media.DecodeWAV(in)
+	if err != nil || len(got) != 150 || got[149] != frames[149] {
+		t.Errorf("after repair: %d frames, %v; want the 150 written", len(got), err)
+	}
+	if again, err := media.RepairWAV(path); err != nil || again != d {
+		t.Errorf("second repair = %s, %v", again, err)
+	}
+
+	empty := filepath.Join(dir, "empty.wav.part")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := media.RepairWAV(empty); !errors.Is(err, media.ErrEmptyRecording) {
+		t.Errorf("empty file: %v, want ErrEmptyRecording", err)
+	}
+	other := filepath.Join(dir, "stereo.wav")
+	if err := os.WriteFile(other, wavFile(8000, 2, 16, 1, make([]byte, 640)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(other)
+	if _, err := media.RepairWAV(other); err == nil {
+		t.Error("a stereo file was taken for a recording of clubline's")
+	}
+	if after, _ := os.ReadFile(other); !bytes.Equal(before, after) {
+		t.Error("RepairWAV changed a file that is not clubline's")
 	}
 }
