@@ -10,6 +10,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/vmdir"
 )
 
 // voicemail asks for a message, beeps and records it. skip goes straight
@@ -95,11 +96,18 @@ func (c *call) record() error {
 	}
 	id := c.s.newID()
 	at := c.s.now()
-	final := filepath.Join(dir, fmt.Sprintf("%s-%s.wav", at.Format("20060102-150405"), id))
-	tmp := final + ".part"
+	files := vmdir.Name(dir, at, id)
+	final, tmp := files.WAV, files.Part
+	// The note lets the next start recover the message if clubline dies
+	// while recording it. Without it the message is still recorded.
+	due := at.Add(c.followUpWithin())
+	if err := vmdir.WriteMeta(files.Meta, vmdir.MetaFor(id, &c.rec, c.urgent, at, due)); err != nil {
+		c.log.Warn("voicemail: no recovery note (a crash while recording would lose the caller's details)", "err", err)
+	}
 	w, err := c.s.create(tmp)
 	if err != nil {
 		c.removeFile(tmp) // a full disk may have let the file be made, empty
+		c.removeFile(files.Meta)
 		return c.notRecorded(fmt.Errorf("creating voicemail file: %w", err))
 	}
 	sink := newMessageSink(w, vo)
@@ -127,6 +135,7 @@ func (c *call) record() error {
 	}
 	if length < vo.MinLength {
 		c.removeFile(tmp)
+		c.removeFile(files.Meta)
 		if writeErr != nil {
 			c.trace("voicemail: nothing kept")
 			return c.tellNotRecorded("voicemail_failed")
@@ -141,7 +150,7 @@ func (c *call) record() error {
 	}
 	vm := &clubline.Voicemail{
 		ID: id, CallID: c.rec.ID, From: c.rec.From, Category: c.rec.Category, Urgent: c.urgent,
-		RecordedAt: at, Duration: length, Path: path, FollowUpDue: at.Add(c.followUpWithin()),
+		RecordedAt: at, Duration: length, Path: path, FollowUpDue: due,
 		Status: clubline.VoicemailNew,
 	}
 	c.rec.VoicemailID = id
@@ -151,7 +160,7 @@ func (c *call) record() error {
 		m.VoicemailSaved(c.urgent)
 		m.FollowUpsOpen.Inc()
 	}
-	c.saveVoicemail(vm)
+	c.saveVoicemail(vm, files.Meta)
 	if writeErr != nil {
 		return c.tellNotRecorded("voicemail_partial")
 	}

@@ -2,6 +2,8 @@ package ivr_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/vmdir"
 )
 
 // toMessage is the quickest way to the beep: 0 in the menu.
@@ -150,8 +154,47 @@ func TestStoreErrorsDoNotStopTheCall(t *testing.T) {
 	if n := h.callsCounted(clubline.HoursOpen, clubline.OutcomeVoicemail); n != 1 {
 		t.Errorf("calls{open,voicemail} = %v", n)
 	}
-	if len(h.wavFiles()) != 1 {
-		t.Errorf("voicemail dir = %v", h.wavFiles())
+	// The recording, and its note: the store never took the message, so
+	// the next start saves it from the note (vmdir.Recover).
+	if files := h.wavFiles(); len(files) != 2 || !strings.HasSuffix(files[0], ".json.part") || !strings.HasSuffix(files[1], ".wav") {
+		t.Errorf("voicemail dir = %v, want the message and its note", files)
+	}
+}
+
+// While a message is recorded, a note beside it holds what the next start
+// needs to make it a message if clubline dies meanwhile; once the store
+// has the message, the note is gone.
+func TestRecordingLeavesANote(t *testing.T) {
+	h := newHarness(t)
+	// The urgent key in office hours: the office's queue, nobody there,
+	// then an urgent message; then silence without frames.
+	c := h.start(recording{frames: tone(100)}, after(endOfMenu, '9'))
+	var notes []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(notes) == 0 && time.Now().Before(deadline) {
+		notes, _ = filepath.Glob(filepath.Join(h.opts.Voicemail.Dir, "*.json.part"))
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(notes) != 1 {
+		t.Fatalf("notes while recording: %v", notes)
+	}
+	m, err := vmdir.ReadMeta(notes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := c.wait()
+	want := vmdir.Meta{VoicemailID: "vm1", CallID: "call-1", From: "+15145550123", To: "100",
+		CallStartedAt: tuesdayNoon, Hours: "open", HoursReason: "weekly mon-fri 08:30-16:30", Language: "fr",
+		Choice: "9", Category: "urgent", Route: ivr.RouteUrgency, Group: "office", Urgent: true,
+		RecordedAt: tuesdayNoon, FollowUpDue: tuesdayNoon.Add(2 * time.Hour)}
+	if m.CallStartedAt.Equal(want.CallStartedAt) && m.RecordedAt.Equal(want.RecordedAt) && m.FollowUpDue.Equal(want.FollowUpDue) {
+		m.CallStartedAt, m.RecordedAt, m.FollowUpDue = want.CallStartedAt, want.RecordedAt, want.FollowUpDue
+	}
+	if m != want {
+		t.Errorf("note\n got %+v\nwant %+v", m, want)
+	}
+	if info, err := os.Stat(notes[0]); err == nil || rec.VoicemailID != "vm1" {
+		t.Errorf("after the call: note still there (%v), voicemail %q", info != nil, rec.VoicemailID)
 	}
 }
 
