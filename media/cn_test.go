@@ -46,9 +46,11 @@ func TestSessionSendNothingWhileSilent(t *testing.T) {
 		if err := s.Play(context.Background(), media.Tone(1000, 100*time.Millisecond, 8000)); err != nil {
 			t.Fatal(err)
 		}
+		// A Play starved by a loaded machine may leave a frame out (then
+		// the next one has the marker again): only the first is checked.
 		for i := range 5 {
 			p, ok := peer.recvWithin(waitLimit)
-			if !ok || p.PayloadType != 0 || p.Marker != (i == 0) || (i > 0 && p.SequenceNumber != last.SequenceNumber+1) {
+			if !ok || p.PayloadType != 0 || (i == 0 && !p.Marker) || (i > 0 && p.SequenceNumber != last.SequenceNumber+1) {
 				t.Fatalf("packet %d of the tone: received %v, PT %d, marker %v, seq %d after %d",
 					i, ok, p.PayloadType, p.Marker, p.SequenceNumber, last.SequenceNumber)
 			}
@@ -92,25 +94,26 @@ func TestSessionSendComfortNoise(t *testing.T) {
 	if err := s.Play(context.Background(), media.Tone(1000, 60*time.Millisecond, 8000)); err != nil {
 		t.Fatal(err)
 	}
-	var pts []uint8
-	var marker []bool
-	for len(pts) < 4 {
+	// The tone's three frames, the first with the marker (CN packets
+	// before it, or between its frames when a loaded machine starves
+	// Play, are skipped), then CN as the silence starts again.
+	var tone []rtp.Packet
+	for len(tone) < 3 {
 		p, ok := peer.recvWithin(waitLimit)
-		if !ok {
-			t.Fatalf("after %v: no more packets", pts)
+		switch {
+		case !ok:
+			t.Fatalf("%d packets of the tone, then nothing", len(tone))
+		case p.PayloadType == 0:
+			tone = append(tone, p)
+		case p.PayloadType != media.ComfortNoisePayloadType:
+			t.Fatalf("a packet of payload type %d", p.PayloadType)
 		}
-		pts, marker = append(pts, p.PayloadType), append(marker, p.Marker)
 	}
-	// Maybe one more periodic CN before the tone; then the tone's three
-	// frames, the first with the marker, then CN as the silence starts again.
-	if pts[0] == media.ComfortNoisePayloadType {
-		pts, marker = pts[1:], marker[1:]
+	if !tone[0].Marker {
+		t.Error("the tone's first packet has no marker")
 	}
-	if pts[0] != 0 || pts[1] != 0 || pts[2] != 0 || !marker[0] || marker[1] {
-		t.Errorf("packets after Play: PT %v marker %v; want 0 0 0 (marker on the first) then 13", pts, marker)
-	}
-	if len(pts) == 4 && pts[3] != media.ComfortNoisePayloadType {
-		t.Errorf("after the tone: PT %d, want comfort noise", pts[3])
+	if after, ok := peer.recvWithin(waitLimit); !ok || after.PayloadType != media.ComfortNoisePayloadType {
+		t.Errorf("after the tone: received %t, PT %d; want comfort noise", ok, after.PayloadType)
 	}
 }
 
@@ -163,7 +166,7 @@ func TestComfortNoiseInSDP(t *testing.T) {
 func TestSessionReceiveComfortNoise(t *testing.T) {
 	checkLeaks(t)
 	peer := newRawPeer(t)
-	s := startSession(t, media.SessionConfig{Remote: peer.addr(), Timeout: 300 * time.Millisecond})
+	s := startSession(t, media.SessionConfig{Remote: peer.addr(), Timeout: 500 * time.Millisecond})
 	to := s.LocalAddr()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -187,9 +190,9 @@ func TestSessionReceiveComfortNoise(t *testing.T) {
 		}
 	}
 	audio(1)
-	// One second of comfort noise, a packet every 100 ms (5 frames),
-	// three times the RTP timeout.
-	for frame := 2; frame < 52; frame += 5 {
+	// 1.5 s of comfort noise, a packet every 100 ms (5 frames), three
+	// times the RTP timeout.
+	for frame := 2; frame < 77; frame += 5 {
 		seq++
 		peer.send(to, rtp.Header{PayloadType: media.ComfortNoisePayloadType, SequenceNumber: seq,
 			Timestamp: uint32(frame) * 160}, []byte{70})
@@ -202,10 +205,10 @@ func TestSessionReceiveComfortNoise(t *testing.T) {
 	if got := len(sink.snapshot()); got != 2 {
 		t.Errorf("%d frames recorded during comfort noise, want the 2 of speech only", got)
 	}
-	audio(52)
-	got := sink.waitFrames(t, 53)
+	audio(77)
+	got := sink.waitFrames(t, 78)
 	for i, f := range got {
-		wantSilent := i >= 2 && i < 52
+		wantSilent := i >= 2 && i < 77
 		if silent := f == (media.Frame{}); silent != wantSilent {
 			t.Fatalf("frame %d silent: %t, want %t", i, silent, wantSilent)
 		}
