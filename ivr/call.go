@@ -10,6 +10,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/routing"
+	"github.com/clubline/clubline/vmdir"
 )
 
 // errEnded says the call is over: the caller hung up or ctx is done.
@@ -194,12 +195,20 @@ func (c *call) save(r *clubline.Call) {
 	}
 }
 
-func (c *call) saveVoicemail(v *clubline.Voicemail) {
+// saveVoicemail writes the message's record without waiting for the
+// store, then deletes its recovery note (meta): once the store has the
+// record, a restart has nothing to recover. On a store error the note
+// stays, and the next start saves the message from it.
+func (c *call) saveVoicemail(v *clubline.Voicemail, meta string) {
 	c.async(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), storeTimeout)
 		defer cancel()
 		if err := c.s.store.SaveVoicemail(ctx, v); err != nil {
-			c.log.Error("saving voicemail record", "voicemail", v.ID, "err", err)
+			c.log.Error("saving voicemail record; the next start saves it from its note", "voicemail", v.ID, "err", err)
+			return
+		}
+		if err := vmdir.RemoveMeta(meta); err != nil {
+			c.log.Error("removing the voicemail's recovery note", "voicemail", v.ID, "err", err)
 		}
 	})
 }

@@ -71,6 +71,8 @@ type harness struct {
 	// still at now.
 	realtime bool
 	skew     atomic.Int64 // nanoseconds added to the running clock
+	// create, when set, makes the message files (ivr.WithRecorder).
+	create func(path string) (ivr.Recorder, error)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -135,6 +137,9 @@ func (h *harness) script() *ivr.Script {
 	}
 	if h.acd != nil {
 		opts = append(opts, ivr.WithACD(h.acd))
+	}
+	if h.create != nil {
+		opts = append(opts, ivr.WithRecorder(h.create))
 	}
 	return ivr.New(h.opts, fixedSchedule{h.status}, h.prompts, h.store, h.m,
 		slog.New(slog.DiscardHandler), opts...)

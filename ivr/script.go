@@ -122,9 +122,12 @@ type MenuOption struct {
 
 // VoicemailOptions are the limits of a message.
 type VoicemailOptions struct {
-	Dir            string        // where messages are written (created if missing)
-	MaxLength      time.Duration // recording stops there
-	SilenceTimeout time.Duration // recording stops after that much silence, initial silence included
+	Dir       string        // where messages are written (created if missing)
+	MaxLength time.Duration // recording stops there
+	// SilenceTimeout: recording stops after that much silence, initial
+	// silence included, counted in silent frames or on the clock when no
+	// frame comes (a phone with voice activity detection, comfort noise).
+	SilenceTimeout time.Duration
 	MinLength      time.Duration // less audio than that is no message
 	// SilenceLevel is the RMS level under which a frame is silence;
 	// zero: clubline.DefaultSilenceLevel.

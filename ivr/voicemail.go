@@ -10,6 +10,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/vmdir"
 )
 
 // voicemail asks for a message, beeps and records it. skip goes straight
@@ -73,6 +74,13 @@ const (
 // recorded, renamed when done. Less than MinLength of audio is no message:
 // the file is deleted. A message is saved even when the caller hangs up
 // while recording.
+//
+// When the disk does not take the message (the directory cannot be made,
+// the file cannot be created, a write fails: a full disk), what reached
+// the file is kept if it is at least MinLength long, with the length the
+// file holds; the caller is told the message could not be recorded, or
+// only its beginning, then to call back later; the write error is counted
+// for the admin's alert, and no empty file is left.
 func (c *call) record() error {
 	c.recorded = true
 	vo := c.s.o.Voicemail
@@ -84,32 +92,53 @@ func (c *call) record() error {
 		dir = abs
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return failf("creating voicemail directory: %v", err)
+		return c.notRecorded(fmt.Errorf("creating voicemail directory: %w", err))
 	}
 	id := c.s.newID()
 	at := c.s.now()
-	final := filepath.Join(dir, fmt.Sprintf("%s-%s.wav", at.Format("20060102-150405"), id))
-	tmp := final + ".part"
+	files := vmdir.Name(dir, at, id)
+	final, tmp := files.WAV, files.Part
+	// The note lets the next start recover the message if clubline dies
+	// while recording it. Without it the message is still recorded.
+	due := at.Add(c.followUpWithin())
+	if err := vmdir.WriteMeta(files.Meta, vmdir.MetaFor(id, &c.rec, c.urgent, at, due)); err != nil {
+		c.log.Warn("voicemail: no recovery note (a crash while recording would lose the caller's details)", "err", err)
+	}
 	w, err := c.s.create(tmp)
 	if err != nil {
-		return failf("creating voicemail file: %v", err)
+		c.removeFile(tmp) // a full disk may have let the file be made, empty
+		c.removeFile(files.Meta)
+		return c.notRecorded(fmt.Errorf("creating voicemail file: %w", err))
 	}
 	sink := newMessageSink(w, vo)
 	why, recErr := c.capture(sink)
-	closeErr := w.Close()
-	length := w.Duration()
+	writeErr := sink.err() // capture returns it too when it stopped the sink
+	if closeErr := w.Close(); closeErr != nil && writeErr == nil {
+		writeErr = closeErr
+	}
+	length := w.Duration() // after a write error, what the file holds
 
-	if recErr != nil {
+	if recErr != nil && writeErr == nil { // the leg failed, not the disk
 		c.failed = true
 		c.trace("voicemail: %s: %v", stopFailed, recErr)
 		c.log.Error("recording voicemail", "err", recErr)
 	}
-	if closeErr != nil {
-		c.log.Error("closing voicemail file", "err", closeErr)
+	if writeErr != nil {
+		c.failed = true
+		why = stopFailed
+		c.trace("voicemail: %s: %v", stopFailed, writeErr)
+		c.log.Error("writing voicemail file: the caller is told it was not recorded",
+			"voicemail", id, "kept", length.Round(10*time.Millisecond), "err", writeErr)
+		if m := c.s.metrics; m != nil {
+			m.VoicemailWriteFailed()
+		}
 	}
 	if length < vo.MinLength {
-		if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-			c.log.Error("removing empty voicemail file", "err", err)
+		c.removeFile(tmp)
+		c.removeFile(files.Meta)
+		if writeErr != nil {
+			c.trace("voicemail: nothing kept")
+			return c.tellNotRecorded("voicemail_failed")
 		}
 		c.trace("voicemail: under %s, no message", vo.MinLength)
 		return c.bye("no_message")
@@ -121,7 +150,7 @@ func (c *call) record() error {
 	}
 	vm := &clubline.Voicemail{
 		ID: id, CallID: c.rec.ID, From: c.rec.From, Category: c.rec.Category, Urgent: c.urgent,
-		RecordedAt: at, Duration: length, Path: path, FollowUpDue: at.Add(c.followUpWithin()),
+		RecordedAt: at, Duration: length, Path: path, FollowUpDue: due,
 		Status: clubline.VoicemailNew,
 	}
 	c.rec.VoicemailID = id
@@ -131,8 +160,41 @@ func (c *call) record() error {
 		m.VoicemailSaved(c.urgent)
 		m.FollowUpsOpen.Inc()
 	}
-	c.saveVoicemail(vm)
+	c.saveVoicemail(vm, files.Meta)
+	if writeErr != nil {
+		return c.tellNotRecorded("voicemail_partial")
+	}
 	return c.bye("voicemail_saved")
+}
+
+// notRecorded handles a message the disk did not take before any audio:
+// it counts and logs the error and tells the caller.
+func (c *call) notRecorded(err error) error {
+	c.failed = true
+	c.trace("voicemail: %s: %v", stopFailed, err)
+	c.log.Error("voicemail not recorded: the caller is told", "err", err)
+	if m := c.s.metrics; m != nil {
+		m.VoicemailWriteFailed()
+	}
+	return c.tellNotRecorded("voicemail_failed")
+}
+
+// tellNotRecorded tells a caller still there that their message could not
+// be recorded (voicemail_failed), or only its beginning
+// (voicemail_partial), then to call back later, and says goodbye.
+func (c *call) tellNotRecorded(clip string) error {
+	if c.gone() {
+		return errEnded
+	}
+	_, err := c.play(c.clips(clip, "technical_difficulty", "goodbye"), noKeys)
+	return err
+}
+
+// removeFile deletes a message file that holds no message.
+func (c *call) removeFile(path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		c.log.Error("removing voicemail file", "err", err)
+	}
 }
 
 // bye says a last clip if the caller is still there.
@@ -154,8 +216,11 @@ func (c *call) capture(sink *messageSink) (string, error) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.leg.Record(rctx, sink) }()
-	// The sink counts frames; this timer only ends a recording whose leg
-	// stopped sending them.
+	// The sink counts frames; quiet ends a silence in which no frame comes
+	// (a phone with voice activity detection, comfort noise); guard ends a
+	// recording whose leg stopped sending frames.
+	quiet := time.NewTimer(vo.SilenceTimeout)
+	defer quiet.Stop()
 	guard := time.NewTimer(vo.MaxLength + vo.SilenceTimeout + time.Second)
 	defer guard.Stop()
 	stop := func(why string) (string, error) {
@@ -191,6 +256,15 @@ func (c *call) capture(sink *messageSink) (string, error) {
 			return stop(stopHangup)
 		case <-c.ctx.Done():
 			return stop(stopEnded)
+		case <-quiet.C:
+			q := sink.quietFor(time.Now())
+			if q < vo.SilenceTimeout {
+				quiet.Reset(vo.SilenceTimeout - q)
+				continue
+			}
+			sink.end(stopSilence)
+			why, _ := sink.stopped()
+			return stop(why)
 		case <-guard.C:
 			return stop(stopMax)
 		}

@@ -2,6 +2,8 @@ package ivr_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/vmdir"
 )
 
 // toMessage is the quickest way to the beep: 0 in the menu.
@@ -150,8 +153,47 @@ func TestStoreErrorsDoNotStopTheCall(t *testing.T) {
 	if n := h.callsCounted(clubline.HoursOpen, clubline.OutcomeVoicemail); n != 1 {
 		t.Errorf("calls{open,voicemail} = %v", n)
 	}
-	if len(h.wavFiles()) != 1 {
-		t.Errorf("voicemail dir = %v", h.wavFiles())
+	// The recording, and its note: the store never took the message, so
+	// the next start saves it from the note (vmdir.Recover).
+	if files := h.wavFiles(); len(files) != 2 || !strings.HasSuffix(files[0], ".json.part") || !strings.HasSuffix(files[1], ".wav") {
+		t.Errorf("voicemail dir = %v, want the message and its note", files)
+	}
+}
+
+// While a message is recorded, a note beside it holds what the next start
+// needs to make it a message if clubline dies meanwhile; once the store
+// has the message, the note is gone.
+func TestRecordingLeavesANote(t *testing.T) {
+	h := newHarness(t)
+	// The urgent key in office hours: the office's queue, nobody there,
+	// then an urgent message; then silence without frames.
+	c := h.start(recording{frames: tone(100)}, after(endOfMenu, '9'))
+	var notes []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(notes) == 0 && time.Now().Before(deadline) {
+		notes, _ = filepath.Glob(filepath.Join(h.opts.Voicemail.Dir, "*.json.part"))
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(notes) != 1 {
+		t.Fatalf("notes while recording: %v", notes)
+	}
+	m, err := vmdir.ReadMeta(notes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := c.wait()
+	want := vmdir.Meta{VoicemailID: "vm1", CallID: "call-1", From: "+15145550123", To: "100",
+		CallStartedAt: tuesdayNoon, Hours: "open", HoursReason: "weekly mon-fri 08:30-16:30", Language: "fr",
+		Choice: "9", Category: "urgent", Route: clubline.RouteUrgency, Group: "office", Urgent: true,
+		RecordedAt: tuesdayNoon, FollowUpDue: tuesdayNoon.Add(2 * time.Hour)}
+	if m.CallStartedAt.Equal(want.CallStartedAt) && m.RecordedAt.Equal(want.RecordedAt) && m.FollowUpDue.Equal(want.FollowUpDue) {
+		m.CallStartedAt, m.RecordedAt, m.FollowUpDue = want.CallStartedAt, want.RecordedAt, want.FollowUpDue
+	}
+	if m != want {
+		t.Errorf("note\n got %+v\nwant %+v", m, want)
+	}
+	if info, err := os.Stat(notes[0]); err == nil || rec.VoicemailID != "vm1" {
+		t.Errorf("after the call: note still there (%v), voicemail %q", info != nil, rec.VoicemailID)
 	}
 }
 
@@ -317,5 +359,34 @@ func TestVoicemailFullOverride(t *testing.T) {
 	want := prefixed("en", "voicemail", "voicemail_callback", "num_48", "hours", "voicemail_end", "beep")
 	if got := instructionHeard(leg.Heard()); !slices.Equal(got, want) {
 		t.Errorf("instruction %v, want %v", got, want)
+	}
+}
+
+// A phone with voice activity detection stops sending while the caller is
+// silent, so no frame comes at all: the silence is measured on the clock,
+// and the caller hears that the message was saved SilenceTimeout after
+// their last word, not when the call's RTP timeout would cut it.
+func TestSilenceWithoutFramesEndsRecording(t *testing.T) {
+	h := newHarness(t)
+	h.opts.Voicemail.MaxLength = 5 * time.Second
+	msg := tone(100)
+	start := time.Now()
+	rec, leg := h.run(recording{frames: msg}, toMessage()) // then nothing, the call still up
+	elapsed := time.Since(start)
+	if !slices.Contains(leg.Heard(), "fr/voicemail_saved") || leg.HungUpBy() != "clubline" {
+		t.Errorf("heard %v, hung up by %q", leg.Heard(), leg.HungUpBy())
+	}
+	if !hasTrace(rec, "voicemail: 2.0s saved (silence)") {
+		t.Errorf("trace = %q", rec.Trace)
+	}
+	if limit := h.opts.Voicemail.SilenceTimeout + 2*time.Second; elapsed > limit {
+		t.Errorf("the call took %s, want the silence timeout (%s) and little more", elapsed, h.opts.Voicemail.SilenceTimeout)
+	}
+	vms := h.store.Voicemails()
+	if len(vms) != 1 || vms[0].Duration != 2*time.Second || rec.Outcome != clubline.OutcomeVoicemail {
+		t.Fatalf("outcome %s, voicemails %+v", rec.Outcome, vms)
+	}
+	if got := readWAV(t, vms[0].Path); !slices.Equal(got, msg) {
+		t.Errorf("WAV holds %d frames, want the %d of speech", len(got), len(msg))
 	}
 }

@@ -91,6 +91,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	var (
 		n      Negotiated
 		chosen = -1
+		cn     bool
 		fail   = fmt.Errorf("%w: the offer has no audio stream", ErrNoCommonCodec)
 	)
 	for i, md := range desc.MediaDescriptions {
@@ -121,7 +122,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 			continue
 		}
 		n = negotiated(desc, md, remote, c, dtmf, local.Direction)
-		chosen = i
+		chosen, cn = i, offersCN(md)
 		break
 	}
 	if chosen < 0 {
@@ -131,7 +132,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	for i, ml := range mlines {
 		if i == chosen {
 			out.MediaDescriptions = append(out.MediaDescriptions,
-				audioMedia(local.Addr.Port(), []Codec{n.Codec}, n.DTMFPayloadType, n.Direction))
+				audioMedia(local.Addr.Port(), withCN([]Codec{n.Codec}, cn), n.DTMFPayloadType, n.Direction))
 			continue
 		}
 		formats := ml.formats
@@ -162,7 +163,7 @@ func Offer(local Local) []byte {
 		dir = DirSendRecv
 	}
 	out.MediaDescriptions = append(out.MediaDescriptions,
-		audioMedia(local.Addr.Port(), localCodecs(local), pt, dir))
+		audioMedia(local.Addr.Port(), withCN(localCodecs(local), true), pt, dir))
 	b, _ := out.Marshal() // cannot fail: pion only appends to a buffer
 	return b
 }

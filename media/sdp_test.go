@@ -315,6 +315,9 @@ func checkAnswer(t *testing.T, answer []byte, offer string, local media.Local, n
 			t.Errorf("m= line %d: port %d, want %d", i, md.MediaName.Port.Value, local.Addr.Port())
 		}
 		formats := []string{itoa(n.Codec.PayloadType)}
+		if strings.Contains(offer, "a=rtpmap:13 CN/8000") { // comfort noise, answered when offered
+			formats = append(formats, "13")
+		}
 		if n.DTMFPayloadType != 0 {
 			formats = append(formats, itoa(n.DTMFPayloadType))
 		}
@@ -383,7 +386,7 @@ func TestOfferAnswerRoundTrip(t *testing.T) {
 
 	offer := media.Offer(caller)
 	if !strings.Contains(string(offer), "c=IN IP6 2001:db8::5\r\n") ||
-		!strings.Contains(string(offer), "m=audio 30000 RTP/AVP 0 8 101\r\n") ||
+		!strings.Contains(string(offer), "m=audio 30000 RTP/AVP 0 8 13 101\r\n") ||
 		!strings.Contains(string(offer), "a=rtpmap:101 telephone-event/8000\r\n") ||
 		!strings.Contains(string(offer), "a=sendrecv\r\n") {
 		t.Fatalf("unexpected offer:\n%s", offer)

@@ -65,6 +65,10 @@ type SessionConfig struct {
 	// MaxBurst is how many late frames the clock sends back to back after
 	// a stall before it skips; 0 means DefaultMaxBurst.
 	MaxBurst int
+	// Silence is what the clock sends while nothing plays: silent audio
+	// (SendSilence, the default), nothing, or comfort noise. The last two
+	// are for the test phone.
+	Silence SilenceMode
 	// Logger receives the session's start, end and address changes; nil
 	// discards. Nothing is logged per packet.
 	Logger *slog.Logger
@@ -125,6 +129,7 @@ type Session struct {
 	timeout      time.Duration
 	firstTimeout time.Duration
 	maxBurst     int
+	silence      SilenceMode
 
 	mu   sync.Mutex
 	peer peerState
@@ -171,6 +176,7 @@ func newSession(cfg SessionConfig) *Session {
 		timeout:      cfg.Timeout,
 		firstTimeout: cfg.FirstTimeout,
 		maxBurst:     cfg.MaxBurst,
+		silence:      cfg.Silence,
 		dtmfReq:      make(chan *dtmfRequest),
 		digits:       make(chan rune, digitsBuffer),
 		closing:      make(chan struct{}),

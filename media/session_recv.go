@@ -72,6 +72,7 @@ const (
 	rxIgnore rxKind = iota
 	rxAudio
 	rxDTMF
+	rxComfortNoise // RFC 3389: silence, which takes a sequence number
 )
 
 func (s *Session) runReader() {
@@ -154,6 +155,8 @@ func (s *Session) accept(from netip.AddrPort, pt uint8, now time.Time) (kind rxK
 		kind, alaw = rxAudio, p.codec.isALaw()
 	case p.dtmfPT != 0 && pt == p.dtmfPT:
 		kind = rxDTMF
+	case pt == ComfortNoisePayloadType:
+		kind = rxComfortNoise
 	default:
 		s.mu.Unlock()
 		return rxIgnore, false
@@ -238,8 +241,10 @@ func (s *Session) InjectDigit(d rune) {
 // Record delivers the received audio to sink, one frame per 20 ms of
 // media time, in sequence order: a small jitter buffer reorders packets,
 // drops late and duplicated ones, and plays silence for lost packets and
-// for gaps in the timestamps (silence suppression, DTMF events). Audio
-// received before Record starts is not delivered.
+// for gaps in the timestamps (silence suppression, comfort noise, DTMF
+// events) once audio resumes. While the peer sends no audio (silence
+// suppression, comfort noise), no frame comes. Audio received before
+// Record starts is not delivered.
 //
 // Record returns ctx.Err() when ctx ends, the sink's error, ErrReplaced
 // when another Record starts (only one records at a time), and, when the

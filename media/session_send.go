@@ -230,6 +230,8 @@ type txState struct {
 	evTs     uint32
 	canceled bool
 	gap      int // audio frames to send before the next event
+
+	quiet int // frames in a row with nothing to play (SendNothing, SendComfortNoise)
 }
 
 func (s *Session) runClock(start time.Time) {
@@ -275,6 +277,7 @@ func (s *Session) tick() {
 		}
 	}
 	if tx.ev != nil {
+		tx.quiet = 0 // a silence after the event starts anew
 		s.eventTick(v)
 		return
 	}
@@ -284,6 +287,11 @@ func (s *Session) tick() {
 		tx.marker = true // the next packet we send starts a talkspurt
 		return
 	}
+	if p == nil && s.silence != SendSilence {
+		s.quietTick(v, ts)
+		return
+	}
+	tx.quiet = 0
 	payload := tx.buf[rtpHeaderLen:rtpHeaderLen]
 	if p != nil {
 		payload = v.codec.Encode(payload, &tx.frame)
@@ -296,6 +304,20 @@ func (s *Session) tick() {
 	}
 	s.send(v, v.codec.PayloadType, ts, tx.marker, len(payload))
 	tx.marker = false
+}
+
+// quietTick is a frame with nothing to play under SendNothing or
+// SendComfortNoise: no packet, or a comfort-noise packet at the start of
+// the silence and every comfortNoiseEvery frames. The next audio packet
+// starts a talkspurt (marker bit).
+func (s *Session) quietTick(v txView, ts uint32) {
+	tx := &s.tx
+	if s.silence == SendComfortNoise && tx.quiet%comfortNoiseEvery == 0 {
+		tx.buf[rtpHeaderLen] = comfortNoiseLevel
+		s.send(v, ComfortNoisePayloadType, ts, false, 1)
+	}
+	tx.quiet++
+	tx.marker = true
 }
 
 const rtpHeaderLen = 12

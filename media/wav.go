@@ -129,7 +129,7 @@ const (
 // process killed mid-recording leaves a file that plays up to the last
 // update. It implements Sink and is not safe for concurrent use.
 type WAVRecorder struct {
-	f        *os.File
+	f        WAVFile
 	w        *bufio.Writer
 	buf      [FrameSamples * 2]byte
 	samples  int
@@ -140,18 +140,40 @@ type WAVRecorder struct {
 	syncedAt int // samples covered by the header in the file
 }
 
+// WAVFile is what a WAVRecorder writes to: an *os.File opened for writing,
+// or a stand-in for one in tests (a disk that fills up).
+type WAVFile interface {
+	io.Writer
+	io.WriterAt
+	Sync() error
+	Close() error
+	Name() string
+}
+
 // CreateWAV creates (or truncates) the file at path and writes its header.
 // The file is readable by its owner only: recordings are personal
-// information.
+// information. When the header cannot be written (a full disk) the file
+// is removed: no empty file is left behind.
 func CreateWAV(path string) (*WAVRecorder, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
+	rec, err := NewWAVRecorder(f)
+	if err != nil {
+		_ = os.Remove(path) // the error that matters is the write's
+		return nil, err
+	}
+	return rec, nil
+}
+
+// NewWAVRecorder writes the header of an empty recording to f, which must
+// be empty, and returns a recorder that owns it. On error f is closed.
+func NewWAVRecorder(f WAVFile) (*WAVRecorder, error) {
 	rec := &WAVRecorder{f: f, w: bufio.NewWriterSize(f, headerEvery*len(Frame{})*2)}
 	if _, err := f.Write(wavHeader(0)); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("writing WAV header to %s: %w", path, err)
+		return nil, fmt.Errorf("writing WAV header to %s: %w", f.Name(), err)
 	}
 	return rec, nil
 }
@@ -267,9 +289,15 @@ func syncDir(dir string) {
 // Samples returns the number of samples written so far.
 func (r *WAVRecorder) Samples() int { return r.samples }
 
-// Duration returns the length of audio written so far.
+// Duration returns the length of audio written so far. After a write
+// error (a full disk) it is the length the file holds: what its header
+// covers, which is what a player reads, not what WriteFrame was given.
 func (r *WAVRecorder) Duration() time.Duration {
-	return time.Duration(r.samples) * time.Second / SampleRate
+	n := r.samples
+	if r.err != nil {
+		n = r.syncedAt
+	}
+	return time.Duration(n) * time.Second / SampleRate
 }
 
 // Name returns the path of the file being written.

@@ -30,6 +30,8 @@ type Metrics struct {
 	StaffRegistered  prometheus.Gauge
 	RetentionDeleted *prometheus.CounterVec
 	SIPBlocked       *prometheus.CounterVec
+	// VoicemailWriteErrors counts messages the disk did not take in full.
+	VoicemailWriteErrors prometheus.Counter
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -107,12 +109,16 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "clubline_sip_blocked_total",
 			Help: "SIP requests refused by a protection limit, by reason (register_rate: too many REGISTERs from one address; register_auth_source: too many wrong passwords from one address; register_auth_user: too many wrong passwords for one staff member; register_replay: a REGISTER whose credentials were used before).",
 		}, []string{"reason"}),
+		VoicemailWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clubline_voicemail_write_errors_total",
+			Help: "Voicemail messages that could not be written to disk in full (voicemail.dir missing or read-only, disk full, I/O error): what reached the disk is kept if it is at least the minimum length, and the caller is told the message could not be recorded.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
 		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
 		m.QueueShort, m.QueueInSL, m.StaffBusy,
-		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted, m.SIPBlocked,
+		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted, m.SIPBlocked, m.VoicemailWriteErrors,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -188,6 +194,9 @@ func (m *Metrics) VoicemailSaved(urgent bool) {
 	}
 	m.Voicemails.WithLabelValues(v).Inc()
 }
+
+// VoicemailWriteFailed counts one message the disk did not take in full.
+func (m *Metrics) VoicemailWriteFailed() { m.VoicemailWriteErrors.Inc() }
 
 // ConfigReloaded counts one reload attempt.
 func (m *Metrics) ConfigReloaded(ok bool) {

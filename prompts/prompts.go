@@ -219,7 +219,7 @@ var catalogueWords = []string{
 	// voicemail and goodbyes
 	"voicemail", "voicemail_callback", "voicemail_end", "hours", "days",
 	"beep", "voicemail_saved", "no_message", "goodbye",
-	"technical_difficulty",
+	"technical_difficulty", "voicemail_failed", "voicemail_partial",
 	// queue, transfer, staff phones
 	"queue_position", "queue_position_suffix", "queue_many", "queue_wait",
 	"minutes", "minute", "queue_exit", "connecting", "transfer",

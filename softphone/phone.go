@@ -72,6 +72,11 @@ type Options struct {
 	// Silent sends no RTP at all although the SDP says sendrecv, to test
 	// the callee's RTP timeout.
 	Silent bool
+	// WhenQuiet is what the phone sends while it plays nothing: silent
+	// audio every 20 ms (media.SendSilence, the default), nothing at all
+	// (media.SendNothing: voice activity detection), or RFC 3389 comfort
+	// noise (media.SendComfortNoise). Digits are sent either way.
+	WhenQuiet media.SilenceMode
 }
 
 // StatusError is a non-2xx final answer: to the INVITE from Dial, or to a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,7 +158,8 @@ func TestCheckPeople(t *testing.T) {
 			"  Mon 2027-01-11 16:30 → Sun 2027-01-17 12:00  Marie Tremblay (rotation)\n" +
 			"  then sip:urgence@example.org, then voicemail flagged urgent\n",
 		"Warnings (1): the file is valid, but check these:\n" +
-			"  " + exampleConfig + ":106: staff[2].password_env: CLUBLINE_PW_LUC is not set here",
+			"  " + exampleConfig + ":" + strconv.Itoa(lineOf(t, exampleConfig, "CLUBLINE_PW_LUC")) +
+			": staff[2].password_env: CLUBLINE_PW_LUC is not set here",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
@@ -201,4 +203,20 @@ on_call:
 			t.Errorf("output lacks:\n%s\ngot:\n%s", want, out)
 		}
 	}
+}
+
+// lineOf is the number of the first line of the file that holds text.
+func lineOf(t *testing.T, path, text string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, text) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s holds no %q", path, text)
+	return 0
 }

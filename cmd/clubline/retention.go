@@ -12,6 +12,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/metrics"
+	"github.com/clubline/clubline/vmdir"
 )
 
 // purgeEvery is how often records past their retention limit are deleted.
@@ -23,15 +24,18 @@ type purged struct {
 	voicemails int // messages (records)
 	open       int // of them, messages still waiting for a follow-up
 	files      int // WAV files removed (a message whose file was already gone has none)
+	orphans    int // files of the voicemail folder no record named, removed
 	failed     int // store deletes and file removals that failed
 }
 
 // purge deletes the call records and the messages older than the limits
-// of r at now, and the messages' WAV files, and counts them in m. A limit
-// of 0 is off. It logs each failure (the next purge tries again, except
-// for a file whose record is gone: the log says to remove it by hand) and
-// one summary line, with counts only: no number, no name.
-func purge(ctx context.Context, st clubline.Store, now time.Time, r config.Retention, m *metrics.Metrics, log *slog.Logger) purged {
+// of r at now, and the messages' WAV files, then the files of the
+// voicemail folder vmDir older than the voicemail limit that no record
+// names (vmdir.PurgeOrphans), and counts the records in m. A limit of 0 is
+// off. It logs each failure (the next purge tries again, except for a
+// file whose record is gone: the log says to remove it by hand) and one
+// summary line, with counts only: no number, no name.
+func purge(ctx context.Context, st clubline.Store, now time.Time, r config.Retention, vmDir string, m *metrics.Metrics, log *slog.Logger) purged {
 	var p purged
 	if r.Calls > 0 {
 		n, err := st.DeleteCallsBefore(ctx, now.Add(-r.Calls))
@@ -68,13 +72,20 @@ func purge(ctx context.Context, st clubline.Store, now time.Time, r config.Reten
 		}
 		m.RetentionPurged(metrics.RetentionVoicemail, p.voicemails)
 		m.FollowUpsOpen.Sub(float64(p.open))
+		o, err := vmdir.PurgeOrphans(ctx, vmDir, st, now.Add(-r.Voicemail), log)
+		p.orphans, p.failed = o.Removed, p.failed+o.Failed
+		if err != nil && ctx.Err() == nil {
+			p.failed++
+			log.Error("retention: could not look for voicemail files without a record; the next pass tries again", "err", err)
+		}
 	}
 	level := slog.LevelDebug
-	if p.calls+p.voicemails+p.failed > 0 {
+	if p.calls+p.voicemails+p.orphans+p.failed > 0 {
 		level = slog.LevelInfo
 	}
 	log.Log(ctx, level, "retention: deleted the records past their limit",
 		"calls", p.calls, "voicemails", p.voicemails, "open_followups", p.open, "recordings", p.files, "failures", p.failed,
+		"orphan_files", p.orphans,
 		"calls_limit", limitText(r.Calls), "voicemail_limit", limitText(r.Voicemail))
 	return p
 }
@@ -99,7 +110,7 @@ func (m *Main) runRetention(ctx context.Context) {
 			m.logRetention(r)
 			last = &r
 		}
-		purge(ctx, m.Store, m.Now(), r, m.Metrics, m.Logger)
+		purge(ctx, m.Store, m.Now(), r, m.current.Load().Voicemail.Dir, m.Metrics, m.Logger)
 		select {
 		case <-ctx.Done():
 			return

@@ -115,7 +115,7 @@ func TestRetentionPurge(t *testing.T) {
 	m.FollowUpsOpen.Set(3) // v-old-open, v-limit, v-new
 	var logs syncBuffer
 
-	got := purge(t.Context(), st, now, config.Retention{Calls: 365 * day, Voicemail: 90 * day}, m, bufferLogger(&logs))
+	got := purge(t.Context(), st, now, config.Retention{Calls: 365 * day, Voicemail: 90 * day}, filepath.Join(dir, "voicemail"), m, bufferLogger(&logs))
 
 	if want := (purged{calls: 1, voicemails: 3, open: 1, files: 1}); got != want {
 		t.Errorf("purge = %+v, want %+v", got, want)
@@ -157,7 +157,7 @@ func TestRetentionPurge(t *testing.T) {
 	}
 
 	// Nothing more to delete: the counts stay.
-	if again := purge(t.Context(), st, now, config.Retention{Calls: 365 * day, Voicemail: 90 * day}, m, bufferLogger(&logs)); again != (purged{}) {
+	if again := purge(t.Context(), st, now, config.Retention{Calls: 365 * day, Voicemail: 90 * day}, filepath.Join(dir, "voicemail"), m, bufferLogger(&logs)); again != (purged{}) {
 		t.Errorf("second purge = %+v, want nothing", again)
 	}
 	wantCounter(t, m, 1, 3, 2)
@@ -195,7 +195,7 @@ func TestRetentionOffAndFailures(t *testing.T) {
 		&clubline.Voicemail{ID: "v-old", RecordedAt: retentionNow.AddDate(-1, 0, 0), Path: stuck, Status: clubline.VoicemailDone},
 	)
 	var logs syncBuffer
-	got := purge(t.Context(), st, retentionNow, config.Retention{Calls: 0, Voicemail: 30 * day}, m, bufferLogger(&logs))
+	got := purge(t.Context(), st, retentionNow, config.Retention{Calls: 0, Voicemail: 30 * day}, filepath.Join(dir, "voicemail"), m, bufferLogger(&logs))
 	if want := (purged{voicemails: 1, failed: 1}); got != want {
 		t.Errorf("purge = %+v, want %+v", got, want)
 	}
@@ -320,5 +320,64 @@ func TestRetentionCheckNotesOff(t *testing.T) {
 	}
 	if !strings.Contains(out, "note: retention.voicemail is off: messages are kept with no limit") || strings.Contains(out, "retention.calls is off") {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// TestRetentionPurgesOrphanFiles: a file of the voicemail folder that no
+// message record names (a recording whose record was lost or deleted by
+// hand, a note left by a crash) goes once older than retention.voicemail,
+// as a message would; younger ones, files whose record is still there,
+// and files clubline did not name stay.
+func TestRetentionPurgesOrphanFiles(t *testing.T) {
+	dir := t.TempDir()
+	vmDir := filepath.Join(dir, "voicemail")
+	if err := os.MkdirAll(vmDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stamp := func(age time.Duration, id, suffix string) string {
+		return filepath.Join(vmDir, retentionNow.Add(-age).Local().Format("20060102-150405")+"-"+id+suffix)
+	}
+	orphanWAV, orphanNote := stamp(100*day, "0ld0", ".wav"), stamp(120*day, "0ld1", ".json.part")
+	youngWAV, heldWAV := stamp(10*day, "y0un9", ".wav"), stamp(95*day, "he1d", ".wav")
+	foreign := filepath.Join(vmDir, "README.txt")
+	for _, p := range []string{orphanWAV, orphanNote, youngWAV, heldWAV, foreign} {
+		if err := os.WriteFile(p, []byte("RIFF"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := retentionNow.Add(-200 * day)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := openEmbedded(t, filepath.Join(dir, "data", "clubline.db"))
+	// Its record is younger than its name says: the record decides.
+	mustSave(t, st, &clubline.Voicemail{ID: "he1d", RecordedAt: retentionNow.Add(-5 * day), Path: heldWAV, Status: clubline.VoicemailDone})
+	st.Close()
+	path := filepath.Join(dir, "clubline.yaml")
+	if err := os.WriteFile(path, []byte(retentionConfig(dir, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	m := &Main{ConfigPath: path, Logger: bufferLogger(&logs), Now: func() time.Time { return retentionNow }}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	waitUntil(t, "the start-up purge", func() bool {
+		return strings.Contains(logs.String(), "retention: deleted the records past their limit")
+	})
+	if exists(orphanWAV) || exists(orphanNote) {
+		t.Errorf("after the purge: orphan recording there: %t, orphan note there: %t; want both gone", exists(orphanWAV), exists(orphanNote))
+	}
+	for _, p := range []string{youngWAV, heldWAV, foreign} {
+		if !exists(p) {
+			t.Errorf("%s was deleted", filepath.Base(p))
+		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/clubline/clubline/store/embedded"
 	"github.com/clubline/clubline/store/redis"
 	"github.com/clubline/clubline/store/spool"
+	"github.com/clubline/clubline/vmdir"
 )
 
 // Main is clubline wired together: the config file, the store, the prompts,
@@ -112,6 +113,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return err
 	}
 	cleanups = append(cleanups, func() { m.Store.Close() })
+	m.recoverVoicemails(ctx, cfg) // before any call records, and before the count
 	m.countFollowUps(ctx)
 	m.acd = routing.NewACD()
 	if m.Registrar, err = m.newRegistrar(cfg); err != nil {
@@ -352,6 +354,22 @@ func (m *Main) openStore(cfg *config.Config) (*spool.Spool, error) {
 		return nil, fmt.Errorf("%s: store.data_dir: %w", m.ConfigPath, err)
 	}
 	return sp, nil
+}
+
+// recoverVoicemails makes messages of the recordings a crash cut short
+// (vmdir.Recover). A failure is logged: the line starts all the same, and
+// the next start tries again.
+func (m *Main) recoverVoicemails(ctx context.Context, cfg *config.Config) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := vmdir.Recover(ctx, vmdir.Options{
+		Dir: cfg.Voicemail.Dir, Store: m.Store, MinLength: cfg.Voicemail.MinLength,
+		FollowUpWithin: cfg.Voicemail.FollowUpWithin, UrgentFollowUpWithin: cfg.Voicemail.UrgentFollowUpWithin,
+		Logger: m.Logger,
+	})
+	if err != nil {
+		m.Logger.Error("voicemail: could not look for messages cut short by a crash; the next start tries again", "err", err)
+	}
 }
 
 // countFollowUps sets the open follow-ups gauge from the store at start-up.
