@@ -88,6 +88,8 @@ type Limits struct {
 	Registers               int
 	WrongPasswords          int
 	WrongPasswordEvery      time.Duration
+	TCPIdleTimeout          time.Duration
+	TCPPerSource            int
 }
 
 // Digest algorithms of sip.digest_algorithms.

@@ -242,6 +242,10 @@ func (d *decoder) limits(n *yaml.Node, l *Limits) {
 			d.duration(v, p, false, &l.BlockFor)
 		case "wrong_password_every":
 			d.duration(v, p, false, &l.WrongPasswordEvery)
+		case "tcp_idle_timeout":
+			d.duration(v, p, false, &l.TCPIdleTimeout)
+		case "tcp_per_source":
+			count(&l.TCPPerSource)
 		case "invites":
 			count(&l.Invites)
 		case "options":

@@ -143,6 +143,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Logger:    m.Logger,
 		Registrar: m.Registrar,
 		Limits:    m.sipLimits(cfg),
+
+		TCPIdleTimeout:  cfg.SIP.Limits.TCPIdleTimeout,
+		TCPMaxPerSource: cfg.SIP.Limits.TCPPerSource,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
