@@ -12,6 +12,30 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
+// An answered call before and after its ACK.
+//
+// Decisions
+//
+//   - The dialog is confirmed by the ACK of our 200 OK, which carries our
+//     To tag: only a caller who received the 200 OK can send it. The INVITE
+//     itself proves nothing: over UDP its source, Contact and SDP are
+//     whatever the sender wrote. So until the ACK, clubline sends nothing
+//     but the 200 OK retransmissions, which go where the INVITE came from
+//     (its Via, RFC 3261 §13.3.1.4): no RTP to the address in the SDP (the
+//     RTP port is open, but the session starts at the ACK), no BYE to the
+//     Contact, and the script does not start. Before this, one 543-byte
+//     INVITE naming a victim's address sent it 1,501 RTP packets (258 KB)
+//     over 30 s and a BYE: a ~475× reflection (issue 7, finding 2).
+//   - A call whose ACK does not come within Options.AckTimeout (64*T1 =
+//     32 s) ends silently, without a BYE. RFC 3261 §13.3.1.4 says the UAS
+//     SHOULD send one; to a dialog never confirmed, from an unauthenticated
+//     source, that BYE is the reflection again, and a real caller whose ACK
+//     was lost has heard nothing of the call either. The same holds for any
+//     other end before the ACK (shutdown): the BYE waits 2*T1 for a late
+//     ACK, then is not sent.
+//   - Such a call still leaves a record (outcome abandoned, stage answer),
+//     handed to Options.OnUnstarted.
+
 // errCallEnded is the cause of the call's context once the call is over.
 var errCallEnded = errors.New("sip: call ended")
 
@@ -29,7 +53,8 @@ var (
 	endMediaFailed    = endReason{"media failed", true}
 	endSessionExpired = endReason{"session timer expired", true}
 	endRefreshFailed  = endReason{"session refresh failed", true}
-	endNoAck          = endReason{"no ACK for 200 OK", true}
+	endNoAck          = endReason{"no ACK for 200 OK", true}  // re-INVITE: the dialog was confirmed
+	endUnconfirmed    = endReason{"no ACK for 200 OK", false} // the INVITE's: see Decisions
 	endBadAnswer      = endReason{"unusable SDP answer in ACK", true}
 	endShutdown       = endReason{"server shutdown", true}
 )
@@ -83,6 +108,7 @@ func (c *call) run() {
 	if c.reason.sendBye {
 		c.byeErr = c.sendBye()
 	}
+	c.inviteTx.Terminate() // no more 2xx retransmissions
 	close(c.byeDone)
 	<-scriptDone
 	c.media.close()
@@ -105,11 +131,12 @@ func (c *call) runScript(done chan<- struct{}) {
 // awaitAck waits for the ACK of the 200 OK; with a delayed offer the ACK
 // carries the caller's answer, and only then can media start.
 func (c *call) awaitAck() bool {
-	ack := awaitACK(c.inviteTx, c.ok, c.dlg.transport, c.ackChan(c.invite.CSeq().SeqNo), c.ended)
+	ack := awaitACK(c.inviteTx, c.ok, c.dlg.transport, c.ackChan(c.invite.CSeq().SeqNo), c.ended,
+		c.s.o.AckTimeout, c.dlg.localTag)
 	if ack == nil {
 		if !c.isEnded() {
-			c.log.Warn("no ACK for 200 OK: ending the call")
-			c.finish(endNoAck)
+			c.log.Warn("no ACK for 200 OK: ending the call without a BYE", "waited", c.s.o.AckTimeout.String())
+			c.finish(endUnconfirmed)
 		}
 		return false
 	}
@@ -121,22 +148,26 @@ func (c *call) awaitAck() bool {
 			return false
 		}
 	}
+	c.media.confirm()
 	return !c.isEnded()
 }
 
 // sendBye ends the dialog from our side. The callee must not send BYE
 // before the ACK (RFC 3261 §15), so it waits a little for a late ACK: the
-// channel of the INVITE's CSeq stays registered and takes one.
+// channel of the INVITE's CSeq stays registered and takes one. Without
+// it, no BYE is sent (Decisions).
 func (c *call) sendBye() error {
 	select {
 	case <-c.acked:
 	default:
 		wait := time.NewTimer(2 * sipmsg.T1)
+		defer wait.Stop()
 		select {
 		case <-c.ackChan(c.invite.CSeq().SeqNo):
 		case <-wait.C:
+			c.log.Info("no BYE: the caller never confirmed the call with an ACK")
+			return nil
 		}
-		wait.Stop()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 	defer cancel()

@@ -155,6 +155,7 @@ func (s *Server) openMedia(a *attempt, l *listener, adv netip.Addr, offer []byte
 		Codecs:          s.o.Codecs,
 		DTMFPayloadType: s.o.DTMFPayloadType,
 	}, s.o.RTPTimeout, a.log)
+	ms.holdUntilConfirmed() // no RTP to the SDP's address before the ACK (call.go)
 	if offer == nil {
 		a.log.Info("INVITE without SDP: offering in 200 OK")
 		return ms, ms.offer(), nil

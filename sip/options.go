@@ -14,6 +14,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // Options configure a Server. cmd/clubline fills them from the config; the
@@ -39,6 +40,10 @@ type Options struct {
 	// MaxCalls is the number of calls handled at once; beyond it INVITEs get
 	// 503 with Retry-After. Zero: no limit.
 	MaxCalls int
+	// AckTimeout is how long a 2xx to an INVITE waits for its ACK (default
+	// 64*T1 = 32s, RFC 3261 §13.3.1.4; tests go lower). A call never ACKed
+	// then ends without a BYE (call.go).
+	AckTimeout time.Duration
 	// Handle is the call script. It runs on the call's own goroutine with a
 	// context that ends when the call does (BYE, RTP timeout, session timer,
 	// shutdown); when it returns, the call is hung up if still up. Required.
@@ -130,6 +135,12 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	}
 	if o.MaxCalls < 0 {
 		errs = append(errs, fmt.Errorf("MaxCalls %d is negative: use 0 for no limit", o.MaxCalls))
+	}
+	if o.AckTimeout < 0 {
+		errs = append(errs, errors.New("AckTimeout is negative: use 0 for the default, 32s"))
+	}
+	if o.AckTimeout == 0 {
+		o.AckTimeout = 64 * sipmsg.T1
 	}
 	if o.RTPTimeout <= 0 {
 		o.RTPTimeout = defaultRTPTimeout
