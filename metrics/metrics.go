@@ -92,7 +92,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		SIPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_sip_rejected_total",
-			Help: "INVITEs refused before answer, by SIP status code (e.g. 404 unknown number, 488 no common codec, 503 over capacity or draining, 487 cancelled by the caller; also 400, 415, 420, 422, 500).",
+			Help: "INVITEs refused before answer, by SIP status code (e.g. 404 unknown number, 488 no common codec, 503 over capacity or draining, 487 cancelled by the caller; also 400, 415, 420, 422, 500). Refusals other than 487 keep no call record: this is where they are counted.",
 		}, []string{"code"}),
 		StaffRegistered: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clubline_staff_registered",

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -94,10 +95,12 @@ func (c *call) inbound() ivr.Inbound {
 
 // run supervises the call from the 200 OK to the end: it waits for the ACK,
 // runs the script, watches RTP and the session timer, then sends the BYE
-// owed, waits for the script to return and frees the call.
+// owed, waits for the script to return and frees the call. A call whose
+// script never started gets its record here.
 func (c *call) run() {
 	scriptDone := make(chan struct{})
-	if c.awaitAck() {
+	started := c.awaitAck()
+	if started {
 		c.log.Info("call answered", "setup", time.Since(c.started).Round(time.Millisecond).String())
 		go c.runScript(scriptDone)
 		c.supervise(scriptDone)
@@ -112,9 +115,35 @@ func (c *call) run() {
 	close(c.byeDone)
 	<-scriptDone
 	c.media.close()
+	if !started { // no script wrote a record: before release, so Wait covers it
+		c.s.o.OnUnstarted(c.unstartedRecord())
+	}
 	c.s.release(c.dlg.key())
 	c.log.Info("call ended", "reason", c.reason.text,
 		"duration", time.Since(c.started).Round(time.Second).String())
+}
+
+// unstartedRecord is the record of a call that ended before its script
+// started; the script writes the record of every other answered call.
+func (c *call) unstartedRecord() clubline.Call {
+	now := time.Now()
+	rec := clubline.Call{
+		ID: c.id, From: c.from, To: c.to, StartedAt: c.started,
+		Outcome: clubline.OutcomeAbandoned, Stage: clubline.StageAnswer,
+		EndedAt: now, Duration: now.Sub(c.started),
+	}
+	switch c.reason {
+	case endUnconfirmed:
+		rec.AddTrace(fmt.Sprintf("answer: no ACK for the 200 OK within %s", c.s.o.AckTimeout))
+	case endRemoteBye:
+		rec.AddTrace("answer: caller hung up before the greeting")
+	case endBadAnswer, endMediaFailed:
+		rec.Outcome = clubline.OutcomeFailed
+		rec.AddTrace("answer: " + c.reason.text)
+	default:
+		rec.AddTrace("answer: call ended before the greeting: " + c.reason.text)
+	}
+	return rec
 }
 
 // runScript runs Handle; a panic in it is logged and ends the call.

@@ -50,9 +50,17 @@ type Options struct {
 	Handle func(ctx context.Context, in ivr.Inbound)
 	// OnRejected receives the record of a call refused before the answer
 	// (404, 488, 503…, outcome rejected) or cancelled by the caller (487,
-	// outcome abandoned). It must not block for long.
+	// outcome abandoned). It must not block for long: a flood calls it
+	// thousands of times a minute, so count refusals rather than store
+	// them (refusals.go).
 	// status is the SIP status of the refusal (487 for a CANCEL).
 	OnRejected func(c clubline.Call, status int)
+	// OnUnstarted receives the record of a call answered with 200 OK that
+	// ended before its script started: no ACK within AckTimeout, the
+	// caller's BYE beside its ACK, an unusable answer in the ACK (outcome
+	// abandoned or failed, stage answer). Handle never sees such a call.
+	// It must not block for long.
+	OnUnstarted func(c clubline.Call)
 	// Logger receives the server's logs; each call logs with its call id.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -165,6 +173,9 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	}
 	if o.OnRejected == nil {
 		o.OnRejected = func(clubline.Call, int) {}
+	}
+	if o.OnUnstarted == nil {
+		o.OnUnstarted = func(clubline.Call) {}
 	}
 	return o, addrs, errors.Join(errs...)
 }

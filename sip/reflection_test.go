@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubline/clubline/internal/rawsip"
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip"
 )
@@ -29,29 +30,29 @@ func TestUnconfirmedCallSendsNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScript(playTone)
 			h := newHarness(t, s.handle, func(o *sip.Options) { o.AckTimeout = time.Second })
-			victimRTP, victimSIP := newUDPSink(t), newUDPSink(t)
-			spoofer := newRawSender(t, "127.0.0.1", h.udpHostPort())
+			victimRTP, victimSIP := rawsip.NewSink(t), rawsip.NewSink(t)
+			spoofer := rawsip.NewSender(t, "127.0.0.1", h.udpHostPort())
 
-			inv := spoofer.invite(clubNumber, victimSIP.addr(), victimRTP.addr())
-			ok := spoofer.final(inv.callID, 2*time.Second)
+			inv := spoofer.Invite(clubNumber, victimSIP.Addr(), victimRTP.Addr())
+			ok := spoofer.Final(inv.CallID, 2*time.Second)
 			if ok == nil || ok.StatusCode != 200 {
 				t.Fatalf("answer to the INVITE: %v, want 200 OK", ok)
 			}
 			if tc.forgedAck {
-				spoofer.ack(inv, nil)
+				spoofer.ForgedACK(inv)
 			}
 			// The ACK timeout (1s), then the 2*T1 a BYE would wait for a
 			// late ACK, and some more.
 			oks := 1
 			for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); {
-				if res := spoofer.read(time.Until(deadline)); res != nil && res.StatusCode == 200 {
+				if res := spoofer.Read(time.Until(deadline)); res != nil && res.StatusCode == 200 {
 					oks++
 				}
 			}
-			if n := len(victimRTP.rtp()); n != 0 {
+			if n := len(victimRTP.RTP()); n != 0 {
 				t.Errorf("the address in the SDP received %d RTP packets before any ACK, want 0", n)
 			}
-			if reqs := victimSIP.requests(); len(reqs) != 0 {
+			if reqs := victimSIP.Requests(); len(reqs) != 0 {
 				t.Errorf("the Contact received %q, want nothing", reqs)
 			}
 			if oks < 2 {
@@ -74,20 +75,20 @@ func TestUnconfirmedCallSendsNothing(t *testing.T) {
 func TestConfirmedCallHearsGreeting(t *testing.T) {
 	s := newScript(playTone)
 	h := newHarness(t, s.handle, func(o *sip.Options) { o.AckTimeout = time.Second })
-	rtp, contact := newUDPSink(t), newUDPSink(t)
-	caller := newRawSender(t, "127.0.0.1", h.udpHostPort())
+	rtp, contact := rawsip.NewSink(t), rawsip.NewSink(t)
+	caller := rawsip.NewSender(t, "127.0.0.1", h.udpHostPort())
 
-	inv := caller.invite(clubNumber, contact.addr(), rtp.addr())
-	ok := caller.final(inv.callID, 2*time.Second)
+	inv := caller.Invite(clubNumber, contact.Addr(), rtp.Addr())
+	ok := caller.Final(inv.CallID, 2*time.Second)
 	if ok == nil || ok.StatusCode != 200 {
 		t.Fatalf("answer to the INVITE: %v, want 200 OK", ok)
 	}
-	caller.ack(inv, ok)
+	caller.ACK(inv, ok)
 	s.nextCall(t)
 	time.Sleep(1200 * time.Millisecond) // the 600 ms tone, and margin
 
 	var heard []int16
-	for _, p := range rtp.rtp() {
+	for _, p := range rtp.RTP() {
 		if p[1]&0x7f != 0 { // PCMU only: not a telephone-event
 			continue
 		}
@@ -99,7 +100,7 @@ func TestConfirmedCallHearsGreeting(t *testing.T) {
 		t.Errorf("heard %s of the %d Hz greeting at the SDP's address (detected %v), want most of 600ms",
 			loud, toneHz, found)
 	}
-	caller.bye(inv, ok)
+	caller.BYE(inv, ok)
 	s.waitEnded(t)
 	h.waitIdle()
 }

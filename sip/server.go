@@ -58,6 +58,8 @@ type Server struct {
 	started   bool
 
 	legs map[string]*OutboundLeg // outbound legs by dialog (dialer.go)
+
+	refusals refusalLog // samples the log lines of refused INVITEs
 }
 
 // listener is one bound socket.
@@ -379,6 +381,7 @@ func (s *Server) Close() error {
 	err := s.ua.Close()
 	settle(s.ua)
 	s.closeErr = err
+	s.refusals.flush()
 	s.log.Info("closed")
 	return err
 }
