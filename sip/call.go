@@ -73,6 +73,7 @@ type call struct {
 	invite   *sipmsg.Request  // the INVITE, with our To tag
 	ok       *sipmsg.Response // our 200 OK, retransmitted until ACKed
 	acked    chan struct{}    // closed when the INVITE's ACK arrived
+	ticket   *ticket          // its hold on the limits (limits.go)
 }
 
 var (
@@ -118,7 +119,7 @@ func (c *call) run() {
 	if !started { // no script wrote a record: before release, so Wait covers it
 		c.s.o.OnUnstarted(c.unstartedRecord())
 	}
-	c.s.release(c.dlg.key())
+	c.s.release(c.dlg.key(), c.ticket)
 	c.log.Info("call ended", "reason", c.reason.text,
 		"duration", time.Since(c.started).Round(time.Second).String())
 }
@@ -170,6 +171,7 @@ func (c *call) awaitAck() bool {
 		return false
 	}
 	close(c.acked)
+	c.s.acked(c.ticket)
 	if c.media.awaitingAnswer() {
 		if err := c.media.takeAnswer(ack.Body(), c.log); err != nil {
 			c.log.Warn("ACK answer unusable: ending the call", "error", err)

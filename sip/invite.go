@@ -84,22 +84,24 @@ func (s *Server) answer(a *attempt) {
 		a.reject(rejectUnknownNumber(a.to))
 		return
 	}
-	if r := s.admit(); r != nil {
+	t, r := s.admit(a.src)
+	if r != nil {
 		a.reject(r)
 		return
 	}
 	c, r := s.prepare(a)
 	if r != nil {
-		s.release("")
+		s.release("", t)
 		a.reject(r)
 		return
 	}
+	c.ticket = t
 	// Logged once taken: a refusal has its own, sampled, line (refusals.go).
 	a.log.Info("incoming call", "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
 		"transport", a.req.Transport(), "sip_call_id", a.req.CallID().Value())
 	if r := s.ringAndAnswer(a, c); r != nil {
 		c.finish(endReason{text: "not answered"}) // frees the RTP port
-		s.release(c.dlg.key())
+		s.release(c.dlg.key(), t)
 		a.reject(r)
 		return
 	}

@@ -44,6 +44,15 @@ type Options struct {
 	// 64*T1 = 32s, RFC 3261 §13.3.1.4; tests go lower). A call never ACKed
 	// then ends without a BYE (call.go).
 	AckTimeout time.Duration
+	// MaxAwaitingAck and MaxAwaitingAckPerSource bound the calls answered
+	// (or being set up) whose ACK has not come yet, in all and per source
+	// IP address; beyond them INVITEs get 503 with Retry-After. Defaults:
+	// MaxCalls/4 (at least 1; 50 without MaxCalls) and 10 (limits.go).
+	MaxAwaitingAck, MaxAwaitingAckPerSource int
+	// OnAwaitingAck is told each change (+1, -1) of the number of calls
+	// awaiting their ACK, for a gauge. It is called with the server's lock
+	// held: it must not block nor call the Server.
+	OnAwaitingAck func(delta int)
 	// Handle is the call script. It runs on the call's own goroutine with a
 	// context that ends when the call does (BYE, RTP timeout, session timer,
 	// shutdown); when it returns, the call is hung up if still up. Required.
@@ -150,6 +159,7 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	if o.AckTimeout == 0 {
 		o.AckTimeout = 64 * sipmsg.T1
 	}
+	o, errs = o.withLimits(errs)
 	if o.RTPTimeout <= 0 {
 		o.RTPTimeout = defaultRTPTimeout
 	}

@@ -120,3 +120,23 @@ func TestHangupBesideAckIsRecorded(t *testing.T) {
 		}
 	}
 }
+
+// A call answered and not ACKed shows in clubline_calls_awaiting_ack (and
+// not in clubline_active_calls) until it ends.
+func TestAwaitingAckGauge(t *testing.T) {
+	t.Parallel()
+	l := startLine(t, lineOpts{at: openTuesday})
+	caller := rawsip.NewSender(t, "127.0.0.1", l.m.sipAddr("udp"))
+	sink := rawsip.NewSink(t)
+	inv := caller.Invite("+14505550100", sink.Addr(), sink.Addr())
+	ok := caller.Final(inv.CallID, 3*time.Second)
+	if ok == nil || ok.StatusCode != 200 {
+		t.Fatalf("answer: %v, want 200 OK", ok)
+	}
+	l.awaitMetric("clubline_calls_awaiting_ack", 1)
+	if n := l.metric("clubline_active_calls"); n != 0 {
+		t.Errorf("clubline_active_calls = %v, want 0: no script runs before the ACK", n)
+	}
+	caller.BYE(inv, ok) // the caller gives up before its ACK
+	l.awaitMetric("clubline_calls_awaiting_ack", 0)
+}

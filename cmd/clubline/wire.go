@@ -121,6 +121,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		MaxCalls:      cfg.SIP.MaxCalls,
 		Handle:        func(ctx context.Context, in ivr.Inbound) { m.script.Load().Run(ctx, in) },
 		OnUnstarted:   func(c clubline.Call) { m.script.Load().Unstarted(c) },
+		OnAwaitingAck: func(delta int) { m.Metrics.CallsAwaitingAck.Add(float64(delta)) },
 		OnRejected: func(c clubline.Call, status int) {
 			m.Metrics.SIPRejected.WithLabelValues(strconv.Itoa(status)).Inc()
 			m.script.Load().Rejected(c)

@@ -26,7 +26,8 @@ type Sender struct {
 	tb   testing.TB
 	conn *net.UDPConn
 	srv  *net.UDPAddr
-	n    int // INVITEs sent, for unique Call-IDs and branches
+	n    int               // INVITEs sent, for unique Call-IDs and branches
+	sent map[string]string // Call-ID → its INVITE, for retransmissions
 }
 
 // NewSender binds a socket on ip (127.0.0.1, or 127.0.0.2 for a second
@@ -43,7 +44,7 @@ func NewSender(tb testing.TB, ip, server string) *Sender {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Sender{tb: tb, conn: conn, srv: srv}
+	return &Sender{tb: tb, conn: conn, srv: srv, sent: make(map[string]string)}
 }
 
 // Addr is the sender's own address: its INVITEs' Via.
@@ -87,7 +88,9 @@ func (r *Sender) Invite(user string, contact, media netip.AddrPort) Invite {
 	if sdp != "" {
 		msg += "Content-Type: application/sdp\r\n"
 	}
-	r.write(msg + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(sdp)) + sdp)
+	msg += fmt.Sprintf("Content-Length: %d\r\n\r\n", len(sdp)) + sdp
+	r.sent[inv.CallID] = msg
+	r.write(msg)
 	return inv
 }
 
@@ -145,17 +148,34 @@ func (r *Sender) Final(callID string, d time.Duration) *sipmsg.Response {
 }
 
 // Finals reads responses until each INVITE of callIDs has a final one, or
-// d has passed; it returns the status of each.
+// d has passed; it returns the status of each. Like a phone (RFC 3261
+// §17.1.1.2, Timer A) it sends again, every T1, an INVITE that got no
+// answer at all: a burst can overflow a socket's buffer on a loaded
+// machine, and the server answers a retransmission from its transaction.
 func (r *Sender) Finals(callIDs []string, d time.Duration) map[string]int {
 	r.tb.Helper()
+	heard := make(map[string]bool, len(callIDs)) // got any response
+	got := make(map[string]int, len(callIDs))
 	want := make(map[string]bool, len(callIDs))
 	for _, id := range callIDs {
 		want[id] = true
 	}
-	got := make(map[string]int, len(callIDs))
+	resend := time.Now().Add(sipmsg.T1)
 	for deadline := time.Now().Add(d); len(got) < len(want) && time.Now().Before(deadline); {
-		res := r.Read(time.Until(deadline))
-		if res != nil && res.StatusCode >= 200 && want[res.CallID().Value()] && res.CSeq().MethodName == sipmsg.INVITE {
+		if time.Now().After(resend) {
+			for _, id := range callIDs {
+				if !heard[id] {
+					r.write(r.sent[id])
+				}
+			}
+			resend = time.Now().Add(sipmsg.T1)
+		}
+		res := r.Read(min(time.Until(deadline), time.Until(resend)))
+		if res == nil || !want[res.CallID().Value()] || res.CSeq().MethodName != sipmsg.INVITE {
+			continue
+		}
+		heard[res.CallID().Value()] = true
+		if res.StatusCode >= 200 {
 			got[res.CallID().Value()] = res.StatusCode
 		}
 	}
