@@ -44,7 +44,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"hours", "outcome"}),
 		ActiveCalls: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clubline_active_calls",
-			Help: "Inbound calls answered by clubline and not yet ended.",
+			Help: "Inbound calls answered by clubline, acknowledged by the caller (ACK) and not yet ended: calls whose script runs. Calls still awaiting their ACK are in clubline_calls_awaiting_ack.",
 		}),
 		CallsAwaitingAck: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clubline_calls_awaiting_ack",
