@@ -25,6 +25,9 @@ const (
 type Stage string
 
 const (
+	// StageAnswer: answered (200 OK), but the call ended before the script
+	// started: no ACK came, or the caller hung up at once.
+	StageAnswer    Stage = "answer"
 	StageGreeting  Stage = "greeting"
 	StageMenu      Stage = "menu"
 	StageQueue     Stage = "queue"

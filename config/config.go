@@ -90,6 +90,8 @@ type Limits struct {
 	WrongPasswordEvery      time.Duration
 	TCPIdleTimeout          time.Duration
 	TCPPerSource            int
+	AwaitingAck             int
+	AwaitingAckPerSource    int
 }
 
 // Digest algorithms of sip.digest_algorithms.

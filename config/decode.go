@@ -18,7 +18,7 @@ var schema = map[string][]string{
 	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups", "staff", "on_call", "urgency"},
 	"club":             {"name", "timezone", "languages", "language_key"},
 	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm", "digest_algorithms", "limits"},
-	"sip.limits":       {"window", "invites", "options", "other", "block_for", "trusted", "registers", "wrong_passwords", "wrong_password_every", "tcp_idle_timeout", "tcp_per_source"},
+	"sip.limits":       {"window", "invites", "options", "other", "block_for", "trusted", "registers", "wrong_passwords", "wrong_password_every", "tcp_idle_timeout", "tcp_per_source", "awaiting_ack", "awaiting_ack_per_source"},
 	"hours":            {"weekly", "seasons", "closures", "holidays", "override"},
 	"hours.seasons[]":  {"name", "from", "to", "weekly"},
 	"hours.closures[]": {"date", "from", "to", "name", "prompt"},

@@ -246,6 +246,10 @@ func (d *decoder) limits(n *yaml.Node, l *Limits) {
 			d.duration(v, p, false, &l.TCPIdleTimeout)
 		case "tcp_per_source":
 			count(&l.TCPPerSource)
+		case "awaiting_ack":
+			count(&l.AwaitingAck)
+		case "awaiting_ack_per_source":
+			count(&l.AwaitingAckPerSource)
 		case "invites":
 			count(&l.Invites)
 		case "options":

@@ -279,24 +279,37 @@ func TestFailedCallStillTakesMessage(t *testing.T) {
 	}
 }
 
+// A refusal is counted, not stored; a caller who cancelled, or who was
+// answered and gone before the greeting, is stored too.
 func TestRejected(t *testing.T) {
 	h := newHarness(t)
 	h.status = nightStatus
 	h.script().Rejected(clubline.Call{ID: "call-9", From: "+15145550123", StartedAt: time.Unix(0, 0),
 		Duration: 3 * time.Millisecond, Trace: []string{"rejected: 404 unknown number '5550000'"}})
-	saves := h.store.Saves()
-	if len(saves) != 1 {
-		t.Fatalf("saves = %d", len(saves))
-	}
-	c := saves[0]
-	if c.Outcome != clubline.OutcomeRejected || c.Hours != clubline.HoursClosed || !c.EndedAt.Equal(h.now) ||
-		!c.StartedAt.Equal(h.now.Add(-3*time.Millisecond)) {
-		t.Errorf("record = %+v, want closed, rejected, started 3ms before it ended at %s by the script's clock", c, h.now)
-	}
-	if len(c.Trace) != 2 || !strings.HasPrefix(c.Trace[0], "closed:") || !strings.HasPrefix(c.Trace[1], "rejected: 404") {
-		t.Errorf("trace = %q, want the hours first, then the refusal", c.Trace)
+	if saves := h.store.Saves(); len(saves) != 0 {
+		t.Errorf("a 404 wrote %d records, want none", len(saves))
 	}
 	if n := h.callsCounted(clubline.HoursClosed, clubline.OutcomeRejected); n != 1 {
 		t.Errorf("calls{closed,rejected} = %v", n)
+	}
+
+	h.script().Rejected(clubline.Call{ID: "call-10", From: "+15145550123", Outcome: clubline.OutcomeAbandoned,
+		Duration: 3 * time.Millisecond, Trace: []string{"abandoned: 487 caller cancelled before answer"}})
+	h.script().Unstarted(clubline.Call{ID: "call-11", From: "+15145550123", Outcome: clubline.OutcomeAbandoned,
+		Stage: clubline.StageAnswer, Duration: 32 * time.Second, Trace: []string{"answer: no ACK for the 200 OK within 32s"}})
+	saves := h.store.Saves()
+	if len(saves) != 2 {
+		t.Fatalf("saves = %d, want the cancelled call and the one never ACKed", len(saves))
+	}
+	c := saves[1]
+	if c.ID != "call-11" || c.Outcome != clubline.OutcomeAbandoned || c.Stage != clubline.StageAnswer ||
+		c.Hours != clubline.HoursClosed || !c.EndedAt.Equal(h.now) || !c.StartedAt.Equal(h.now.Add(-32*time.Second)) {
+		t.Errorf("record = %+v, want closed, abandoned at the answer, started 32s before it ended at %s by the script's clock", c, h.now)
+	}
+	if len(c.Trace) != 2 || !strings.HasPrefix(c.Trace[0], "closed:") || !strings.HasPrefix(c.Trace[1], "answer: no ACK") {
+		t.Errorf("trace = %q, want the hours first, then why", c.Trace)
+	}
+	if n := h.callsCounted(clubline.HoursClosed, clubline.OutcomeAbandoned); n != 2 {
+		t.Errorf("calls{closed,abandoned} = %v", n)
 	}
 }

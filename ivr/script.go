@@ -349,13 +349,28 @@ func (s *Script) Run(ctx context.Context, in Inbound) {
 	c.finish(err)
 }
 
-// Rejected records and counts a call refused before it was answered (the
-// sip package's OnRejected). Missing fields are filled in: the hours from
-// the schedule at StartedAt, the outcome rejected, the end time now. It
-// waits for the store write (bounded by a timeout) and logs a failure.
+// Rejected counts a call refused before it was answered (the sip
+// package's OnRejected). A refusal clubline made (outcome rejected: 404,
+// 488, 503…) keeps no record: floods and scanners send thousands, and
+// clubline_sip_rejected_total counts them by status (docs/data.md). A
+// caller who hung up while it rang (487, outcome abandoned) is a caller:
+// that record is kept, as Unstarted keeps it.
 func (s *Script) Rejected(c clubline.Call) {
-	// The script's clock dates every record, answered or not; the refusal
-	// came microseconds after the INVITE arrived.
+	s.unstarted(c, c.Outcome != "" && c.Outcome != clubline.OutcomeRejected)
+}
+
+// Unstarted records and counts a call answered that ended before its
+// script started: no ACK, or the caller hung up at once (the sip
+// package's OnUnstarted). Its outcome and stage come with it.
+func (s *Script) Unstarted(c clubline.Call) { s.unstarted(c, true) }
+
+// unstarted counts a call that never reached the script, and stores its
+// record if keep. Missing fields are filled in: the hours from the
+// schedule at StartedAt, the outcome rejected, the end time now. It waits
+// for the store write (bounded by a timeout) and logs a failure.
+func (s *Script) unstarted(c clubline.Call, keep bool) {
+	// The script's clock dates every record, answered or not; the sip
+	// package measured how long the call lasted.
 	now := s.now()
 	c.StartedAt, c.EndedAt = now.Add(-c.Duration), now
 	if c.Hours == "" {
@@ -372,10 +387,13 @@ func (s *Script) Rejected(c clubline.Call) {
 	if s.metrics != nil {
 		s.metrics.CallEnded(c.Hours, c.Outcome)
 	}
+	if !keep {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if err := s.store.SaveCall(ctx, &c); err != nil {
-		s.log.Error("saving rejected call record", "call", c.ID, "err", err)
+		s.log.Error("saving the record of a call that never reached the script", "call", c.ID, "err", err)
 	}
 }
 

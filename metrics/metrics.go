@@ -15,6 +15,7 @@ import (
 type Metrics struct {
 	Calls            *prometheus.CounterVec
 	ActiveCalls      prometheus.Gauge
+	CallsAwaitingAck prometheus.Gauge
 	Voicemails       *prometheus.CounterVec
 	FollowUpsOpen    prometheus.Gauge
 	ConfigReloads    *prometheus.CounterVec
@@ -46,7 +47,11 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"hours", "outcome"}),
 		ActiveCalls: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clubline_active_calls",
-			Help: "Inbound calls answered by clubline and not yet ended.",
+			Help: "Inbound calls answered by clubline, acknowledged by the caller (ACK) and not yet ended: calls whose script runs. Calls still awaiting their ACK are in clubline_calls_awaiting_ack.",
+		}),
+		CallsAwaitingAck: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clubline_calls_awaiting_ack",
+			Help: "Inbound calls clubline is setting up or has answered (200 OK) whose ACK has not arrived; they are not in clubline_active_calls. A caller's ACK comes within a round trip: a value that stays up is INVITEs never ACKed, a flood.",
 		}),
 		Voicemails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_voicemails_total",
@@ -95,7 +100,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		SIPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_sip_rejected_total",
-			Help: "INVITEs refused before answer, by SIP status code (e.g. 404 unknown number, 488 no common codec, 503 over capacity or draining, 487 cancelled by the caller; also 400, 415, 420, 422, 500).",
+			Help: "INVITEs refused before answer, by SIP status code (e.g. 404 unknown number, 488 no common codec, 503 over capacity, draining or too many calls awaiting their ACK, 487 cancelled by the caller; also 400, 415, 420, 422, 500). Refusals other than 487 keep no call record: this is where they are counted.",
 		}, []string{"code"}),
 		StaffRegistered: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clubline_staff_registered",
@@ -115,7 +120,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.Calls, m.ActiveCalls, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
+		m.Calls, m.ActiveCalls, m.CallsAwaitingAck, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
 		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
 		m.QueueShort, m.QueueInSL, m.StaffBusy,
 		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted, m.SIPBlocked, m.VoicemailWriteErrors,

@@ -3,6 +3,7 @@ package sip
 import (
 	"time"
 
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -46,10 +47,13 @@ func (d *dialogLeg) deliverAck(ack *sipmsg.Request) {
 
 // awaitACK waits for the ACK of a 2xx to an INVITE, retransmitting the
 // 2xx over UDP from T1, doubling up to T2 (RFC 3261 §13.3.1.4), for at
-// most 64*T1. It returns nil if none came or stop closed first. A peer
-// that reuses the INVITE's branch for its ACK is served too.
+// most timeout (64*T1 unless the options say otherwise). It returns nil if
+// none came or stop closed first. A peer that reuses the INVITE's branch
+// for its ACK is served too, but only if the ACK carries our To tag
+// (localTag): whoever chose the branch can forge that ACK without ever
+// seeing our answer, and it is the ACK that confirms the dialog (call.go).
 func awaitACK(tx sipmsg.ServerTransaction, res *sipmsg.Response, transport string,
-	acks <-chan *sipmsg.Request, stop <-chan struct{}) *sipmsg.Request {
+	acks <-chan *sipmsg.Request, stop <-chan struct{}, timeout time.Duration, localTag string) *sipmsg.Request {
 	var retransmit <-chan time.Time
 	interval := sipmsg.T1
 	rt := time.NewTimer(interval)
@@ -57,14 +61,17 @@ func awaitACK(tx sipmsg.ServerTransaction, res *sipmsg.Response, transport strin
 	if !sipmsg.IsReliable(transport) {
 		retransmit = rt.C
 	}
-	giveUp := time.NewTimer(64 * sipmsg.T1)
+	giveUp := time.NewTimer(timeout)
 	defer giveUp.Stop()
+	txAcks := tx.Acks()
 	for {
 		select {
 		case ack := <-acks:
 			return ack
-		case ack := <-tx.Acks():
-			return ack
+		case ack := <-txAcks:
+			if ack != nil && sipx.ToTag(ack) == localTag {
+				return ack
+			}
 		case <-retransmit:
 			_ = tx.Respond(res) // a failure shows as a missing ACK
 			interval = min(2*interval, sipmsg.T2)

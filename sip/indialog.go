@@ -179,7 +179,7 @@ func (s *Server) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	d.refreshed(st)
-	ack := awaitACK(tx, res, d.dlg.transport, acks, d.ended)
+	ack := awaitACK(tx, res, d.dlg.transport, acks, d.ended, d.s.o.AckTimeout, d.dlg.localTag)
 	switch {
 	case ack == nil:
 		if !d.isEnded() {

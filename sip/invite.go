@@ -30,13 +30,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	s.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusTrying, "Trying", nil))
 	a := &attempt{s: s, req: req, tx: tx, started: time.Now(), id: s.o.NewCallID(),
-		from: userOf(req.From().Address), to: req.Recipient.User}
+		from: userOf(req.From().Address), to: req.Recipient.User, src: sipx.SourceIP(req.Source())}
 	if a.to == "" {
 		a.to = req.To().Address.User
 	}
 	a.log = s.log.With("call", a.id)
-	a.log.Info("incoming call", "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
-		"transport", req.Transport(), "sip_call_id", req.CallID().Value())
 	s.answer(a)
 }
 
@@ -55,6 +53,7 @@ type attempt struct {
 	started  time.Time
 	id       string
 	from, to string
+	src      string // source IP address
 	log      *slog.Logger
 }
 
@@ -70,26 +69,39 @@ func (a *attempt) reject(r *rejection) {
 		Outcome: r.outcome, EndedAt: now, Duration: now.Sub(a.started),
 	}
 	rec.AddTrace(r.trace())
-	a.log.Info("call refused", "status", r.code, "why", maskDigits(r.why), "outcome", string(r.outcome))
+	a.s.refusals.refused(a.log, now, a.src, "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
+		"status", r.code, "why", maskDigits(r.why), "outcome", string(r.outcome))
 	a.s.o.OnRejected(rec, r.code)
 }
 
 // answer takes an admitted INVITE to its 200 OK, then leaves the call to
 // its supervisor.
 func (s *Server) answer(a *attempt) {
-	if r := s.admit(); r != nil {
+	// A number that is not the club's is refused before it can hold a
+	// call slot, even for a moment: a scanner's flood of them must not
+	// turn a caller away with 503.
+	if !s.numbers.accepts(a.to) {
+		a.reject(rejectUnknownNumber(a.to))
+		return
+	}
+	t, r := s.admit(a.src)
+	if r != nil {
 		a.reject(r)
 		return
 	}
 	c, r := s.prepare(a)
 	if r != nil {
-		s.release("")
+		s.release("", t)
 		a.reject(r)
 		return
 	}
+	c.ticket = t
+	// Logged once taken: a refusal has its own, sampled, line (refusals.go).
+	a.log.Info("incoming call", "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
+		"transport", a.req.Transport(), "sip_call_id", a.req.CallID().Value())
 	if r := s.ringAndAnswer(a, c); r != nil {
 		c.finish(endReason{text: "not answered"}) // frees the RTP port
-		s.release(c.dlg.key())
+		s.release(c.dlg.key(), t)
 		a.reject(r)
 		return
 	}
@@ -106,9 +118,6 @@ func (s *Server) answer(a *attempt) {
 // the call, registered under its dialog key.
 func (s *Server) prepare(a *attempt) (*call, *rejection) {
 	req := a.req
-	if !s.numbers.accepts(a.to) {
-		return nil, rejectUnknownNumber(a.to)
-	}
 	if unknown := unsupportedRequires(req); len(unknown) > 0 {
 		return nil, rejectBadExtension(unknown)
 	}
@@ -155,6 +164,7 @@ func (s *Server) openMedia(a *attempt, l *listener, adv netip.Addr, offer []byte
 		Codecs:          s.o.Codecs,
 		DTMFPayloadType: s.o.DTMFPayloadType,
 	}, s.o.RTPTimeout, a.log)
+	ms.holdUntilConfirmed() // no RTP to the SDP's address before the ACK (call.go)
 	if offer == nil {
 		a.log.Info("INVITE without SDP: offering in 200 OK")
 		return ms, ms.offer(), nil

@@ -16,6 +16,7 @@ import (
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip/registrar"
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // Options configure a Server. cmd/clubline fills them from the config; the
@@ -41,15 +42,36 @@ type Options struct {
 	// MaxCalls is the number of calls handled at once; beyond it INVITEs get
 	// 503 with Retry-After. Zero: no limit.
 	MaxCalls int
+	// AckTimeout is how long a 2xx to an INVITE waits for its ACK (default
+	// 64*T1 = 32s, RFC 3261 §13.3.1.4; tests go lower). A call never ACKed
+	// then ends without a BYE (call.go).
+	AckTimeout time.Duration
+	// MaxAwaitingAck and MaxAwaitingAckPerSource bound the calls answered
+	// (or being set up) whose ACK has not come yet, in all and per source
+	// IP address; beyond them INVITEs get 503 with Retry-After. Defaults:
+	// MaxCalls/4 (at least 1; 50 without MaxCalls) and 10 (limits.go).
+	MaxAwaitingAck, MaxAwaitingAckPerSource int
+	// OnAwaitingAck is told each change (+1, -1) of the number of calls
+	// awaiting their ACK, for a gauge. It is called with the server's lock
+	// held: it must not block nor call the Server.
+	OnAwaitingAck func(delta int)
 	// Handle is the call script. It runs on the call's own goroutine with a
 	// context that ends when the call does (BYE, RTP timeout, session timer,
 	// shutdown); when it returns, the call is hung up if still up. Required.
 	Handle func(ctx context.Context, in ivr.Inbound)
 	// OnRejected receives the record of a call refused before the answer
 	// (404, 488, 503…, outcome rejected) or cancelled by the caller (487,
-	// outcome abandoned). It must not block for long.
+	// outcome abandoned). It must not block for long: a flood calls it
+	// thousands of times a minute, so count refusals rather than store
+	// them (refusals.go).
 	// status is the SIP status of the refusal (487 for a CANCEL).
 	OnRejected func(c clubline.Call, status int)
+	// OnUnstarted receives the record of a call answered with 200 OK that
+	// ended before its script started: no ACK within AckTimeout, the
+	// caller's BYE beside its ACK, an unusable answer in the ACK (outcome
+	// abandoned or failed, stage answer). Handle never sees such a call.
+	// It must not block for long.
+	OnUnstarted func(c clubline.Call)
 	// Logger receives the server's logs; each call logs with its call id.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -151,6 +173,13 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	if o.MaxCalls < 0 {
 		errs = append(errs, fmt.Errorf("MaxCalls %d is negative: use 0 for no limit", o.MaxCalls))
 	}
+	if o.AckTimeout < 0 {
+		errs = append(errs, errors.New("AckTimeout is negative: use 0 for the default, 32s"))
+	}
+	if o.AckTimeout == 0 {
+		o.AckTimeout = 64 * sipmsg.T1
+	}
+	o, errs = o.withLimits(errs)
 	if o.RTPTimeout <= 0 {
 		o.RTPTimeout = defaultRTPTimeout
 	}
@@ -179,6 +208,9 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 		o.Resolver = net.DefaultResolver
 	}
 	o.tcpDefaults()
+	if o.OnUnstarted == nil {
+		o.OnUnstarted = func(clubline.Call) {}
+	}
 	return o, addrs, errors.Join(errs...)
 }
 

@@ -52,6 +52,18 @@ func rejectOverCapacity(maxCalls int, after time.Duration) *rejection {
 		fmt.Sprintf("over capacity (%d calls)", maxCalls), sipx.RetryAfter(after))
 }
 
+// rejectAwaitingAck refuses a call while too many answered calls wait for
+// their ACK (limits.go): in all, or from the sender's address.
+func rejectAwaitingAck(limit int, after time.Duration) *rejection {
+	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
+		fmt.Sprintf("too many calls awaiting their ACK (%d)", limit), sipx.RetryAfter(after))
+}
+
+func rejectAwaitingAckFrom(limit int, after time.Duration) *rejection {
+	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
+		fmt.Sprintf("too many calls awaiting their ACK from this address (%d)", limit), sipx.RetryAfter(after))
+}
+
 func rejectDraining(after time.Duration) *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
 		"draining for shutdown", sipx.RetryAfter(after))

@@ -29,6 +29,9 @@ type mediaState struct {
 	sdp      []byte // the SDP we last sent
 	offering bool   // we sent an offer and wait for the answer (in an ACK)
 	closed   bool
+	// unconfirmed holds the session back: the media of an answered call
+	// waits for the ACK that confirms its dialog (call.go, Decisions).
+	unconfirmed bool
 }
 
 // newMediaState takes ownership of conn, whose port is advertised at the
@@ -51,7 +54,23 @@ func (m *mediaState) session() *media.Session {
 	return m.sess
 }
 
-// answer answers the caller's initial offer and starts the session.
+// holdUntilConfirmed makes the session wait for confirm: nothing is sent
+// or read until then. Call it before the media state is shared.
+func (m *mediaState) holdUntilConfirmed() { m.unconfirmed = true }
+
+// confirm lets media start: the ACK has confirmed the dialog. The session
+// starts now if the offer/answer is complete.
+func (m *mediaState) confirm() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unconfirmed = false
+	if m.sess == nil && !m.offering && m.neg.Remote.IsValid() {
+		m.startLocked()
+	}
+}
+
+// answer answers the caller's initial offer and starts the session
+// (once confirmed, when held).
 func (m *mediaState) answer(offer []byte) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -148,7 +167,7 @@ func (m *mediaState) cancelOffer() {
 }
 
 func (m *mediaState) startLocked() {
-	if m.closed {
+	if m.closed || m.unconfirmed {
 		return
 	}
 	m.sess = media.NewSession(media.SessionConfig{

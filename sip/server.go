@@ -56,7 +56,14 @@ type Server struct {
 	closing   bool
 	started   bool
 
+	// Admitted calls whose ACK has not come, in all and by source IP
+	// address (limits.go); mu guards them.
+	awaiting     int
+	awaitingFrom map[string]int
+
 	legs map[string]*OutboundLeg // outbound legs by dialog (dialer.go)
+
+	refusals refusalLog // samples the log lines of refused INVITEs
 }
 
 // listener is one bound socket.
@@ -403,6 +410,7 @@ func (s *Server) Close() error {
 	err := s.ua.Close()
 	settle(s.ua)
 	s.closeErr = err
+	s.refusals.flush()
 	s.log.Info("closed")
 	return err
 }
@@ -417,28 +425,34 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// admit counts a new call, or says why it cannot be taken.
-func (s *Server) admit() *rejection {
+// admit counts a new call from the source IP address src, or says why it
+// cannot be taken. The call awaits its ACK until acked.
+func (s *Server) admit(src string) (*ticket, *rejection) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.draining || s.closing:
-		return rejectDraining(s.o.RetryAfter)
+		return nil, rejectDraining(s.o.RetryAfter)
 	case s.o.MaxCalls > 0 && s.active >= s.o.MaxCalls:
-		return rejectOverCapacity(s.o.MaxCalls, s.o.RetryAfter)
+		return nil, rejectOverCapacity(s.o.MaxCalls, s.o.RetryAfter)
+	}
+	t, r := s.awaitLocked(src)
+	if r != nil {
+		return nil, r
 	}
 	s.active++
 	s.signalLocked()
-	return nil
+	return t, nil
 }
 
 // release uncounts a call admitted by admit and forgets its dialog.
-func (s *Server) release(key string) {
+func (s *Server) release(key string, t *ticket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if key != "" {
 		delete(s.calls, key)
 	}
+	s.unawaitLocked(t)
 	s.active--
 	s.signalLocked()
 }

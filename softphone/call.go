@@ -86,13 +86,17 @@ func (c *Call) start() {
 		}
 	}
 	c.recording = make(chan struct{})
-	go c.record()
+	recordingStarted := make(chan struct{})
+	go c.record(recordingStarted)
+	<-recordingStarted
 	go c.run()
 }
 
-// record keeps everything heard, from the answer on.
-func (c *Call) record() {
+// record keeps everything heard, from the answer on. started is closed
+// as it starts recording.
+func (c *Call) record(started chan<- struct{}) {
 	defer close(c.recording)
+	close(started)
 	err := c.sess.Record(context.Background(), sinkFunc(func(f *media.Frame) error {
 		c.mu.Lock()
 		c.heard = append(c.heard, f[:]...)

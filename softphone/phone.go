@@ -149,7 +149,19 @@ func Dial(ctx context.Context, uri string, o Options) (*Call, error) {
 		c.release()
 		return nil, err
 	}
+	ackBody, err := c.negotiate(ctx)
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	// Media first, the recorder running: a callee may play from the
+	// instant it has the ACK (clubline starts RTP there, not before), and
+	// what comes before Record starts is not heard.
 	c.start()
+	if err := c.writeAck(ctx, ackBody); err != nil {
+		_ = c.Hangup(ctx)
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -325,7 +337,7 @@ func randomID() uint64 {
 	return binary.BigEndian.Uint64(b[:]) >> 2
 }
 
-// invite sends the INVITE and waits for the answer, then ACKs it.
+// invite sends the INVITE and waits for the answer; Dial ACKs it.
 func (c *Call) invite(ctx context.Context) error {
 	req := sipmsg.NewRequest(sipmsg.INVITE, c.target)
 	req.SetTransport(strings.ToUpper(c.o.Transport))
@@ -387,32 +399,32 @@ func (c *Call) invite(ctx context.Context) error {
 	c.mu.Lock()
 	c.answer = ds.InviteResponse
 	c.mu.Unlock()
-	return c.acknowledge(ctx)
+	return nil
 }
 
-// acknowledge negotiates media from the 200 OK and sends the ACK (with our
-// answer when the INVITE had no offer).
-func (c *Call) acknowledge(ctx context.Context) error {
+// negotiate takes the media from the 200 OK and returns the body of the
+// ACK: our answer when the INVITE had no offer. When the 200 OK is
+// unusable it ACKs and hangs up itself.
+func (c *Call) negotiate(ctx context.Context) ([]byte, error) {
 	body := c.answer.Body()
-	var ackBody []byte
 	if c.o.DelayedOffer {
 		sdp, n, err := media.Answer(body, c.local)
 		if err != nil {
 			_ = c.writeAck(ctx, nil)
 			c.byeQuietly()
-			return fmt.Errorf("phone: offer in 200 OK: %w", err)
-		}
-		c.neg, ackBody = n, sdp
-	} else {
-		n, err := media.ParseAnswer(body, c.local)
-		if err != nil {
-			_ = c.writeAck(ctx, nil)
-			c.byeQuietly()
-			return fmt.Errorf("phone: answer in 200 OK: %w", err)
+			return nil, fmt.Errorf("phone: offer in 200 OK: %w", err)
 		}
 		c.neg = n
+		return sdp, nil
 	}
-	return c.writeAck(ctx, ackBody)
+	n, err := media.ParseAnswer(body, c.local)
+	if err != nil {
+		_ = c.writeAck(ctx, nil)
+		c.byeQuietly()
+		return nil, fmt.Errorf("phone: answer in 200 OK: %w", err)
+	}
+	c.neg = n
+	return nil, nil
 }
 
 func (c *Call) writeAck(ctx context.Context, body []byte) error {

@@ -136,6 +136,8 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Numbers:       cfg.SIP.Numbers,
 		MaxCalls:      cfg.SIP.MaxCalls,
 		Handle:        func(ctx context.Context, in ivr.Inbound) { m.script.Load().Run(ctx, in) },
+		OnUnstarted:   func(c clubline.Call) { m.script.Load().Unstarted(c) },
+		OnAwaitingAck: func(delta int) { m.Metrics.CallsAwaitingAck.Add(float64(delta)) },
 		OnRejected: func(c clubline.Call, status int) {
 			m.Metrics.SIPRejected.WithLabelValues(strconv.Itoa(status)).Inc()
 			m.script.Load().Rejected(c)
@@ -144,8 +146,10 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Registrar: m.Registrar,
 		Limits:    m.sipLimits(cfg),
 
-		TCPIdleTimeout:  cfg.SIP.Limits.TCPIdleTimeout,
-		TCPMaxPerSource: cfg.SIP.Limits.TCPPerSource,
+		TCPIdleTimeout:          cfg.SIP.Limits.TCPIdleTimeout,
+		TCPMaxPerSource:         cfg.SIP.Limits.TCPPerSource,
+		MaxAwaitingAck:          cfg.SIP.Limits.AwaitingAck,
+		MaxAwaitingAckPerSource: cfg.SIP.Limits.AwaitingAckPerSource,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
