@@ -1,11 +1,14 @@
 package sip
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -84,6 +87,57 @@ func FuzzDTMFInfo(f *testing.F) {
 		}
 		if !strings.ContainsRune("0123456789*#ABCD", d) {
 			t.Fatalf("parseDTMFInfo(%q, %q) = %q: not a key", ct, body, d)
+		}
+	})
+}
+
+// FuzzRequest: a whole message from the network, as sipgo parses it, then
+// through everything clubline reads of a request before any handler:
+// the validation, the datagram length check, and the headers a handler
+// reads first. Seeds: the RFC 4475 torture messages (testdata/torture).
+func FuzzRequest(f *testing.F) {
+	files, err := filepath.Glob("testdata/torture/*.sip")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no torture messages to seed with: %v", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	parser := sipmsg.NewParser()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = datagramLength(data)
+		msg, err := parser.ParseSIP(data)
+		if err != nil {
+			return
+		}
+		req, ok := msg.(*sipmsg.Request)
+		if !ok {
+			return
+		}
+		if r := malformed(req); r != nil {
+			switch r.code {
+			case 400, 406, 416, 420, 505:
+			default:
+				t.Fatalf("malformed refused with %d: %s", r.code, r.why)
+			}
+			_ = r.response(req).String()
+			return
+		}
+		_ = sipx.MissingHeader(req)
+		_ = sipx.Tokens(req, "Supported")
+		_ = sipx.MediaType(req)
+		if req.Method == sipmsg.REFER {
+			_, _ = referTarget(req)
+		}
+		if req.IsInvite() {
+			_, _ = negotiateTimer(req, sessionTimer{}, MinSessionExpires)
+		}
+		if req.Method == sipmsg.INFO {
+			_, _ = parseDTMFInfo(sipx.MediaType(req), req.Body())
 		}
 	})
 }
