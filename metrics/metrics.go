@@ -112,7 +112,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"kind"}),
 		SIPBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_sip_blocked_total",
-			Help: "SIP requests refused by a protection limit, by reason (register_rate: too many REGISTERs from one address; register_auth_source: too many wrong passwords from one address; register_auth_user: too many wrong passwords for one staff member; register_replay: a REGISTER whose credentials were used before).",
+			Help: "SIP requests refused by a protection limit, by reason (invite_rate, options_rate, request_rate: the request that took an address over its limit, answered 503; blocked: a request dropped unanswered while its address is blocked; register_rate: too many REGISTERs from one address; register_auth_source: too many wrong passwords from one address; register_auth_user: too many wrong passwords for one staff member; register_replay: a REGISTER whose credentials were used before).",
 		}, []string{"reason"}),
 		VoicemailWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "clubline_voicemail_write_errors_total",
