@@ -165,8 +165,7 @@ func (s *Server) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	res, offered, st := d.modify(req, tx)
 	if res == nil {
-		d.endInvite()
-		return
+		return // refused, and the way opened (modify)
 	}
 	seq := req.CSeq().SeqNo
 	acks := d.ackChan(seq)
@@ -218,6 +217,11 @@ func (s *Server) onUpdate(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (d *dialogLeg) modify(req *sipmsg.Request, tx sipmsg.ServerTransaction) (*sipmsg.Response, bool, sessionTimer) {
 	fail := func(r *rejection) (*sipmsg.Response, bool, sessionTimer) {
 		d.log.Info("request in call refused", "method", string(req.Method), "status", r.code, "why", r.why)
+		if req.IsInvite() {
+			// The peer may send its next INVITE as soon as it has this
+			// answer (RFC 3261 §14.2): open the way before sending it.
+			d.endInvite()
+		}
 		d.s.respond(tx, r.response(req))
 		return nil, false, sessionTimer{}
 	}
