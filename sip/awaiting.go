@@ -14,9 +14,10 @@ import "fmt"
 //     their own, 200 INVITEs never ACKed filled max_calls and every caller
 //     got 503 for 32 s (issue 7, finding 1).
 //   - Such calls are limited per source IP address (MaxAwaitingAckPerSource,
-//     default 10) and in all (MaxAwaitingAck, default MaxCalls/4, at least
-//     1, or 50 when MaxCalls is 0: no limit on calls is not a reason for
-//     none on this). Both stay well below max_calls, so a sender who never
+//     default 10) and in all (MaxAwaitingAck, default MaxCalls/4 but at
+//     least 4 (or MaxCalls, if smaller), so that a small line takes a
+//     burst of calls whose ACKs a busy machine has not read yet; 50 when
+//     MaxCalls is 0: no limit on calls is not a reason for none on this). Both stay well below max_calls, so a sender who never
 //     ACKs holds a quarter of the line at most, and one address a handful of
 //     slots. A phone or a carrier ACKs within a round trip: even a trunk
 //     that brings every call from one address has one or two awaiting at
@@ -44,6 +45,7 @@ import "fmt"
 const (
 	defaultAwaitingAckPerSource = 10
 	defaultAwaitingAckNoMax     = 50 // MaxAwaitingAck when MaxCalls is 0
+	awaitingAckFloor            = 4  // MaxAwaitingAck's least default, for a line of 16 calls or fewer
 )
 
 // withLimits validates the limit options and fills in their defaults.
@@ -53,7 +55,9 @@ func (o Options) withLimits(errs []error) (Options, []error) {
 			o.MaxAwaitingAck, o.MaxAwaitingAckPerSource))
 	}
 	if o.MaxAwaitingAck == 0 {
-		o.MaxAwaitingAck = max(1, o.MaxCalls/4)
+		// A quarter of the line, but room for a burst of a few calls whose
+		// ACKs a busy machine has not read yet, when the line is small.
+		o.MaxAwaitingAck = min(o.MaxCalls, max(awaitingAckFloor, o.MaxCalls/4))
 		if o.MaxCalls == 0 {
 			o.MaxAwaitingAck = defaultAwaitingAckNoMax
 		}
