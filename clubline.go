@@ -48,7 +48,8 @@ const (
 type Call struct {
 	ID          string
 	From        string // caller's number or SIP user, as received
-	To          string // the number dialled (request-URI user)
+	To          string // the number dialled: the request-URI user, or for a trunk's call the club's number it was for
+	Trunk       string // the trunk that delivered the call ("" for a call straight to clubline)
 	StartedAt   time.Time
 	Hours       Hours
 	HoursReason string // weekly range, season or closure name, holiday, override

@@ -65,7 +65,7 @@ func (s *Script) newCall(ctx context.Context, in Inbound) *call {
 		status: st, lang: s.o.Languages[0],
 	}
 	c.rec = clubline.Call{
-		ID: in.ID, From: in.From, To: in.To, StartedAt: now,
+		ID: in.ID, From: in.From, To: in.To, Trunk: in.Trunk, StartedAt: now,
 		Language: c.lang, Stage: clubline.StageGreeting,
 	}
 	c.rec.Hours, c.rec.HoursReason = hoursOf(st)

@@ -30,7 +30,9 @@ type Leg interface {
 type Inbound struct {
 	ID   string // clubline's call id, also the id of the call record
 	From string // the caller's number or SIP user
-	To   string // the number dialled (request-URI user)
-	Leg  Leg
-	Log  *slog.Logger // carries the call id; never logs a full number or a digit
+	To   string // the number dialled (request-URI user), or the trunk's number the call was for
+	// Trunk is the trunk that delivered the call ("" for a direct call).
+	Trunk string
+	Leg   Leg
+	Log   *slog.Logger // carries the call id; never logs a full number or a digit
 }

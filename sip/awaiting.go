@@ -75,6 +75,8 @@ func (o Options) withLimits(errs []error) (Options, []error) {
 type ticket struct {
 	src      string // source IP address (sipx.SourceIP)
 	awaiting bool   // counted among the calls awaiting their ACK
+	// onRelease gives back what else the call held (a trunk's channel).
+	onRelease func()
 }
 
 // awaitLocked counts one more call awaiting its ACK from src, or says

@@ -68,6 +68,7 @@ type call struct {
 	*dialogLeg
 	id       string
 	from, to string
+	trunk    string // the trunk that delivered the call, if any
 	started  time.Time
 	inviteTx sipmsg.ServerTransaction
 	invite   *sipmsg.Request  // the INVITE, with our To tag
@@ -91,7 +92,7 @@ func newCall(s *Server, id string, dlg *dialog, tx sipmsg.ServerTransaction, ms 
 }
 
 func (c *call) inbound() ivr.Inbound {
-	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Leg: c, Log: c.log}
+	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, Leg: c, Log: c.log}
 }
 
 // run supervises the call from the 200 OK to the end: it waits for the ACK,
@@ -129,7 +130,7 @@ func (c *call) run() {
 func (c *call) unstartedRecord() clubline.Call {
 	now := time.Now()
 	rec := clubline.Call{
-		ID: c.id, From: c.from, To: c.to, StartedAt: c.started,
+		ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, StartedAt: c.started,
 		Outcome: clubline.OutcomeAbandoned, Stage: clubline.StageAnswer,
 		EndedAt: now, Duration: now.Sub(c.started),
 	}

@@ -35,12 +35,32 @@ type DialRequest struct {
 	// RingTimeout, when positive, cancels the INVITE if nobody has answered
 	// by then.
 	RingTimeout time.Duration
+
+	// For a call through a trunk (trunks.go):
+	// FromHost is From's host (the provider's domain); empty: clubline's
+	// address.
+	FromHost string
+	// Auth answers the provider's 401 and 407 challenges; nil: a challenge
+	// is a refusal.
+	Auth Authorizer
+	// Advertise is the address written in Contact and SDP when valid and
+	// no public address is configured: where the provider sees clubline.
+	Advertise netip.AddrPort
+	// Trunk names the trunk, for the log.
+	Trunk string
+}
+
+// Authorizer adds credentials answering a challenge to a request sent
+// again (trunk.Authorizer).
+type Authorizer interface {
+	Authorize(req *sipmsg.Request, res *sipmsg.Response) error
 }
 
 // Dialer is the server as the call script's ivr.Dialer: it rings a
-// registered phone with Dial. An outside number (a Target with a Number
-// and no URI) needs a trunk, which clubline does not have yet: its Dial
-// returns an error wrapping ivr.ErrNoTrunk and sends nothing.
+// registered phone with Dial, and an outside number (a Target with a
+// Number and no URI) through a trunk (trunks.go); with no trunk able to
+// carry it, its Dial returns an error wrapping ivr.ErrNoTrunk and sends
+// nothing.
 func (s *Server) Dialer() ivr.Dialer { return dialer{s} }
 
 type dialer struct{ s *Server }
@@ -48,7 +68,7 @@ type dialer struct{ s *Server }
 func (d dialer) Dial(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg, error) {
 	if r.Target.URI == "" {
 		if r.Target.Number != "" {
-			return nil, fmt.Errorf("sip: dial %s: %w", r.Target, ivr.ErrNoTrunk)
+			return d.s.dialTrunk(ctx, r) // trunks.go
 		}
 		return nil, fmt.Errorf("sip: dial %s: the target has neither a URI nor a number", r.Target)
 	}
@@ -174,6 +194,10 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 		return nil, fmt.Errorf("sip: dial: no listener for transport %q", transport)
 	}
 	adv := s.publicIP
+	contactPort := int(lst.addr.Port())
+	if !adv.IsValid() && r.Advertise.IsValid() {
+		adv, contactPort = r.Advertise.Addr(), int(r.Advertise.Port())
+	}
 	if !adv.IsValid() {
 		adv = lst.addr.Addr()
 		if adv.IsUnspecified() {
@@ -187,6 +211,9 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 		bindIP = unspecifiedLike(adv)
 	}
 	log := s.log.With("leg", "staff", "clubline_call_id", r.Headers["X-Clubline-Call-Id"])
+	if r.Trunk != "" {
+		log = s.log.With("leg", "outside", "trunk", r.Trunk)
+	}
 	conn, err := media.ListenRTP(bindIP, s.o.RTPPortMin, s.o.RTPPortMax)
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial: RTP port: %w", err)
@@ -199,23 +226,27 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	offer := ms.offer()
 
 	upper := strings.ToUpper(transport)
-	contact := sipmsg.Uri{Scheme: "sip", User: userAgent, Host: uriHost(adv), Port: int(lst.addr.Port())}
+	contact := sipmsg.Uri{Scheme: "sip", User: userAgent, Host: uriHost(adv), Port: contactPort}
 	if transport == "tcp" {
 		contact.UriParams = sipmsg.NewParams()
 		contact.UriParams.Add("transport", "tcp")
 	}
 	localTag := sipmsg.GenerateTagN(16)
+	fromHost := r.FromHost
+	if fromHost == "" {
+		fromHost = uriHost(adv)
+	}
 	dlg := &dialog{
 		client:    s.client,
 		callID:    sipmsg.GenerateTagN(24),
-		local:     sipmsg.Uri{Scheme: "sip", User: r.CallerID, Host: uriHost(adv)},
+		local:     sipmsg.Uri{Scheme: "sip", User: r.CallerID, Host: fromHost},
 		localName: r.Display,
 		localTag:  localTag,
 		remote:    *target.Clone(),
 		transport: upper,
 		contact:   contact,
 		viaHost:   uriHost(adv),
-		viaPort:   int(lst.addr.Port()),
+		viaPort:   contactPort,
 		target:    *target.Clone(),
 		localSeq:  randomSeq() - 1,
 		dest:      dest.String(),
@@ -225,29 +256,51 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 		dlg.laddr = lst.udpAddr
 	}
 	// The INVITE is the dialog's first request: built like one within it,
-	// then stripped of the To tag it does not have yet.
-	req := dlg.request(sipmsg.INVITE, 0)
-	req.To().Params.Remove("tag")
-	keys := make([]string, 0, len(r.Headers))
-	for k := range r.Headers {
-		keys = append(keys, k)
+	// then stripped of the To tag it does not have yet. Sent again with
+	// credentials after a challenge: same Call-ID and From tag, next CSeq.
+	invite := func() *sipmsg.Request {
+		req := dlg.request(sipmsg.INVITE, 0)
+		req.To().Params.Remove("tag")
+		keys := make([]string, 0, len(r.Headers))
+		for k := range r.Headers {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			req.AppendHeader(sipmsg.NewHeader(k, r.Headers[k]))
+		}
+		for _, h := range s.capabilityHeaders() {
+			req.AppendHeader(h)
+		}
+		req.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
+		req.SetBody(offer)
+		return req
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		req.AppendHeader(sipmsg.NewHeader(k, r.Headers[k]))
+	req := invite()
+	var (
+		tx    sipmsg.ClientTransaction
+		res   *sipmsg.Response
+		cause error
+	)
+	for {
+		tx, err = s.client.TransactionRequest(allowDial(context.WithoutCancel(ctx)), req, asIs)
+		if err != nil {
+			ms.close()
+			return nil, fmt.Errorf("sip: dial: send INVITE: %w", err)
+		}
+		res, cause = s.ring(ctx, r.RingTimeout, req, tx, log)
+		if cause != nil || res == nil || r.Auth == nil || (res.StatusCode != 401 && res.StatusCode != 407) {
+			break
+		}
+		tx.Terminate()
+		next := invite()
+		if err := r.Auth.Authorize(next, res); err != nil {
+			ms.close()
+			log.Warn("outside call refused by the provider", "status", res.StatusCode, "error", err)
+			return nil, &DialError{Code: res.StatusCode, Reason: res.Reason}
+		}
+		req = next
 	}
-	for _, h := range s.capabilityHeaders() {
-		req.AppendHeader(h)
-	}
-	req.AppendHeader(sipmsg.NewHeader("Content-Type", contentTypeSDP))
-	req.SetBody(offer)
-
-	tx, err := s.client.TransactionRequest(allowDial(context.WithoutCancel(ctx)), req, asIs)
-	if err != nil {
-		ms.close()
-		return nil, fmt.Errorf("sip: dial: send INVITE: %w", err)
-	}
-	res, cause := s.ring(ctx, r.RingTimeout, req, tx, log)
 	if res == nil || !res.IsSuccess() {
 		tx.Terminate()
 		ms.close()
@@ -440,43 +493,11 @@ func dialDestination(ctx context.Context, res *net.Resolver, target sipmsg.Uri, 
 		}
 		return transport, unmapAP(netip.AddrPortFrom(ip, uint16(port))), nil
 	}
-	ap, err := resolve(ctx, res, transport, host, port)
+	ap, err := sipx.Resolve(ctx, res, transport, host, port)
 	if err != nil {
 		return "", netip.AddrPort{}, fmt.Errorf("sip: dial %s: %w", target.String(), err)
 	}
 	return transport, ap, nil
-}
-
-// resolveTimeout bounds the DNS lookups of one Dial.
-const resolveTimeout = 3 * time.Second
-
-// resolve finds where to send to a host name: its SRV records when no port
-// is given (lowest priority first), else or then its addresses, IPv4 first.
-func resolve(ctx context.Context, res *net.Resolver, transport, host string, port int) (netip.AddrPort, error) {
-	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
-	defer cancel()
-	if port == 0 {
-		if _, srvs, err := res.LookupSRV(ctx, "sip", transport, host); err == nil && len(srvs) > 0 {
-			host, port = strings.TrimSuffix(srvs[0].Target, "."), int(srvs[0].Port)
-		} else {
-			port = 5060
-		}
-	}
-	ips, err := res.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	if len(ips) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("no address for %s", host)
-	}
-	best := ips[0].Unmap()
-	for _, ip := range ips {
-		if ip.Unmap().Is4() {
-			best = ip.Unmap()
-			break
-		}
-	}
-	return netip.AddrPortFrom(best, uint16(port)), nil
 }
 
 // trackLeg makes a leg findable by its dialog for the requests its phone

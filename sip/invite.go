@@ -54,6 +54,7 @@ type attempt struct {
 	id       string
 	from, to string
 	src      string // source IP address
+	trunk    string // the trunk that delivered the call, if any
 	log      *slog.Logger
 }
 
@@ -65,7 +66,7 @@ func (a *attempt) reject(r *rejection) {
 	}
 	now := time.Now()
 	rec := clubline.Call{
-		ID: a.id, From: a.from, To: a.to, StartedAt: a.started,
+		ID: a.id, From: a.from, To: a.to, Trunk: a.trunk, StartedAt: a.started,
 		Outcome: r.outcome, EndedAt: now, Duration: now.Sub(a.started),
 	}
 	rec.AddTrace(r.trace())
@@ -80,15 +81,31 @@ func (s *Server) answer(a *attempt) {
 	// A number that is not the club's is refused before it can hold a
 	// call slot, even for a moment: a scanner's flood of them must not
 	// turn a caller away with 503.
-	if !s.numbers.accepts(a.to) {
+	tr, r, challenged := s.admitSource(a) // trunks.go: before the number, which a stranger must not learn
+	switch {
+	case challenged:
+		return
+	case r != nil:
+		a.reject(r)
+		return
+	}
+	releaseChannel := func() {}
+	if tr != nil {
+		if releaseChannel, r = s.takeTrunkCall(a, tr); r != nil {
+			a.reject(r)
+			return
+		}
+	} else if !s.numbers.accepts(a.to) {
 		a.reject(rejectUnknownNumber(a.to))
 		return
 	}
 	t, r := s.admit(a.src)
 	if r != nil {
+		releaseChannel()
 		a.reject(r)
 		return
 	}
+	t.onRelease = releaseChannel
 	c, r := s.prepare(a)
 	if r != nil {
 		s.release("", t)
@@ -193,7 +210,7 @@ func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, ms *med
 		end.laddr = l.udpAddr
 	}
 	c := newCall(s, a.id, newUASDialog(invite, localTag, end), a.tx, ms, a.log)
-	c.from, c.to, c.started, c.invite, c.timer = a.from, a.to, a.started, invite, st
+	c.from, c.to, c.trunk, c.started, c.invite, c.timer = a.from, a.to, a.trunk, a.started, invite, st
 	c.peerUpdate = sipx.HasToken(invite, "Allow", "update")
 	c.ackChan(invite.CSeq().SeqNo) // before the 200 OK: the ACK may beat the supervisor
 

@@ -16,6 +16,7 @@ import (
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip/registrar"
+	"github.com/clubline/clubline/sip/trunk"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -114,6 +115,18 @@ type Options struct {
 	// (default 32; negative: no limit). See tcp.go.
 	TCPIdleTimeout  time.Duration
 	TCPMaxPerSource int
+
+	// Trunks are the club's SIP trunks (trunks.go): registered while the
+	// server runs, their calls answered as calls to their numbers, and
+	// outside numbers dialled through them. With a trunk or AllowFrom,
+	// INVITEs are taken only from the trunks, AllowFrom and authenticated
+	// staff phones; others get 403.
+	Trunks []*trunk.Trunk
+	// AllowFrom are the other addresses calls are taken from (IPs, CIDRs,
+	// host names resolved at Start), sip.allow_from.
+	AllowFrom []string
+	// TrunkTiming tunes the trunks' retries (tests go lower).
+	TrunkTiming trunk.Timing
 }
 
 // Defaults.

@@ -128,6 +128,12 @@ func rejectBadRequest(why string) *rejection {
 	return rejected(sipmsg.StatusBadRequest, "Bad Request", why, sipx.Warning(399, sipx.Printable(why, 100)))
 }
 
+// rejectForbidden refuses an INVITE from an address the line does not
+// take calls from (trunks.go): 403, no challenge, nothing about why.
+func rejectForbidden(why string) *rejection {
+	return rejected(sipmsg.StatusForbidden, "Forbidden", why)
+}
+
 // rejectCallerRefer refuses a REFER from a caller: only staff phones
 // transfer.
 func rejectCallerRefer() *rejection {

@@ -48,7 +48,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []*listener
-	publicIP  netip.Addr // resolved PublicAddress, if any
+	publicIP  netip.Addr     // resolved PublicAddress, if any
+	allowFrom []netip.Prefix // resolved Options.AllowFrom (trunks.go)
 	calls     map[string]*call
 	active    int           // admitted calls: being set up or up
 	changed   chan struct{} // closed and replaced when active changes
@@ -202,6 +203,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.publicIP = ip
 	}
+	if err := s.resolveAllowFrom(ctx); err != nil {
+		return err
+	}
 	for _, b := range s.binds {
 		l, err := s.bind(b)
 		if err != nil {
@@ -214,6 +218,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Info("listening", "transport", l.network, "addr", l.addr.String())
 	}
 	s.startKeepalive()
+	s.runTrunks()
 	return nil
 }
 
@@ -453,6 +458,9 @@ func (s *Server) release(key string, t *ticket) {
 		delete(s.calls, key)
 	}
 	s.unawaitLocked(t)
+	if t != nil && t.onRelease != nil {
+		t.onRelease()
+	}
 	s.active--
 	s.signalLocked()
 }

@@ -2,7 +2,6 @@ package registrar
 
 import (
 	"crypto/hmac"
-	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,11 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clubline/clubline/sip/internal/sipx"
 )
 
 // Digest authentication of staff phones (RFC 3261 §22, RFC 2617 with
@@ -58,8 +58,8 @@ import (
 
 // Algorithms clubline offers, per RFC 8760.
 const (
-	AlgorithmSHA256 = "SHA-256"
-	AlgorithmMD5    = "MD5"
+	AlgorithmSHA256 = sipx.DigestSHA256
+	AlgorithmMD5    = sipx.DigestMD5
 )
 
 // NonceLifetime is how long a nonce is accepted. An older one, or one this
@@ -92,46 +92,13 @@ type Credential struct {
 	HA1SHA256 string
 }
 
-// HA1 is H(user:realm:password) in lowercase hex, H being MD5 or SHA-256
-// as alg says ("" if alg is neither).
-func HA1(alg, user, realm, password string) string {
-	h := newHash(alg)
-	if h == nil {
-		return ""
-	}
-	return hexHash(h, user+":"+realm+":"+password)
-}
+// HA1 is H(user:realm:password) in lowercase hex (sipx.HA1).
+func HA1(alg, user, realm, password string) string { return sipx.HA1(alg, user, realm, password) }
 
-// DigestResponse is the response parameter a phone computes (RFC 2617
-// §3.2.2.1). With qop "auth" it is H(HA1:nonce:nc:cnonce:auth:HA2); with no
-// qop, RFC 2069's H(HA1:nonce:HA2). HA2 is H(method:uri). "" if alg is
-// unknown.
+// DigestResponse is the response parameter a phone computes
+// (sipx.DigestResponse).
 func DigestResponse(alg, ha1, nonce, nc, cnonce, qop, method, uri string) string {
-	h := newHash(alg)
-	if h == nil {
-		return ""
-	}
-	ha2 := hexHash(h, method+":"+uri)
-	if qop == "" {
-		return hexHash(h, ha1+":"+nonce+":"+ha2)
-	}
-	return hexHash(h, ha1+":"+nonce+":"+nc+":"+cnonce+":"+qop+":"+ha2)
-}
-
-func newHash(alg string) hash.Hash {
-	switch {
-	case strings.EqualFold(alg, AlgorithmMD5):
-		return md5.New()
-	case strings.EqualFold(alg, AlgorithmSHA256):
-		return sha256.New()
-	}
-	return nil
-}
-
-func hexHash(h hash.Hash, s string) string {
-	h.Reset()
-	h.Write([]byte(s))
-	return hex.EncodeToString(h.Sum(nil))
+	return sipx.DigestResponse(alg, ha1, nonce, nc, cnonce, qop, method, uri)
 }
 
 // nonceKey signs nonces. One per process, so that a Digest rebuilt on a
@@ -185,7 +152,7 @@ func (d *Digest) Challenges(stale bool, source string) []string {
 	nonce := d.nonce(d.Now(), source)
 	out := make([]string, 0, len(d.Algorithms))
 	for _, alg := range d.Algorithms {
-		c := fmt.Sprintf(`Digest realm=%s, nonce="%s", algorithm=%s, qop="auth"`, quote(d.realm), nonce, alg)
+		c := fmt.Sprintf(`Digest realm=%s, nonce="%s", algorithm=%s, qop="auth"`, sipx.Quote(d.realm), nonce, alg)
 		if stale {
 			c += ", stale=true"
 		}
@@ -259,7 +226,7 @@ func (d *Digest) Verify(method, authorization, source string) (user string, err 
 	if !strings.EqualFold(scheme, "Digest") {
 		return "", fmt.Errorf("%w: scheme %.20q, not Digest", ErrNoCredentials, scheme)
 	}
-	p, err := parseAuthParams(rest)
+	p, err := sipx.ParseAuthParams(rest)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -276,7 +243,7 @@ func (d *Digest) Verify(method, authorization, source string) (user string, err 
 	if alg == "" {
 		alg = AlgorithmMD5 // RFC 2617 §3.2.2
 	}
-	if newHash(alg) == nil {
+	if !sipx.KnownDigest(alg) {
 		return user, fmt.Errorf("%w: algorithm %.20q", ErrNoCredentials, alg)
 	}
 	qop, nc, cnonce := p["qop"], p["nc"], p["cnonce"]
@@ -338,103 +305,4 @@ func validNC(nc string) bool {
 	}
 	_, err := hex.DecodeString(nc)
 	return err == nil
-}
-
-// maxAuthParams bounds the work on a hostile header.
-const maxAuthParams = 32
-
-// parseAuthParams reads the auth-params of a credentials value (RFC 3261
-// §25.1, RFC 2617 §1.2): name=token or name="quoted string", separated by
-// commas and whitespace. Names are lowercased; a name twice is an error.
-func parseAuthParams(s string) (map[string]string, error) {
-	p := make(map[string]string)
-	i := 0
-	skipSpace := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
-			i++
-		}
-	}
-	for {
-		skipSpace()
-		if i == len(s) {
-			break
-		}
-		start := i
-		for i < len(s) && isTokenChar(s[i]) {
-			i++
-		}
-		name := strings.ToLower(s[start:i])
-		if name == "" {
-			return nil, fmt.Errorf("at byte %d: want a parameter name", i)
-		}
-		skipSpace()
-		if i == len(s) || s[i] != '=' {
-			return nil, fmt.Errorf("parameter %.32q has no value", name)
-		}
-		i++
-		skipSpace()
-		var val string
-		if i < len(s) && s[i] == '"' {
-			var b strings.Builder
-			i++
-			closed := false
-			for i < len(s) {
-				c := s[i]
-				i++
-				if c == '"' {
-					closed = true
-					break
-				}
-				if c == '\\' && i < len(s) {
-					c = s[i]
-					i++
-				}
-				b.WriteByte(c)
-			}
-			if !closed {
-				return nil, fmt.Errorf("parameter %.32q: unterminated quoted string", name)
-			}
-			val = b.String()
-		} else {
-			start := i
-			for i < len(s) && isTokenChar(s[i]) {
-				i++
-			}
-			val = s[start:i]
-			if val == "" {
-				return nil, fmt.Errorf("parameter %.32q has no value", name)
-			}
-		}
-		if _, dup := p[name]; dup {
-			return nil, fmt.Errorf("parameter %.32q given twice", name)
-		}
-		if len(p) == maxAuthParams {
-			return nil, errors.New("too many parameters")
-		}
-		p[name] = val
-		skipSpace()
-		if i == len(s) {
-			break
-		}
-		if s[i] != ',' {
-			return nil, fmt.Errorf("at byte %d: want a comma between parameters", i)
-		}
-		i++
-	}
-	return p, nil
-}
-
-// isTokenChar: RFC 3261 §25.1 token characters.
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("-.!%*_+`'~", c) >= 0
-}
-
-// quote makes a quoted-string of s.
-func quote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return `"` + r.Replace(s) + `"`
 }

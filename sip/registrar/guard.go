@@ -141,7 +141,7 @@ func (g *guard) failed(staff, ip string, now time.Time) {
 // check: the digest user name of its credentials, else its To user (id or
 // extension); "" when it names nobody on the staff.
 func (r *Registrar) claimedStaff(req *sipmsg.Request, authz string) string {
-	if p, err := parseAuthParams(authzParams(authz)); err == nil {
+	if p, err := sipx.ParseAuthParams(authzParams(authz)); err == nil {
 		if st := r.byUser[p["username"]]; st != nil {
 			return st.ID
 		}

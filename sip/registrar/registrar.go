@@ -403,7 +403,7 @@ func (r *Registrar) reply(req *sipmsg.Request, code int, reason string, hs ...si
 // uriMatches reports whether the uri parameter of the credentials names
 // the Request-URI (user and host, ignoring case and parameters).
 func uriMatches(authz string, ruri sipmsg.Uri) bool {
-	p, err := parseAuthParams(authzParams(authz))
+	p, err := sipx.ParseAuthParams(authzParams(authz))
 	if err != nil {
 		return false
 	}
@@ -418,4 +418,39 @@ func uriMatches(authz string, ruri sipmsg.Uri) bool {
 func authzParams(authz string) string {
 	_, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
 	return rest
+}
+
+// Authenticate checks the digest credentials of an INVITE from a staff
+// phone (a call placed from a softphone while the line only takes calls
+// from known addresses). It returns the staff id, or the answer to send
+// instead: a 401 challenge, 403 for wrong credentials, 503 past the
+// limits. The same guard as REGISTER's limits the guesses.
+func (r *Registrar) Authenticate(req *sipmsg.Request) (staff string, res *sipmsg.Response) {
+	ip := sipx.SourceIP(req.Source())
+	authz, _ := sipx.Header(req, "Authorization")
+	claimed := r.claimedStaff(req, authz)
+	now := r.o.Now()
+	if no := r.guard.admit(claimed, ip, now); no != nil {
+		r.o.OnBlocked(no.reason)
+		return "", r.reply(req, sipmsg.StatusServiceUnavailable, "Service Unavailable", sipx.RetryAfter(no.wait))
+	}
+	user, err := r.digest.Verify(string(req.Method), authz, ip)
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return "", r.challenge(req, ip, false)
+	case errors.Is(err, ErrReplay):
+		r.o.OnBlocked(BlockedReplay)
+		return "", r.challenge(req, ip, true)
+	case errors.Is(err, ErrStale):
+		return "", r.challenge(req, ip, true)
+	case errors.Is(err, ErrMalformed):
+		return "", r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
+	case err != nil:
+		r.guard.failed(claimed, ip, now)
+		r.log.Warn("INVITE refused: wrong credentials", "user", sipx.MaskNumber(user), "source", sipx.MaskAddr(ip))
+		return "", r.reply(req, sipmsg.StatusForbidden, "Forbidden")
+	}
+	st := r.byUser[user]
+	r.guard.succeeded(st.ID, ip, now)
+	return st.ID, nil
 }

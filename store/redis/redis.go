@@ -294,6 +294,7 @@ func callFields(c *clubline.Call) []any {
 		f.int("wait_ms", ms) // unlike duration_ms, left out when 0, as in the JSON form
 	}
 	f.str("transferred_to", c.TransferredTo)
+	f.str("trunk", c.Trunk)
 	f.str("outcome", string(c.Outcome))
 	f.str("stage", string(c.Stage))
 	f.str("voicemail_id", c.VoicemailID)
@@ -354,6 +355,7 @@ func parseCall(h map[string]string) (*clubline.Call, error) {
 		AnsweredBy:    h["answered_by"],
 		WaitMS:        wait,
 		TransferredTo: h["transferred_to"],
+		Trunk:         h["trunk"],
 		Outcome:       h["outcome"],
 		Stage:         h["stage"],
 		VoicemailID:   h["voicemail_id"],

@@ -151,6 +151,7 @@ func answeredCall(id string, start time.Time) *clubline.Call {
 		AnsweredBy:    "marie",
 		Wait:          wait,
 		TransferredTo: "coaches",
+		Trunk:         "voipms",
 		Outcome:       clubline.OutcomeAnswered,
 		Stage:         clubline.StageBridged,
 		EndedAt:       start.Add(3*time.Minute + 7*time.Millisecond),
@@ -303,6 +304,7 @@ func diffCall(got, want *clubline.Call) []string {
 	d.str("AnsweredBy", got.AnsweredBy, want.AnsweredBy)
 	d.dur("Wait", got.Wait, want.Wait)
 	d.str("TransferredTo", got.TransferredTo, want.TransferredTo)
+	d.str("Trunk", got.Trunk, want.Trunk)
 	d.str("Outcome", string(got.Outcome), string(want.Outcome))
 	d.str("Stage", string(got.Stage), string(want.Stage))
 	d.str("VoicemailID", got.VoicemailID, want.VoicemailID)

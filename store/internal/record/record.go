@@ -109,6 +109,7 @@ type Call struct {
 	AnsweredBy    string   `json:"answered_by,omitempty"`
 	WaitMS        int64    `json:"wait_ms,omitempty"`
 	TransferredTo string   `json:"transferred_to,omitempty"`
+	Trunk         string   `json:"trunk,omitempty"`
 	Outcome       string   `json:"outcome,omitempty"`
 	Stage         string   `json:"stage,omitempty"`
 	VoicemailID   string   `json:"voicemail_id,omitempty"`
@@ -136,6 +137,7 @@ func FromCall(c *clubline.Call) Call {
 		AnsweredBy:    c.AnsweredBy,
 		WaitMS:        c.Wait.Milliseconds(),
 		TransferredTo: c.TransferredTo,
+		Trunk:         c.Trunk,
 		Outcome:       string(c.Outcome),
 		Stage:         string(c.Stage),
 		VoicemailID:   c.VoicemailID,
@@ -183,6 +185,7 @@ func (r Call) Domain() (*clubline.Call, error) {
 		AnsweredBy:    r.AnsweredBy,
 		Wait:          time.Duration(r.WaitMS) * time.Millisecond,
 		TransferredTo: r.TransferredTo,
+		Trunk:         r.Trunk,
 		Outcome:       clubline.Outcome(r.Outcome),
 		Stage:         clubline.Stage(r.Stage),
 		VoicemailID:   r.VoicemailID,

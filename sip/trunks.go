@@ -1,0 +1,252 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/sip/internal/sipx"
+	"github.com/clubline/clubline/sip/trunk"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// The trunks, as package sip serves them: who may call in once a trunk
+// is configured (the gate), the calls a trunk delivers, the calls placed
+// through one, and the requests a trunk sends on its own (trunk.Sender).
+//
+// Decisions (issue 8, toll fraud):
+//
+//   - With a trunk or sip.allow_from configured, the line takes calls only
+//     from the trunks' addresses, from sip.allow_from, and from the
+//     addresses of registered staff phones, which must then authenticate
+//     the INVITE with their SIP password. Anything else gets 403 before
+//     clubline looks at the number dialled, with no challenge: a scanner
+//     learns neither which numbers nor which users exist.
+//   - Nothing in a request chooses where clubline dials: an outbound call
+//     goes only to a number the script took from the config (staff phones,
+//     the on-call roster, the urgency fallback) or a callback number the
+//     config's patterns allow, and only through a configured trunk.
+
+// gated reports whether the line takes calls only from known addresses.
+func (s *Server) gated() bool { return len(s.o.Trunks) > 0 || len(s.o.AllowFrom) > 0 }
+
+// resolveAllowFrom looks up sip.allow_from at start.
+func (s *Server) resolveAllowFrom(ctx context.Context) error {
+	var out []netip.Prefix
+	for _, a := range s.o.AllowFrom {
+		ps, err := sipx.ResolvePrefix(ctx, s.o.Resolver, a)
+		if err != nil {
+			return fmt.Errorf("sip: allow_from %q: %w", a, err)
+		}
+		out = append(out, ps...)
+	}
+	s.mu.Lock()
+	s.allowFrom = out
+	s.mu.Unlock()
+	return nil
+}
+
+// admitSource decides whether an INVITE's source may call: it returns the
+// trunk that delivered it (nil for a caller from sip.allow_from or a staff
+// phone), or the refusal. A staff phone answered with a challenge gets it
+// through challenge, already sent.
+func (s *Server) admitSource(a *attempt) (tr *trunk.Trunk, r *rejection, challenged bool) {
+	if !s.gated() {
+		return nil, nil, false
+	}
+	ip, err := netip.ParseAddr(a.src)
+	if err != nil {
+		return nil, rejectForbidden("no source address"), false
+	}
+	ip = ip.Unmap()
+	for _, t := range s.o.Trunks {
+		if t.From(ip) {
+			return t, nil, false
+		}
+	}
+	s.mu.Lock()
+	allow := s.allowFrom
+	s.mu.Unlock()
+	for _, p := range allow {
+		if p.Contains(ip) {
+			return nil, nil, false
+		}
+	}
+	if reg := s.o.Registrar; reg != nil && reg.IsPhoneAddress(ip) {
+		staff, res := reg.Authenticate(a.req)
+		if res != nil {
+			if res.StatusCode == sipmsg.StatusForbidden {
+				return nil, rejectForbidden("wrong credentials from a staff phone's address"), false
+			}
+			s.respond(a.tx, res)
+			return nil, nil, true
+		}
+		a.log = a.log.With("staff", staff)
+		return nil, nil, false
+	}
+	return nil, rejectForbidden("not from a trunk, allow_from or a staff phone"), false
+}
+
+// takeTrunkCall reads which number a trunk's call is for and takes one of
+// the trunk's channels; release gives it back when the call ends.
+func (s *Server) takeTrunkCall(a *attempt, t *trunk.Trunk) (release func(), r *rejection) {
+	did, ok := t.Called(a.req)
+	if !ok {
+		return nil, rejectUnknownNumber(a.to)
+	}
+	a.to, a.trunk = did, t.Name()
+	release, err := t.Acquire()
+	if err != nil {
+		return nil, rejected(sipmsg.StatusBusyHere, "Busy Here", err.Error())
+	}
+	return release, nil
+}
+
+// Local implements trunk.Sender: the address written in Via and Contact.
+func (s *Server) Local(transport string, dest netip.AddrPort) (netip.AddrPort, bool, error) {
+	l := s.listenerFor(listenerTransport(transport))
+	if l == nil {
+		return netip.AddrPort{}, false, fmt.Errorf("no %s listener (sip.listen)", transport)
+	}
+	if s.publicIP.IsValid() {
+		return netip.AddrPortFrom(s.publicIP, l.addr.Port()), true, nil
+	}
+	ip := l.addr.Addr()
+	if ip.IsUnspecified() {
+		if local, ok := localIPFor(dest); ok {
+			ip = local
+		}
+	}
+	return netip.AddrPortFrom(ip, l.addr.Port()), false, nil
+}
+
+// listenerTransport is the listener a trunk's transport leaves from.
+func listenerTransport(transport string) string { return strings.ToLower(transport) }
+
+// Do implements trunk.Sender: one request out of dialog, to the provider,
+// from the listener of its transport; its final response.
+func (s *Server) Do(ctx context.Context, req *sipmsg.Request, transport string, dest netip.AddrPort) (*sipmsg.Response, error) {
+	l := s.listenerFor(listenerTransport(transport))
+	if l == nil {
+		return nil, fmt.Errorf("no %s listener", transport)
+	}
+	req.SetTransport(strings.ToUpper(transport))
+	req.SetDestination(dest.String())
+	if l.udpAddr != nil {
+		req.Laddr = sipmsg.Addr{IP: l.udpAddr.IP, Port: l.udpAddr.Port}
+	}
+	tx, err := s.client.TransactionRequest(allowDial(ctx), req, asIs) // to the provider the config names (reach.go)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, errors.New("transaction ended without a response")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// runTrunks registers the trunks and keeps them up until the server
+// stops; Close waits for them (they remove their registrations first).
+func (s *Server) runTrunks() {
+	for _, t := range s.o.Trunks {
+		if !s.enter() {
+			return
+		}
+		go func() {
+			defer s.wg.Done()
+			t.Run(s.stop, s, s.o.Resolver, s.o.TrunkTiming, s.o.Logger.With("component", "trunk"))
+		}()
+	}
+}
+
+// dialTrunk rings an outside number through the first trunk that can
+// carry the call: registered (or IP-authenticated), a channel free, and
+// outbound minutes left this hour.
+func (s *Server) dialTrunk(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg, error) {
+	var why []string
+	for _, t := range s.o.Trunks {
+		if t.Registers() && !t.State().Registered {
+			why = append(why, t.Name()+": not registered")
+			continue
+		}
+		release, err := t.AcquireOutbound(time.Now())
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		leg, err := s.dialThrough(ctx, t, r)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		go func() {
+			<-leg.Done()
+			release()
+		}()
+		return leg, nil
+	}
+	if len(why) == 0 {
+		return nil, fmt.Errorf("sip: dial %s: %w", r.Target, ivr.ErrNoTrunk)
+	}
+	return nil, fmt.Errorf("sip: dial %s: %w (%s)", r.Target, ivr.ErrNoTrunk, strings.Join(why, "; "))
+}
+
+// dialThrough places the call on trunk t: the request-URI is the number
+// in the trunk's dial format at the provider's domain, From and
+// P-Asserted-Identity the club's caller id, the provider's challenges
+// answered with the trunk's account. The call's context headers
+// (X-Clubline-*) stay home: they are for the club's own phones, not for a
+// carrier.
+func (s *Server) dialThrough(ctx context.Context, t *trunk.Trunk, r ivr.DialRequest) (*OutboundLeg, error) {
+	host, port, transport := t.NextHop()
+	target := sipmsg.Uri{Scheme: "sip", User: t.DialString(r.Target.Number), Host: t.Domain()}
+	dest, err := s.trunkDestination(ctx, host, port, transport)
+	if err != nil {
+		return nil, fmt.Errorf("sip: trunk %s: %w", t.Name(), err)
+	}
+	caller := t.CallerID()
+	pai := fmt.Sprintf("<sip:%s@%s>", caller, t.Domain())
+	return s.Dial(ctx, DialRequest{
+		Target:      target.String(),
+		Destination: transport + ":" + dest.String(),
+		CallerID:    caller,
+		FromHost:    t.Domain(),
+		Display:     r.Display,
+		Headers:     map[string]string{"P-Asserted-Identity": pai},
+		RingTimeout: r.RingTimeout,
+		Auth:        t.Authorizer(),
+		Advertise:   t.Seen(),
+		Trunk:       t.Name(),
+	})
+}
+
+// trunkDestination resolves the trunk's next hop.
+func (s *Server) trunkDestination(ctx context.Context, host string, port int, transport string) (netip.AddrPort, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if port == 0 {
+			port = 5060
+		}
+		return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
+	}
+	return sipx.Resolve(ctx, s.o.Resolver, transport, host, port)
+}
+
+// Trunks are the server's trunks, for their state (readyz, check, metrics).
+func (s *Server) Trunks() []*trunk.Trunk { return s.o.Trunks }
