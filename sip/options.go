@@ -127,6 +127,9 @@ type Options struct {
 	AllowFrom []string
 	// TrunkTiming tunes the trunks' retries (tests go lower).
 	TrunkTiming trunk.Timing
+	// OnTrunkRefused is told when a trunk could not place a call:
+	// reason "not_registered", "channels" or "minutes" (metrics.Trunks).
+	OnTrunkRefused func(trunk, reason string)
 }
 
 // Defaults.
@@ -221,6 +224,9 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 		o.Resolver = net.DefaultResolver
 	}
 	o.tcpDefaults()
+	if o.OnTrunkRefused == nil {
+		o.OnTrunkRefused = func(string, string) {}
+	}
 	if o.OnUnstarted == nil {
 		o.OnUnstarted = func(clubline.Call) {}
 	}

@@ -183,11 +183,17 @@ func (s *Server) dialTrunk(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg
 	var why []string
 	for _, t := range s.o.Trunks {
 		if t.Registers() && !t.State().Registered {
+			s.o.OnTrunkRefused(t.Name(), "not_registered")
 			why = append(why, t.Name()+": not registered")
 			continue
 		}
 		release, err := t.AcquireOutbound(time.Now())
 		if err != nil {
+			reason := "channels"
+			if errors.Is(err, trunk.ErrMinutes) {
+				reason = "minutes"
+			}
+			s.o.OnTrunkRefused(t.Name(), reason)
 			why = append(why, err.Error())
 			continue
 		}
