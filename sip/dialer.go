@@ -227,9 +227,9 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 
 	upper := strings.ToUpper(transport)
 	contact := sipmsg.Uri{Scheme: "sip", User: userAgent, Host: uriHost(adv), Port: contactPort}
-	if transport == "tcp" {
+	if transport != "udp" {
 		contact.UriParams = sipmsg.NewParams()
-		contact.UriParams.Add("transport", "tcp")
+		contact.UriParams.Add("transport", transport)
 	}
 	localTag := sipmsg.GenerateTagN(16)
 	fromHost := r.FromHost

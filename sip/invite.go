@@ -203,9 +203,9 @@ func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, ms *med
 	invite.To().Params.Add("tag", localTag)
 	contact := sipmsg.Uri{Scheme: "sip", User: a.to, Host: uriHost(adv), Port: int(l.addr.Port())}
 	end := dialogEnd{client: s.client, host: uriHost(adv), port: int(l.addr.Port()), contact: contact}
-	if l.network == "tcp" {
+	if l.network != "udp" {
 		end.contact.UriParams = sipmsg.NewParams()
-		end.contact.UriParams.Add("transport", "tcp")
+		end.contact.UriParams.Add("transport", l.network)
 	} else {
 		end.laddr = l.udpAddr
 	}

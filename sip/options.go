@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -127,6 +128,15 @@ type Options struct {
 	AllowFrom []string
 	// TrunkTiming tunes the trunks' retries (tests go lower).
 	TrunkTiming trunk.Timing
+	// TLSCertFile and TLSKeyFile are the certificate and key of tls://
+	// listeners (PEM), read again when they change (tls.go).
+	TLSCertFile, TLSKeyFile string
+	// TLSRootCAs verify the TLS peers clubline connects to (a trunk over
+	// tls); nil: the system's roots.
+	TLSRootCAs *x509.CertPool
+	// TLSNames are host names a TLS peer's certificate may carry besides
+	// those of the trunks (tls.go).
+	TLSNames []string
 	// OnTrunkRefused is told when a trunk could not place a call:
 	// reason "not_registered", "channels" or "minutes" (metrics.Trunks).
 	OnTrunkRefused func(trunk, reason string)
@@ -143,7 +153,7 @@ const (
 
 // listenAddr is one parsed entry of Options.Listen.
 type listenAddr struct {
-	network string // "udp" or "tcp"
+	network string // "udp", "tcp" or "tls"
 	addr    string // host:port
 }
 
@@ -153,8 +163,8 @@ func parseListen(s string) (listenAddr, error) {
 		return listenAddr{}, fmt.Errorf("listen address %q: want udp://host:port or tcp://host:port", s)
 	}
 	network := strings.ToLower(u.Scheme)
-	if network != "udp" && network != "tcp" {
-		return listenAddr{}, fmt.Errorf("listen address %q: transport %q is not udp or tcp", s, u.Scheme)
+	if network != "udp" && network != "tcp" && network != "tls" {
+		return listenAddr{}, fmt.Errorf("listen address %q: transport %q is not udp, tcp or tls", s, u.Scheme)
 	}
 	if u.Port() == "" {
 		return listenAddr{}, fmt.Errorf("listen address %q: missing port (5060, or 0 for any)", s)

@@ -69,7 +69,7 @@ type Server struct {
 
 // listener is one bound socket.
 type listener struct {
-	network string // "udp" or "tcp"
+	network string // "udp", "tcp" or "tls"
 	addr    netip.AddrPort
 	udpAddr *net.UDPAddr // UDP: the socket's address, as sipgo keys it
 	closer  interface{ Close() error }
@@ -108,8 +108,12 @@ func NewServer(o Options) (*Server, error) {
 			sipmsg.WithTransportLayerReadFilter(s.readFilter), // datagram.go
 			// Last: sipgo copies the read filter set above into the
 			// transport when this option runs (reach.go).
-			sipmsg.WithTransportLayerTransports(sipmsg.TransportsConfig{TCP: guardedTCP(sipLog)}),
+			sipmsg.WithTransportLayerTransports(sipmsg.TransportsConfig{
+				TCP: guardedTCP(sipLog),
+				TLS: &sipmsg.TransportTLS{TransportTCP: guardedTCP(sipLog)},
+			}),
 		),
+		sipgo.WithUserAgenTLSConfig(clientTLS(o.TLSRootCAs, o.tlsNames())), // tls.go
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
@@ -271,6 +275,19 @@ func (s *Server) bind(b listenAddr) (*listener, error) {
 			}
 		}()
 		return &listener{network: "udp", addr: unmapAP(ap), udpAddr: conn.LocalAddr().(*net.UDPAddr), closer: conn}, nil
+	case "tls":
+		ln, ap, err := s.listenTLS(b) // tls.go
+		if err != nil {
+			return nil, err
+		}
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			if err := s.srv.ServeTLS(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("tls listener stopped", "addr", ap.String(), "error", err)
+			}
+		}()
+		return &listener{network: "tls", addr: unmapAP(ap), closer: ln}, nil
 	default:
 		ln, err := net.Listen(ipNetwork("tcp", b.addr), b.addr)
 		if err != nil {
@@ -517,7 +534,7 @@ func settle(ua *sipgo.UserAgent) {
 	tp := ua.TransportLayer()
 	for range 10 {
 		time.Sleep(5 * time.Millisecond)
-		if tp.Pool("udp").Size() > 0 || tp.Pool("tcp").Size() > 0 {
+		if tp.Pool("udp").Size() > 0 || tp.Pool("tcp").Size() > 0 || tp.Pool("tls").Size() > 0 {
 			_ = tp.Close()
 		}
 	}

@@ -216,7 +216,7 @@ func (s *Server) carriesCall(remote string) bool {
 		d.mu.Lock()
 		on := d.dest == remote
 		d.mu.Unlock()
-		if on && d.transport == "TCP" {
+		if on && (d.transport == "TCP" || d.transport == "TLS") {
 			return true
 		}
 	}
