@@ -193,7 +193,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	if lst == nil {
 		return nil, fmt.Errorf("sip: dial: no listener for transport %q", transport)
 	}
-	adv := s.publicIP
+	adv := s.public()
 	contactPort := int(lst.addr.Port())
 	if !adv.IsValid() && r.Advertise.IsValid() {
 		adv, contactPort = r.Advertise.Addr(), int(r.Advertise.Port())

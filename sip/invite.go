@@ -323,8 +323,8 @@ func sdpBody(req *sipmsg.Request) ([]byte, *rejection) {
 // the listener's own address, else (wildcard listener) the local address
 // that routes to the caller.
 func (s *Server) advertiseIP(req *sipmsg.Request, l *listener) netip.Addr {
-	if s.publicIP.IsValid() {
-		return s.publicIP
+	if ip := s.public(); ip.IsValid() {
+		return ip
 	}
 	if ip := l.addr.Addr(); !ip.IsUnspecified() {
 		return ip

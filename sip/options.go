@@ -128,6 +128,9 @@ type Options struct {
 	AllowFrom []string
 	// TrunkTiming tunes the trunks' retries (tests go lower).
 	TrunkTiming trunk.Timing
+	// STUN is a STUN server ("stun.example.org:3478") asked for the public
+	// address when PublicAddress is empty (stun.go).
+	STUN string
 	// TLSCertFile and TLSKeyFile are the certificate and key of tls://
 	// listeners (PEM), read again when they change (tls.go).
 	TLSCertFile, TLSKeyFile string

@@ -54,7 +54,7 @@ func (s *Server) optionsRequest(reg *clubline.Registration) (*sipmsg.Request, er
 	if l == nil {
 		return nil, fmt.Errorf("no listener for transport %q", transport)
 	}
-	host := s.publicIP
+	host := s.public()
 	if !host.IsValid() {
 		host = l.addr.Addr()
 		if host.IsUnspecified() {

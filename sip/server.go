@@ -48,8 +48,9 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []*listener
-	publicIP  netip.Addr     // resolved PublicAddress, if any
-	allowFrom []netip.Prefix // resolved Options.AllowFrom (trunks.go)
+	publicIP  netip.Addr                 // resolved PublicAddress, if any
+	stunIP    atomic.Pointer[netip.Addr] // learnt from Options.STUN when PublicAddress is not set (stun.go)
+	allowFrom []netip.Prefix             // resolved Options.AllowFrom (trunks.go)
 	calls     map[string]*call
 	active    int           // admitted calls: being set up or up
 	changed   chan struct{} // closed and replaced when active changes
@@ -223,6 +224,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.startKeepalive()
 	s.runTrunks()
+	if s.o.STUN != "" && s.o.PublicAddress == "" && s.enter() {
+		go func() {
+			defer s.wg.Done()
+			s.learnPublic(s.stop)
+		}()
+	}
 	return nil
 }
 

@@ -116,6 +116,9 @@ func (s *Server) Local(transport string, dest netip.AddrPort) (netip.AddrPort, b
 		return netip.AddrPortFrom(s.publicIP, l.addr.Port()), true, nil
 	}
 	ip := l.addr.Addr()
+	if stun := s.public(); stun.IsValid() {
+		ip = stun // the port the NAT maps is learnt from the provider's answers
+	}
 	if ip.IsUnspecified() {
 		if local, ok := localIPFor(dest); ok {
 			ip = local
