@@ -122,6 +122,15 @@ func (t *Trunk) Run(ctx context.Context, s Sender, r *net.Resolver, tm Timing, l
 	if t.register {
 		regAt = time.Now()
 	}
+	if t.register && t.a.Password == "" {
+		// Never a REGISTER that cannot succeed: a provider counts the
+		// failures against the account.
+		reason := "no password: the environment variable " + t.a.PasswordEnv + " is not set"
+		ss.log.Error("trunk cannot register", "reason", reason)
+		t.setState(time.Now(), false, reason, "", time.Time{})
+		<-ctx.Done()
+		return
+	}
 	var pingC <-chan time.Time
 	if t.a.KeepAlive > 0 {
 		tick := time.NewTicker(t.a.KeepAlive)

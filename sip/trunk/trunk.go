@@ -38,6 +38,9 @@ type Account struct {
 	// Transport is "udp", "tcp" or "tls" (default udp).
 	Transport          string
 	Username, Password string
+	// PasswordEnv names the environment variable the password came from,
+	// for the message when it is empty.
+	PasswordEnv string
 	// Numbers are the club's numbers the trunk delivers, in E.164.
 	Numbers []string
 	// AllowFrom are other addresses the provider sends calls from: IPs,
