@@ -7,6 +7,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -36,11 +37,16 @@ type Config struct {
 	Staff     []Staff
 	OnCall    OnCall
 	Urgency   Urgency
+	// Trunks are the club's accounts at SIP providers, in the file's
+	// order: calls out go through the first with a free channel.
+	Trunks   []Trunk
+	Callback Callback
 
 	schedule   *routing.Schedule
 	roster     *routing.Roster
 	promptRefs []PromptRef
-	file       string // the file it was read from, for warnings
+	files      []fileRef // files the config names, for CheckFiles
+	file       string    // the file it was read from, for warnings
 }
 
 // Club says who answers and in which languages.
@@ -77,6 +83,27 @@ type SIP struct {
 	// the line's default (docs/config.md), which package sip and its
 	// registrar define.
 	Limits Limits
+	// AllowFrom is sip.allow_from, as written: IP addresses, networks
+	// ("192.168.1.0/24") and host names. With at least one trunk, an
+	// INVITE is taken only from a trunk's addresses (registrar, outbound
+	// proxy, allow_from), a staff phone that authenticates, or these;
+	// the default is then the machine itself ("127.0.0.1/8", "::1/128"),
+	// for the mystery call. Without trunks, an empty AllowFrom takes
+	// INVITEs from anywhere, as before trunks existed; a non-empty one
+	// applies the same way.
+	AllowFrom []string
+	// TLS is the certificate tls:// listeners present.
+	TLS TLS
+	// STUN is the host:port of a STUN server that tells clubline its
+	// public address when PublicAddress is empty; "" for none.
+	STUN string
+}
+
+// TLS is sip.tls: the certificate of tls:// listeners, PEM files.
+// CheckFiles looks them up.
+type TLS struct {
+	CertFile string // the certificate, then the chain
+	KeyFile  string // its private key
 }
 
 // Limits are the per-address protections of sip.limits.
@@ -102,7 +129,7 @@ const (
 
 // Listener is one address the SIP server listens on.
 type Listener struct {
-	Transport string // "udp", "tcp" or "ws"
+	Transport string // "udp", "tcp", "tls" (with SIP.TLS) or "ws"
 	Addr      string // host:port
 }
 
@@ -249,6 +276,8 @@ func Default() *Config {
 		HTTP:      HTTP{Listen: "127.0.0.1:9468"},
 		Groups:    []Group{DefaultGroup("office")},
 		Urgency:   Urgency{Target: clubline.UrgencyOnCall},
+		Callback: Callback{Key: DefaultCallbackKey, Attempts: DefaultCallbackAttempts, RetryAfter: DefaultCallbackRetryAfter,
+			Allowed: DefaultCallbackAllowed(DefaultCountryCode), Denied: DefaultCallbackDenied()},
 	}
 }
 
@@ -338,7 +367,7 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			x.clubLine = k.Line
 			d.club(v, &c.Club, x)
 		case "sip":
-			d.sip(v, &c.SIP)
+			d.sip(v, &c.SIP, x)
 		case "hours":
 			d.hours(v, &c.Hours, &c.promptRefs)
 		case "menu":
@@ -362,8 +391,13 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			d.people.onCall, d.people.onCallKey = v, k
 		case "urgency":
 			d.people.urgency = v
+		case "trunks":
+			c.Trunks = d.trunks(v, x)
+		case "callback":
+			d.callback(v, &c.Callback, x)
 		}
 	})
+	d.finishTrunks(c, x)
 	d.decodePeople(c)
 	if x.nameLine < 0 {
 		d.errs = append(d.errs, &Error{File: d.file, Line: x.clubLine, Key: "club.name", Msg: "missing",
@@ -371,6 +405,7 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 	}
 	d.crossCheck(c, x)
 	d.checkRetention(c, x)
+	c.files = d.files
 }
 
 // crossRefs keeps the lines of values that other sections check against.
@@ -386,4 +421,33 @@ type crossRefs struct {
 	// nodes of the values the retention check compares; nil when absent
 	retentionVoicemail, followUpWithin, urgentFollowUpWithin *yaml.Node
 	retentionVoicemailBad                                    bool // retention.voicemail is wrong, and reported
+	trunks                                                   trunkRefs
+	// nodes of sip.numbers when it is an empty list (valid with a trunk)
+	// and of sip.allow_from; nil when absent
+	emptyNumbers, allowFrom *yaml.Node
+	// nodes of callback.enabled and callback.allowed; nil when absent
+	callbackEnabled, callbackAllowed *yaml.Node
+	callbackBad                      bool // enabled or allowed is wrong, and reported
+}
+
+// CheckFiles looks up the files the config names (sip.tls.cert_file and
+// key_file, a trunk's ca_file) and reports each that is missing or is
+// not a file, at the line of its key. Parse does not open them, so that a
+// file is checked where clubline runs: call CheckFiles in `clubline
+// check` and at start-up, beside the prompts. A relative path starts from
+// the folder clubline runs in.
+func (c *Config) CheckFiles() Errors {
+	var errs Errors
+	for _, f := range c.files {
+		info, err := os.Stat(f.path)
+		switch {
+		case err != nil:
+			errs = append(errs, &Error{File: c.file, Line: f.line, Key: f.key, Msg: fmt.Sprintf("cannot read %s: %s", f.path, unwrapPathError(err)),
+				Fix: "put the PEM file there, or correct the path (a relative path starts from the folder clubline runs in)"})
+		case info.IsDir():
+			errs = append(errs, &Error{File: c.file, Line: f.line, Key: f.key, Msg: f.path + " is a folder, not a file",
+				Fix: "write the path of the PEM file in it"})
+		}
+	}
+	return errs
 }

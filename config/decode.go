@@ -15,9 +15,10 @@ import (
 // schema lists the keys each mapping knows, by section; "[]" marks the
 // items of a list. It drives strict decoding and the "did you mean" hints.
 var schema = map[string][]string{
-	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups", "staff", "on_call", "urgency"},
+	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups", "staff", "on_call", "urgency", "trunks", "callback"},
 	"club":             {"name", "timezone", "languages", "language_key"},
-	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm", "digest_algorithms", "limits"},
+	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm", "digest_algorithms", "limits", "allow_from", "tls", "stun"},
+	"sip.tls":          {"cert_file", "key_file"},
 	"sip.limits":       {"window", "invites", "options", "other", "block_for", "trusted", "registers", "wrong_passwords", "wrong_password_every", "tcp_idle_timeout", "tcp_per_source", "awaiting_ack", "awaiting_ack_per_source"},
 	"hours":            {"weekly", "seasons", "closures", "holidays", "override"},
 	"hours.seasons[]":  {"name", "from", "to", "weekly"},
@@ -30,6 +31,7 @@ var schema = map[string][]string{
 	"http":             {"listen"},
 	"prompts":          {"dir"},
 	"groups[]":         {"id"}, // and the queue keys, see people.go
+	"callback":         {"enabled", "key", "attempts", "retry_after", "allowed", "denied"},
 }
 
 // decoder walks the YAML tree and collects every error with its line.
@@ -37,6 +39,7 @@ type decoder struct {
 	file   string
 	errs   Errors
 	people peopleRefs // staff, on_call and urgency, decoded last
+	files  []fileRef  // files the config names, for CheckFiles
 }
 
 func (d *decoder) add(n *yaml.Node, key, msg, fix string) {
@@ -131,7 +134,7 @@ func (d *decoder) unknownKey(k *yaml.Node, section, path, key string) {
 
 func sectionsWith(key string) []string {
 	var out []string
-	for _, s := range []string{"", "club", "sip", "sip.limits", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "urgency"} {
+	for _, s := range []string{"", "club", "sip", "sip.limits", "sip.tls", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "urgency"} {
 		if slices.Contains(schema[s], key) {
 			out = append(out, s)
 		}

@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(head + "menu:\n  options:\n    - { key: \"1\", category: x, route: y }\n    - &a { key: \"2\" }\n    - *a\n"))
 	f.Add([]byte("- a\n- b\n"))
 	f.Add([]byte("club: &c\n  name: x\nsip: *c\n"))
+	f.Add([]byte(trunks + "callback:\n  allowed: [\"+1514NXXXXXX\", \"+33.\"]\nsip:\n  listen: [tls://0.0.0.0:5061]\n  tls: { cert_file: c.pem, key_file: k.pem }\n  stun: stun.example.org\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.Parse("fuzz.yaml", data)
 		if err == nil {

@@ -26,8 +26,12 @@ type Staff struct {
 	PasswordEnv string
 	HA1         string // hex MD5 of "user:realm:password", 32 digits
 	HA1SHA256   string // hex SHA-256 of the same (RFC 8760), 64 digits
-	Phone       string // an outside number, rung through the trunk (later); may be empty
-	Line        int
+	// Phone is the person's outside number, E.164 ("+15145550102"),
+	// rung along with their registered phones through the first trunk
+	// with a free channel, with call-confirm (the person presses 1 to
+	// take the call, so that their voicemail cannot); may be empty.
+	Phone string
+	Line  int
 }
 
 // OnCall is who answers urgent calls outside office hours ("astreinte"):
@@ -47,8 +51,9 @@ type Urgency struct {
 	// group id.
 	Target string
 	// Fallback is rung when the target does not answer: a SIP URI
-	// ("sip:urgence@example.org") or a phone number; empty: straight to
-	// voicemail, flagged urgent.
+	// ("sip:urgence@example.org") or a phone number in E.164
+	// ("+15145550199"), rung through a trunk with call-confirm; empty:
+	// straight to voicemail, flagged urgent.
 	Fallback string
 }
 
@@ -199,7 +204,7 @@ func strategyNames() []string {
 // club's time zone and the groups.
 func (d *decoder) decodePeople(c *Config) {
 	r := &d.people
-	c.Staff = d.staff(r.staff, c.SIP.DigestAlgorithms)
+	c.Staff = d.staff(r.staff, c.SIP.DigestAlgorithms, c.ownNumbers())
 	ids := make([]string, len(c.Staff))
 	for i, s := range c.Staff {
 		ids[i] = s.ID
@@ -229,7 +234,9 @@ func (d *decoder) staffRef(n *yaml.Node, key, id string, ids []string) bool {
 	return false
 }
 
-func (d *decoder) staff(n *yaml.Node, algorithms []string) []Staff {
+// staff reads the staff section; own are the club's numbers, which no
+// one's phone may be.
+func (d *decoder) staff(n *yaml.Node, algorithms []string, own map[string]string) []Staff {
 	var out []Staff
 	ids, exts := map[string]int{}, map[string]int{}
 	const example = `write - { id: marie, name: Marie Tremblay, extension: "201", password_env: CLUBLINE_PW_MARIE }`
@@ -301,10 +308,19 @@ func (d *decoder) staff(n *yaml.Node, algorithms []string) []Staff {
 				}
 				s.HA1SHA256 = strings.ToLower(val)
 			case "phone":
-				if val != "" && !numberPattern.MatchString(val) {
-					bad(v, key, fmt.Sprintf("%q is not a phone number", val), "write digits only, e.g. \"+15145550102\"")
+				if val == "" {
+					return
 				}
-				s.Phone = val
+				e, msg, fix := NormalizeNumber(val)
+				switch {
+				case msg != "":
+					bad(v, key, msg, fix)
+				case own[e] != "":
+					bad(v, key, fmt.Sprintf("%s is the club's own number (%s): ringing it would call clubline itself", e, own[e]),
+						"write the person's own number, or remove phone")
+				default:
+					s.Phone = e
+				}
 			}
 		})
 		for _, req := range []struct{ key, fix string }{
@@ -496,6 +512,19 @@ func (d *decoder) urgency(n *yaml.Node, c *Config) {
 				return
 			}
 			s = strings.TrimSpace(s)
+			if looksLikeNumber(s) {
+				e, msg, fix := NormalizeNumber(s)
+				switch where := c.ownNumbers()[e]; {
+				case msg != "":
+					d.add(v, p, msg, fix)
+				case where != "":
+					d.add(v, p, fmt.Sprintf("%s is the club's own number (%s): ringing it would call clubline itself", e, where),
+						"write the number of someone who takes urgent calls, or a SIP address")
+				default:
+					c.Urgency.Fallback = e
+				}
+				return
+			}
 			if msg := checkTarget(s); msg != "" {
 				d.add(v, p, msg, "write a SIP URI such as \"sip:urgence@example.org\", a number such as \"+15145550199\", or \"\" for voicemail")
 				return
@@ -517,6 +546,12 @@ func (d *decoder) urgency(n *yaml.Node, c *Config) {
 		fix = "did you mean " + s + "?"
 	}
 	d.add(targetNode, "urgency.target", fmt.Sprintf("%q is neither on-call nor a group", t), fix)
+}
+
+// looksLikeNumber tells a phone number, which NormalizeNumber reads, from
+// a SIP URI: digits, and neither a scheme nor a user part.
+func looksLikeNumber(s string) bool {
+	return strings.ContainsAny(s, "0123456789") && !strings.ContainsAny(s, ":@")
 }
 
 // checkTarget accepts "", a phone number, or a sip:/sips: URI with a host.

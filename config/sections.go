@@ -97,7 +97,9 @@ var (
 // defaultRealm is sip.realm when the file gives none.
 const defaultRealm = "clubline"
 
-func (d *decoder) sip(n *yaml.Node, s *SIP) {
+func (d *decoder) sip(n *yaml.Node, s *SIP, x *crossRefs) {
+	var tlsListener, tlsNode *yaml.Node // the first tls:// listener; the tls section
+	var tlsListenerKey string
 	d.fields(n, "sip", "sip", func(key string, k, v *yaml.Node) {
 		p := "sip." + key
 		switch key {
@@ -116,6 +118,9 @@ func (d *decoder) sip(n *yaml.Node, s *SIP) {
 				if msg != "" {
 					d.add(nodes[i], item(p, i), msg, fix)
 					continue
+				}
+				if l.Transport == "tls" && tlsListener == nil {
+					tlsListener, tlsListenerKey = nodes[i], item(p, i)
 				}
 				ls = append(ls, l)
 			}
@@ -150,7 +155,10 @@ func (d *decoder) sip(n *yaml.Node, s *SIP) {
 				return
 			}
 			if len(vals) == 0 {
-				d.add(v, p, "no number to answer", "list the numbers callers dial, e.g. [\"+14505550100\"]")
+				// Valid when a trunk brings the numbers: checked once
+				// the trunks are read.
+				x.emptyNumbers = resolve(v)
+				s.Numbers = []string{}
 				return
 			}
 			for i, num := range vals {
@@ -222,8 +230,85 @@ func (d *decoder) sip(n *yaml.Node, s *SIP) {
 			s.DigestAlgorithms = algs
 		case "limits":
 			d.limits(v, &s.Limits)
+		case "allow_from":
+			x.allowFrom = resolve(v)
+			if vals := d.sources(v, p); vals != nil {
+				s.AllowFrom = vals
+			}
+		case "tls":
+			tlsNode = resolve(v)
+			d.fields(v, "sip.tls", p, func(key string, k, v *yaml.Node) {
+				f, ok := d.scalar(v, p+"."+key)
+				if !ok {
+					return
+				}
+				f = strings.TrimSpace(f)
+				switch key {
+				case "cert_file":
+					s.TLS.CertFile = f
+				case "key_file":
+					s.TLS.KeyFile = f
+				}
+				if f != "" {
+					d.files = append(d.files, fileRef{path: f, key: p + "." + key, line: resolve(v).Line})
+				}
+			})
+		case "stun":
+			a, ok := d.scalar(v, p)
+			if !ok {
+				return
+			}
+			if a, msg, fix := parseSTUN(strings.TrimSpace(a)); msg != "" {
+				d.add(v, p, msg, fix)
+			} else {
+				s.STUN = a
+			}
 		}
 	})
+	d.checkTLS(s, tlsListener, tlsListenerKey, tlsNode)
+}
+
+// checkTLS checks that sip.tls gives both files, and that a tls://
+// listener has them.
+func (d *decoder) checkTLS(s *SIP, listener *yaml.Node, listenerKey string, section *yaml.Node) {
+	const pem = "the certificate (then its chain) and its private key, PEM files, e.g. from Let's Encrypt: fullchain.pem and privkey.pem"
+	switch cert, key := s.TLS.CertFile != "", s.TLS.KeyFile != ""; {
+	case cert && !key:
+		d.add(section, "sip.tls.key_file", "missing: a certificate is no use without its private key", "add key_file: "+pem)
+	case key && !cert:
+		d.add(section, "sip.tls.cert_file", "missing: a private key is no use without its certificate", "add cert_file: "+pem)
+	case !cert && listener != nil:
+		d.add(listener, listenerKey, "tls:// needs sip.tls.cert_file and key_file",
+			"add under sip: tls: { cert_file: /etc/clubline/fullchain.pem, key_file: /etc/clubline/privkey.pem }, "+pem+"; or listen on tcp:// instead")
+	}
+}
+
+// defaultSTUNPort is the port of a STUN server written without one
+// (RFC 8489).
+const defaultSTUNPort = "3478"
+
+// parseSTUN reads sip.stun, "host[:port]", and gives it its port.
+func parseSTUN(a string) (addr, msg, fix string) {
+	if a == "" {
+		return "", "", ""
+	}
+	const example = "write the STUN server as host:port, e.g. stun.example.org:3478"
+	if l := strings.ToLower(a); strings.HasPrefix(l, "stun:") || strings.HasPrefix(l, "stuns:") || strings.Contains(l, "://") {
+		rest := a[strings.Index(a, ":")+1:]
+		rest = strings.TrimPrefix(rest, "//")
+		if checkHostPort(rest) == "" {
+			return "", fmt.Sprintf("%q has a scheme in front", a), fmt.Sprintf("write %s: host:port alone", rest)
+		}
+		return "", fmt.Sprintf("%q is not host:port", a), example
+	}
+	if m := checkHostPort(a); m != "" {
+		return "", fmt.Sprintf("%q is not host:port: %s", a, m), example
+	}
+	host, port, _ := splitHostPort(a)
+	if port == "" {
+		port = defaultSTUNPort
+	}
+	return net.JoinHostPort(host, port), "", ""
 }
 
 // limits reads sip.limits.
@@ -296,19 +381,22 @@ func parseListener(raw string) (l Listener, msg, fix string) {
 		return l, fmt.Sprintf("%q is not an address to listen on", raw), example
 	}
 	transport := strings.ToLower(u.Scheme)
+	defaultPort := "5060"
 	switch transport {
 	case "udp", "tcp", "ws":
-	case "tls", "wss":
-		return l, transport + " needs a certificate, which this version cannot configure yet", "use udp or tcp"
+	case "tls":
+		defaultPort = "5061" // sip.tls is checked once the whole section is read
+	case "wss":
+		return l, "wss (WebSocket over TLS) is not supported", "use tls:// for SIP over TLS, or ws:// behind a proxy that handles TLS"
 	default:
-		return l, fmt.Sprintf("unknown transport %q", u.Scheme), "write udp, tcp or ws, e.g. udp://0.0.0.0:5060"
+		return l, fmt.Sprintf("unknown transport %q", u.Scheme), "write udp, tcp, tls or ws, e.g. udp://0.0.0.0:5060"
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return l, fmt.Sprintf("%q has more than a transport, a host and a port", raw), example
 	}
 	_, port, err := net.SplitHostPort(u.Host)
 	if err != nil {
-		return l, fmt.Sprintf("%q has no port", raw), "add one: " + transport + "://" + u.Host + ":5060"
+		return l, fmt.Sprintf("%q has no port", raw), "add one: " + transport + "://" + u.Host + ":" + defaultPort
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return l, fmt.Sprintf("port %q is not a number from 0 to 65535", port), example
