@@ -58,7 +58,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: not valid (%s): the running clubline keeps its config until this is fixed\n", *path, countProblems(err))
 		return 1
 	}
-	if errs := checkPrompts(*path, c); len(errs) > 0 {
+	if errs := append(checkPrompts(*path, c), c.CheckFiles()...); len(errs) > 0 {
 		fmt.Fprintln(stderr, errs)
 		fmt.Fprintf(stderr, "%s: not valid (%s)\n", *path, countProblems(errs))
 		return 1
@@ -77,8 +77,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 
 	sched := c.Schedule()
 	fmt.Fprintf(stdout, "%s: valid — %s, %s, languages %s\n", *path, c.Club.Name, c.Club.Timezone, strings.Join(c.Club.Languages, ", "))
-	// Calls to any other number get 404: the number a trunk sends must be here.
-	fmt.Fprintf(stdout, "answers calls to %s\n", strings.Join(c.SIP.Numbers, ", "))
+	// Calls to any other number get 404.
+	fmt.Fprintf(stdout, "answers calls to %s\n", strings.Join(c.AnsweredNumbers(), ", "))
 	if o := c.Hours.Override; o != routing.OverrideAuto && o != "" {
 		fmt.Fprintf(stdout, "note: hours.override is %s: the line answers as %s whatever the hours say\n", o, o)
 	}
@@ -107,6 +107,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	printPeople(stdout, *path, c, now)
+	fmt.Fprintln(stdout)
+	printTrunks(stdout, c) // trunks.go
 	return 0
 }
 

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"io"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"

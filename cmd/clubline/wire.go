@@ -25,6 +25,7 @@ import (
 	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/sip"
 	"github.com/clubline/clubline/sip/registrar"
+	"github.com/clubline/clubline/sip/trunk"
 	"github.com/clubline/clubline/store/embedded"
 	"github.com/clubline/clubline/store/redis"
 	"github.com/clubline/clubline/store/spool"
@@ -44,6 +45,8 @@ type Main struct {
 	// TuneRegistrar, when set, may change the registrar's options before
 	// it starts (tests shorten the registration bounds and the pings).
 	TuneRegistrar func(*registrar.Options)
+	// TrunkTiming, when set, shortens the trunks' retries (tests).
+	TrunkTiming trunk.Timing
 
 	// Set by Start.
 	Config   *config.Config // the config in force at start-up
@@ -57,6 +60,7 @@ type Main struct {
 	Registrar *registrar.Registrar
 
 	acd              *routing.ACD                  // the queues' state, shared by every config snapshot
+	trunkStats       *metrics.Trunks               // the trunks' collectors (trunks.go)
 	script           atomic.Pointer[ivr.Script]    // the snapshot new calls take
 	current          atomic.Pointer[config.Config] // the config in force (the retention purge reads it)
 	retentionChanged chan struct{}                 // cap 1: a reload changed the retention limits
@@ -127,17 +131,36 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		cancel()
 	}
 
+	trunks, err := newTrunks(cfg) // trunks.go
+	if err != nil {
+		return fmt.Errorf("%s: trunks: %w", m.ConfigPath, err)
+	}
+	roots, err := trunkRoots(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.ConfigPath, err)
+	}
+	if err = m.trunkMetrics(trunks); err != nil {
+		return err
+	}
 	m.SIP, err = sip.NewServer(sip.Options{
-		Listen:        listenURIs(cfg.SIP.Listen),
-		PublicAddress: cfg.SIP.PublicAddress,
-		RTPPortMin:    cfg.SIP.RTPPorts.Min,
-		RTPPortMax:    cfg.SIP.RTPPorts.Max,
-		RTPTimeout:    cfg.SIP.RTPTimeout,
-		Numbers:       cfg.SIP.Numbers,
-		MaxCalls:      cfg.SIP.MaxCalls,
-		Handle:        func(ctx context.Context, in ivr.Inbound) { m.script.Load().Run(ctx, in) },
-		OnUnstarted:   func(c clubline.Call) { m.script.Load().Unstarted(c) },
-		OnAwaitingAck: func(delta int) { m.Metrics.CallsAwaitingAck.Add(float64(delta)) },
+		Listen:         listenURIs(cfg.SIP.Listen),
+		PublicAddress:  cfg.SIP.PublicAddress,
+		STUN:           cfg.SIP.STUN,
+		RTPPortMin:     cfg.SIP.RTPPorts.Min,
+		RTPPortMax:     cfg.SIP.RTPPorts.Max,
+		RTPTimeout:     cfg.SIP.RTPTimeout,
+		Numbers:        cfg.AnsweredNumbers(),
+		Trunks:         trunks,
+		AllowFrom:      cfg.SIP.AllowFrom,
+		TrunkTiming:    m.TrunkTiming,
+		OnTrunkRefused: m.trunkStats.Refused,
+		TLSCertFile:    cfg.SIP.TLS.CertFile,
+		TLSKeyFile:     cfg.SIP.TLS.KeyFile,
+		TLSRootCAs:     roots,
+		MaxCalls:       cfg.SIP.MaxCalls,
+		Handle:         func(ctx context.Context, in ivr.Inbound) { m.script.Load().Run(ctx, in) },
+		OnUnstarted:    func(c clubline.Call) { m.script.Load().Unstarted(c) },
+		OnAwaitingAck:  func(delta int) { m.Metrics.CallsAwaitingAck.Add(float64(delta)) },
 		OnRejected: func(c clubline.Call, status int) {
 			m.Metrics.SIPRejected.WithLabelValues(strconv.Itoa(status)).Inc()
 			m.script.Load().Rejected(c)
@@ -165,10 +188,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Listen:   cfg.HTTP.Listen,
 		Gatherer: m.Registry,
 		Logger:   m.Logger,
-		Checks: map[string]admin.Check{
-			"sip":   m.sipReady,
-			"store": m.storeReady,
-		},
+		Checks:   m.readyChecks(trunks),
 	})
 	if err = m.Admin.Start(); err != nil {
 		return fmt.Errorf("%s: %w", m.ConfigPath, err)
@@ -240,7 +260,7 @@ func loadConfig(path string) (*config.Config, *prompts.Set, []byte, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if errs := checkPrompts(path, cfg); len(errs) > 0 {
+	if errs := append(checkPrompts(path, cfg), cfg.CheckFiles()...); len(errs) > 0 {
 		return nil, nil, nil, errs
 	}
 	set, err := prompts.Load(cfg.Prompts.Dir)
@@ -328,6 +348,7 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 		opts.Staff = append(opts.Staff, ivr.Staff{ID: s.ID, Name: s.Name, Extension: s.Extension, Phone: s.Phone})
 	}
 	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback}
+	opts.Trunk = len(cfg.Trunks) > 0
 	return ivr.New(opts, cfg.Schedule(), set, m.Store, m.Metrics, m.Logger,
 		m.scriptOptions()...)
 }
@@ -391,6 +412,15 @@ func (m *Main) countFollowUps(ctx context.Context) {
 	m.Metrics.FollowUpsOpen.Set(float64(len(open)))
 }
 
+// readyChecks are the lines of /readyz.
+func (m *Main) readyChecks(trunks []*trunk.Trunk) map[string]admin.Check {
+	checks := map[string]admin.Check{"sip": m.sipReady, "store": m.storeReady}
+	if len(trunks) > 0 {
+		checks["trunks"] = m.trunksReady
+	}
+	return checks
+}
+
 func (m *Main) sipReady(context.Context) (string, error) {
 	if len(m.SIP.Addrs()) == 0 {
 		return "", errors.New("no SIP listener is up")
@@ -434,6 +464,9 @@ func restartNeeded(old, cur *config.Config) []string {
 	// (extensions and passwords) only at start-up.
 	if credentials(old) != credentials(cur) {
 		keys = append(keys, "staff (extensions and passwords)")
+	}
+	if fmt.Sprint(old.Trunks) != fmt.Sprint(cur.Trunks) {
+		keys = append(keys, "trunks")
 	}
 	return keys
 }
