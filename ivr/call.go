@@ -49,6 +49,12 @@ type call struct {
 	// transfers of the call.
 	answered  bool
 	transfers int
+	// cb is the callback the caller confirmed: Run starts it once the
+	// call has ended.
+	cb *pendingCallback
+	// callbackTo is set on the call of a callback (callback.go): the
+	// number the caller is called back at.
+	callbackTo string
 
 	writes sync.WaitGroup // store writes still running
 }
@@ -166,7 +172,9 @@ func (c *call) finish(err error) {
 
 	c.writes.Wait() // the first record before the last
 	c.save(c.snapshot())
-	if c.s.metrics != nil {
+	// A call that asked for a callback is counted when its callback ends,
+	// with the outcome it ends with.
+	if c.s.metrics != nil && c.cb == nil {
 		c.s.metrics.CallEnded(c.rec.Hours, c.rec.Outcome)
 	}
 	c.log.Info("call ended", "hours", string(c.rec.Hours), "outcome", string(c.rec.Outcome),

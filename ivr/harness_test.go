@@ -73,6 +73,8 @@ type harness struct {
 	skew     atomic.Int64 // nanoseconds added to the running clock
 	// create, when set, makes the message files (ivr.WithRecorder).
 	create func(path string) (ivr.Recorder, error)
+	// callbacks, when set, runs queued callbacks (ivr.WithCallbacks).
+	callbacks *ivr.Callbacks
 }
 
 func newHarness(t *testing.T) *harness {
@@ -140,6 +142,9 @@ func (h *harness) script() *ivr.Script {
 	}
 	if h.create != nil {
 		opts = append(opts, ivr.WithRecorder(h.create))
+	}
+	if h.callbacks != nil {
+		opts = append(opts, ivr.WithCallbacks(h.callbacks))
 	}
 	return ivr.New(h.opts, fixedSchedule{h.status}, h.prompts, h.store, h.m,
 		slog.New(slog.DiscardHandler), opts...)

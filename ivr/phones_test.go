@@ -213,8 +213,9 @@ func (l *fakeStaffLeg) Heard() []string {
 	return append([]string(nil), l.heard...)
 }
 
-// Play consumes src at once, noting each clip; a person who confirms
-// presses 1 when asked to.
+// Play consumes src at once, noting each clip, except hold music, which
+// takes holdMusicPace each time; a person who confirms presses 1 when
+// asked to.
 func (l *fakeStaffLeg) Play(ctx context.Context, src media.Source) error {
 	for {
 		select {
@@ -241,6 +242,15 @@ func (l *fakeStaffLeg) Play(ctx context.Context, src media.Source) error {
 		l.mu.Unlock()
 		if l.confirm && strings.HasSuffix(clip, "/call_confirm_answer") {
 			l.digits <- '1'
+		}
+		if strings.HasSuffix(clip, "/hold_music") { // it loops for ever (a callback's wait)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-l.done:
+				return errLegGone
+			case <-time.After(holdMusicPace):
+			}
 		}
 	}
 }

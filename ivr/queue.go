@@ -28,7 +28,9 @@ const pollEvery = time.Second
 
 // queue puts the caller in the group's line until a staff member answers
 // (then through the whole call), and sends them to the voicemail when they
-// press 0, wait MaxWait, or nobody in the group is registered.
+// press 0, wait MaxWait, or nobody in the group is registered. A caller
+// who may be called back hears how after how to leave, and keeps their
+// place when they choose it (callback.go).
 func (c *call) queue(g *Group, urgent bool) error {
 	now := c.s.now()
 	if c.rec.QueuedAt.IsZero() {
@@ -53,12 +55,15 @@ func (c *call) queue(g *Group, urgent bool) error {
 	}
 
 	t := c.s.acd.Join(g.ID, c.rec.ID, urgent, now)
+	joined := time.Now() // MaxWait is on the monotonic clock, as the wait's timers are
 	c.waitingGauge(g.ID, 1)
 	left := false
 	leave := func(result string) {
 		if !left {
 			left = true
-			c.s.acd.Leave(t)
+			if result != metrics.QueueCallback { // a callback keeps the caller's place
+				c.s.acd.Leave(t)
+			}
 			c.waitingGauge(g.ID, -1)
 			c.queueLeft(g, now, result)
 		}
@@ -70,6 +75,20 @@ func (c *call) queue(g *Group, urgent bool) error {
 		c.trace("%s: queued ahead, urgent (position %d)", g.ID, pos)
 	} else {
 		c.trace("%s: queued (position %d)", g.ID, pos)
+	}
+	// The caller's number when they may ask to be called back, else "".
+	callback := c.callbackOffer()
+	var callbackKey rune
+	if callback != "" {
+		callbackKey = c.s.o.Callback.Key
+	}
+	// exit says how to leave the queue, and the callback offer.
+	exit := func() phrase {
+		ph := c.clips(append([]string{"queue_exit"}, digitClips(c.lang, "0")...)...)
+		if callback != "" {
+			ph = append(ph, c.callbackOfferClips()...)
+		}
+		return ph
 	}
 	said := 0 // the position last said: never say a higher one
 	announce := func() phrase {
@@ -86,43 +105,63 @@ func (c *call) queue(g *Group, urgent bool) error {
 			min := int((est + time.Minute - 1) / time.Minute)
 			ph = append(ph, c.clips(append([]string{"queue_wait"}, prompts.Minutes(c.lang, min)...)...)...)
 		}
-		return append(ph, c.clips(append([]string{"queue_exit"}, digitClips(c.lang, "0")...)...)...)
+		return append(ph, exit()...)
 	}
 	intro := c.clips("connecting")
 	if pos > 1 {
 		intro = append(intro, announce()...)
 	} else {
-		intro = append(intro, c.clips(append([]string{"queue_exit"}, digitClips(c.lang, "0")...)...)...)
+		intro = append(intro, exit()...)
 	}
 
-	res, ans, err := c.holdAndRing(waitOptions{
-		intro:         intro,
-		announce:      announce,
-		announceEvery: g.AnnounceEvery,
-		maxWait:       g.MaxWait,
-		exitKey:       exitKey,
-		ring:          func(ctx context.Context, report func(ringReport) bool) { c.ringQueue(ctx, g, t, report) },
-	})
-	if err != nil {
-		return err
+	for {
+		maxWait := g.MaxWait - time.Since(joined)
+		if maxWait <= 0 {
+			maxWait = time.Nanosecond // the wait times out at once
+		}
+		res, ans, err := c.holdAndRing(waitOptions{
+			intro:         intro,
+			announce:      announce,
+			announceEvery: g.AnnounceEvery,
+			maxWait:       maxWait,
+			exitKey:       exitKey,
+			callbackKey:   callbackKey,
+			ring:          func(ctx context.Context, report func(ringReport) bool) { c.ringQueue(ctx, g, t, report) },
+		})
+		if err != nil {
+			return err
+		}
+		switch res {
+		case waitAnswered:
+			leave(metrics.QueueAnswered)
+			c.s.acd.Waits(g.ID).Add(c.s.now().Sub(now))
+			return c.connected(ans)
+		case waitCallback:
+			number, err := c.chooseCallback(g, t, callback)
+			if err != nil {
+				return err
+			}
+			if number != "" {
+				leave(metrics.QueueCallback)
+				return c.callbackConfirmed(g, t, number)
+			}
+			c.trace("%s: no callback confirmed, back in the queue", g.ID)
+			c.s.acd.Unpark(t)
+			intro = nil // straight back to the hold music
+			continue
+		case waitExit:
+			leave(metrics.QueueVoicemail)
+			c.trace("%s: left the queue for a message (0)", g.ID)
+			return c.voicemail(true)
+		case waitTimeout:
+			leave(metrics.QueueTimeout)
+			c.trace("%s: waited %s, the maximum → voicemail", g.ID, g.MaxWait)
+		default: // nobody registered any more
+			leave(metrics.QueueTimeout)
+			c.trace("%s: nobody registered any more → voicemail", g.ID)
+		}
+		return c.voicemail(false)
 	}
-	switch res {
-	case waitAnswered:
-		leave(metrics.QueueAnswered)
-		c.s.acd.Waits(g.ID).Add(c.s.now().Sub(now))
-		return c.connected(ans)
-	case waitExit:
-		leave(metrics.QueueVoicemail)
-		c.trace("%s: left the queue for a message (0)", g.ID)
-		return c.voicemail(true)
-	case waitTimeout:
-		leave(metrics.QueueTimeout)
-		c.trace("%s: waited %s, the maximum → voicemail", g.ID, g.MaxWait)
-	default: // nobody registered any more
-		leave(metrics.QueueTimeout)
-		c.trace("%s: nobody registered any more → voicemail", g.ID)
-	}
-	return c.voicemail(false)
 }
 
 // queueLeft records the wait and counts the caller leaving the queue. The

@@ -45,6 +45,7 @@ const (
 	waitTimeout             // maxWait elapsed
 	waitNobody              // nobody can be rung
 	waitGaveUp              // the ringer rang everyone without an answer
+	waitCallback            // the caller pressed the callback key
 )
 
 // waitOptions describe one wait: what the caller hears and how it ends.
@@ -54,6 +55,7 @@ type waitOptions struct {
 	announceEvery time.Duration
 	maxWait       time.Duration // 0: no limit
 	exitKey       rune          // 0: none
+	callbackKey   rune          // 0: none
 	ring          ringer
 }
 
@@ -147,6 +149,10 @@ func (c *call) holdAndRing(o waitOptions) (waitResult, *answer, error) {
 				if o.exitKey != 0 && k == o.exitKey {
 					stop()
 					return waitExit, nil, nil
+				}
+				if o.callbackKey != 0 && k == o.callbackKey {
+					stop()
+					return waitCallback, nil, nil
 				}
 			case r := <-reports:
 				if r.note != "" {
@@ -352,12 +358,14 @@ func (c *call) categoryPrompt() string {
 
 // dialRequest carries the call's context to the staff phone: the caller's
 // number as caller id, the category as the name shown, and the headers.
+// A callback rings the staff with the number to be called back, "RAPPEL"
+// before the category and X-Clubline-Callback: 1.
 func (c *call) dialRequest(timeout, waited time.Duration) DialRequest {
 	display := c.rec.Category
 	if c.urgent {
 		display = "URGENT " + display
 	}
-	return DialRequest{
+	r := DialRequest{
 		CallerID: c.rec.From,
 		Display:  display,
 		Headers: map[string]string{
@@ -367,6 +375,12 @@ func (c *call) dialRequest(timeout, waited time.Duration) DialRequest {
 		},
 		RingTimeout: timeout,
 	}
+	if c.callbackTo != "" {
+		r.CallerID = c.callbackTo
+		r.Display = "RAPPEL " + display
+		r.Headers["X-Clubline-Callback"] = "1"
+	}
+	return r
 }
 
 // targets is where each of the staff members can be rung now: their

@@ -12,6 +12,11 @@
 //     left none (silence, # at once) and was told so (no_message), or the
 //     call was cut by shutdown. The trace tells these apart.
 //
+// A caller who asked to be called back from a queue is hung up with
+// outcome abandoned; their callback (callback.go) carries the same record
+// on, to answered when it is put through, or to voicemail with a
+// follow-up when it is given up, and the call is counted then.
+//
 // The stage is the last step reached: greeting (including the whole
 // closed-office message), menu, voicemail.
 package ivr
@@ -52,6 +57,10 @@ type Options struct {
 	// Trunk says outside numbers can be rung: a staff member's Phone is
 	// then rung along with their registered phones.
 	Trunk bool
+	// Callback lets a caller waiting in a group's queue ask to be called
+	// back without losing their place (callback.go). The callbacks run in
+	// the Callbacks given with WithCallbacks.
+	Callback CallbackOptions
 }
 
 // Group is a staff group and how its queue works.
@@ -192,6 +201,8 @@ type Script struct {
 	phones Phones
 	bridge BridgeFunc
 	acd    *routing.ACD
+	// callbacks runs the queued callbacks (WithCallbacks); nil: none.
+	callbacks *Callbacks
 
 	groups map[string]*Group
 	staff  map[string]*Staff
@@ -232,6 +243,9 @@ func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Met
 	}
 	if s.acd == nil {
 		s.acd = routing.NewACD()
+	}
+	if s.o.Callback.Enabled && s.callbacks == nil {
+		s.log.Warn("callbacks are enabled but nothing runs them (ivr.WithCallbacks): none is offered")
 	}
 	return s
 }
@@ -298,6 +312,7 @@ func withDefaults(o Options) Options {
 	if v.UrgentFollowUpWithin <= 0 {
 		v.UrgentFollowUpWithin = clubline.DefaultUrgentFollowUpWithin
 	}
+	o.Callback.withDefaults()
 	if o.UrgencyKey == "" {
 		for _, opt := range o.Menu.Options {
 			if opt.Route == clubline.RouteUrgency {
@@ -334,8 +349,9 @@ func randomID() string {
 
 // Run carries one answered call from the greeting to the hang-up and
 // returns when it is over: it hangs up itself unless the caller did, and
-// leaves no goroutine behind. The call record is written when the call
-// starts and again when it ends.
+// leaves no goroutine behind but a callback the caller asked for, which
+// runs in the script's Callbacks. The call record is written when the
+// call starts and again when it ends (and by its callback).
 func (s *Script) Run(ctx context.Context, in Inbound) {
 	if in.Leg == nil {
 		s.log.Error("call without a leg", "call", in.ID)
@@ -343,10 +359,13 @@ func (s *Script) Run(ctx context.Context, in Inbound) {
 	}
 	c := s.newCall(ctx, in)
 	s.gauge(1)
-	defer s.gauge(-1)
 	c.saveCall()
 	err := c.script()
 	c.finish(err)
+	s.gauge(-1)
+	if c.cb != nil {
+		s.startCallback(c)
+	}
 }
 
 // Rejected counts a call refused before it was answered (the sip

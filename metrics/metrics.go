@@ -33,6 +33,8 @@ type Metrics struct {
 	SIPBlocked       *prometheus.CounterVec
 	// VoicemailWriteErrors counts messages the disk did not take in full.
 	VoicemailWriteErrors prometheus.Counter
+
+	callbacks *prometheus.CounterVec // callback.go
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -75,7 +77,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		QueueCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_queue_calls_total",
-			Help: "Callers who left a staff group's queue, by group and result (answered: a staff member answered; abandoned: the caller hung up while waiting; voicemail: the caller chose to leave a message; timeout: the maximum wait was reached or nobody was available).",
+			Help: "Callers who left a staff group's queue, by group and result (answered: a staff member answered; abandoned: the caller hung up while waiting; voicemail: the caller chose to leave a message; timeout: the maximum wait was reached or nobody was available; callback: the caller asked to be called back, keeping their place: see clubline_callbacks_total).",
 		}, []string{"group", "result"}),
 		QueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "clubline_queue_wait_seconds",
@@ -118,12 +120,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "clubline_voicemail_write_errors_total",
 			Help: "Voicemail messages that could not be written to disk in full (voicemail.dir missing or read-only, disk full, I/O error): what reached the disk is kept if it is at least the minimum length, and the caller is told the message could not be recorded.",
 		}),
+		callbacks: newCallbacks(),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.CallsAwaitingAck, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
 		m.ConfigLoaded, m.StoreSpooled, m.QueueCalls, m.QueueWait, m.QueueWaiting,
 		m.QueueShort, m.QueueInSL, m.StaffBusy,
 		m.SIPRejected, m.StaffRegistered, m.RetentionDeleted, m.SIPBlocked, m.VoicemailWriteErrors,
+		m.callbacks,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -151,7 +155,7 @@ const (
 )
 
 // QueueResults lists the results, in the order the docs give them.
-var QueueResults = []string{QueueAnswered, QueueAbandoned, QueueVoicemail, QueueTimeout}
+var QueueResults = []string{QueueAnswered, QueueAbandoned, QueueVoicemail, QueueTimeout, QueueCallback}
 
 // Groups makes the queue series of these groups exist at zero, so that
 // rates and ratios are defined before a group's first call.
@@ -164,6 +168,7 @@ func (m *Metrics) Groups(ids ...string) {
 		m.QueueWaiting.WithLabelValues(g)
 		m.QueueShort.WithLabelValues(g)
 		m.QueueInSL.WithLabelValues(g)
+		m.callbackGroup(g)
 	}
 }
 

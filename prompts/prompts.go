@@ -224,4 +224,8 @@ var catalogueWords = []string{
 	"queue_position", "queue_position_suffix", "queue_many", "queue_wait",
 	"minutes", "minute", "queue_exit", "connecting", "transfer",
 	"hold_music", "call_confirm", "call_confirm_answer",
+	// queued callback
+	"callback_offer", "callback_number", "callback_confirm", "callback_refused",
+	"callback_noted", "callback_hello", "callback_staff", "callback_staff_dialing",
+	"callback_no_answer", "callback_retry",
 }

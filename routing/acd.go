@@ -6,6 +6,22 @@ import (
 	"time"
 )
 
+// A queued callback's defaults (ivr.CallbackOptions): a caller waiting in
+// a group's line may ask to be called back and hang up, keeping their
+// place. They sit beside the ACD, which keeps that place, rather than in
+// queue.go with the queue's timeouts, only because they came later.
+const (
+	// DefaultCallbackKey asks for a callback while waiting.
+	DefaultCallbackKey = '2'
+	// DefaultCallbackAttempts is how many times the caller is called back
+	// (a staff member waiting on the line each time) before the callback
+	// is given up for a follow-up.
+	DefaultCallbackAttempts = 3
+	// DefaultCallbackRetryAfter is the pause after a callback the caller
+	// did not answer, before the next attempt.
+	DefaultCallbackRetryAfter = 2 * time.Minute
+)
+
 // ACD is the state the queues share: the callers waiting in each group's
 // line, the staff members being rung or on a call, when each one's last
 // call ended, and each group's recent waits. It holds no policy of its
@@ -17,7 +33,9 @@ import (
 // is already ringing someone (Asterisk's autofill), so a staff member
 // who frees up goes to the caller who has waited longest, and two free
 // staff members serve the first two callers at once. An urgent caller
-// joins ahead of every caller who is not urgent.
+// joins ahead of every caller who is not urgent. A parked ticket (a
+// queued callback between two attempts) keeps its place but holds
+// nobody back.
 //
 // An ACD is safe for concurrent use.
 type ACD struct {
@@ -45,6 +63,7 @@ type Ticket struct {
 	seq     uint64
 	ringing int // staff members being rung for this caller
 	left    bool
+	parked  bool
 }
 
 // NewACD returns an empty ACD.
@@ -126,6 +145,49 @@ func (q *ACD) Leave(t *Ticket) {
 	q.notify()
 }
 
+// Park keeps t's place in its line without serving it: Reserve gives it
+// nobody, and the callers behind it ring staff as if it were ringing
+// someone. A ticket that has left the line (Leave, or Answered) goes back
+// to the place it had: ahead of every ticket that joined after it, an
+// urgent one among the urgent ones. A queued callback is parked while its
+// caller chooses it, and between two attempts; Unpark serves it again.
+func (q *ACD) Park(t *Ticket) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, a := range q.agents {
+		if a.ringing == t {
+			a.ringing = nil
+		}
+	}
+	t.ringing = 0
+	t.parked = true
+	if t.left {
+		t.left = false
+		line := q.lines[t.Group]
+		i := slices.IndexFunc(line, func(o *Ticket) bool {
+			if t.Urgent {
+				return !o.Urgent || o.seq > t.seq
+			}
+			return !o.Urgent && o.seq > t.seq
+		})
+		if i < 0 {
+			i = len(line)
+		}
+		q.lines[t.Group] = slices.Insert(line, i, t)
+	}
+	q.notify()
+}
+
+// Unpark serves a parked ticket again, at its place.
+func (q *ACD) Unpark(t *Ticket) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if t.parked {
+		t.parked = false
+		q.notify()
+	}
+}
+
 // Position is the caller's place in the line, 1 for the next to be
 // answered; 0 once they have left it.
 func (q *ACD) Position(t *Ticket) int {
@@ -145,18 +207,19 @@ func (q *ACD) Waiting(group string) int {
 // among members (in the group's order) who are available: in registered,
 // not on a call, not rung for someone else, not in skip. It marks them as
 // rung for this caller and returns them; nil when the caller must wait:
-// someone ahead is not ringing anyone yet, or nobody is available.
+// someone ahead is not ringing anyone yet (and not parked), nobody is
+// available, or the caller's own ticket is parked.
 func (q *ACD) Reserve(t *Ticket, s Strategy, members []string, registered, skip map[string]bool) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if t.left {
+	if t.left || t.parked {
 		return nil
 	}
 	for _, o := range q.lines[t.Group] {
 		if o == t {
 			break
 		}
-		if o.ringing == 0 {
+		if o.ringing == 0 && !o.parked {
 			return nil
 		}
 	}

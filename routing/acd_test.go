@@ -118,3 +118,69 @@ func TestACDLeaveReleasesAndNotifies(t *testing.T) {
 		t.Errorf("marie still reserved after the caller left: %v", got)
 	}
 }
+
+// A parked ticket (a queued callback between attempts) keeps its place but
+// holds nobody back; once it left (its staff member answered, then the
+// callback failed), Park puts it back where it was; Unpark serves it.
+func TestACDParkKeepsThePlace(t *testing.T) {
+	q := NewACD()
+	members, reg := []string{"marie"}, all("marie")
+	cb := q.Join("office", "callback", false, t0)
+	later := q.Join("office", "later", false, t0)
+
+	q.Park(cb)
+	if got := q.Reserve(cb, RingAll, members, reg, nil); got != nil {
+		t.Errorf("a parked ticket rings %v", got)
+	}
+	if q.Position(cb) != 1 || q.Position(later) != 2 {
+		t.Errorf("parked: positions %d and %d, want 1 and 2", q.Position(cb), q.Position(later))
+	}
+	changed := q.Changed()
+	q.Unpark(cb)
+	select {
+	case <-changed:
+	default:
+		t.Error("Unpark did not signal a change")
+	}
+	if got := q.Reserve(later, RingAll, members, reg, nil); got != nil {
+		t.Errorf("the caller behind rings %v before the unparked one", got)
+	}
+
+	// marie answers the callback; she and the line move on while the
+	// caller is dialled: the next one may ring luc.
+	if got := q.Reserve(cb, RingAll, members, reg, nil); !slices.Equal(got, []string{"marie"}) {
+		t.Fatalf("unparked ticket rings %v, want marie", got)
+	}
+	q.Answered(cb, "marie")
+	urgent := q.Join("office", "urgent", true, t0)
+	last := q.Join("office", "last", false, t0)
+	if q.Position(cb) != 0 || q.Position(later) != 2 {
+		t.Errorf("after marie answered: callback at %d, later at %d", q.Position(cb), q.Position(later))
+	}
+
+	// The caller did not answer: the ticket goes back behind the urgent
+	// caller, ahead of those who joined after it, and holds nobody back.
+	q.Hungup("marie", t0)
+	q.Park(cb)
+	for want, tk := range []*Ticket{urgent, cb, later, last} {
+		if got := q.Position(tk); got != want+1 {
+			t.Errorf("%s at %d, want %d", tk.CallID, got, want+1)
+		}
+	}
+	q.Reserve(urgent, RingAll, []string{"luc"}, all("luc"), nil) // the urgent caller rings luc
+	if got := q.Reserve(later, RingAll, members, reg, nil); !slices.Equal(got, []string{"marie"}) {
+		t.Errorf("behind a parked ticket, rings %v, want marie", got)
+	}
+	q.Leave(cb)
+	if q.Position(cb) != 0 || q.Waiting("office") != 3 {
+		t.Errorf("after leaving: at %d, %d waiting", q.Position(cb), q.Waiting("office"))
+	}
+
+	// An urgent ticket goes back among the urgent ones, in join order.
+	u2 := q.Join("office", "u2", true, t0)
+	q.Answered(urgent, "luc")
+	q.Park(urgent)
+	if q.Position(urgent) != 1 || q.Position(u2) != 2 {
+		t.Errorf("urgent back at %d, u2 at %d, want 1 and 2", q.Position(urgent), q.Position(u2))
+	}
+}
