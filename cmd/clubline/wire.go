@@ -61,6 +61,7 @@ type Main struct {
 
 	acd              *routing.ACD                  // the queues' state, shared by every config snapshot
 	trunkStats       *metrics.Trunks               // the trunks' collectors (trunks.go)
+	callbacks        *ivr.Callbacks                // queued callbacks, shared by every config snapshot
 	script           atomic.Pointer[ivr.Script]    // the snapshot new calls take
 	current          atomic.Pointer[config.Config] // the config in force (the retention purge reads it)
 	retentionChanged chan struct{}                 // cap 1: a reload changed the retention limits
@@ -120,6 +121,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.recoverVoicemails(ctx, cfg) // before any call records, and before the count
 	m.countFollowUps(ctx)
 	m.acd = routing.NewACD()
+	m.callbacks = ivr.NewCallbacks()
 	if m.Registrar, err = m.newRegistrar(cfg); err != nil {
 		return fmt.Errorf("%s: staff: %w", m.ConfigPath, err)
 	}
@@ -230,6 +232,11 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = m.SIP.Wait(wctx)
 		cancel()
+	}
+	// Callbacks not yet put through are given up with a follow-up each;
+	// those talking are given what is left of the drain.
+	if err := m.callbacks.Shutdown(ctx); err != nil {
+		m.Logger.Warn("callbacks in progress were cut by the shutdown", "error", err)
 	}
 	m.stop()
 	m.wg.Wait()
@@ -349,6 +356,10 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 	}
 	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback}
 	opts.Trunk = len(cfg.Trunks) > 0
+	if cb := cfg.Callback; cb.Enabled && cb.Key != "" {
+		opts.Callback = ivr.CallbackOptions{Enabled: true, Key: rune(cb.Key[0]), Attempts: cb.Attempts,
+			RetryAfter: cb.RetryAfter, Allows: cb.Allows}
+	}
 	return ivr.New(opts, cfg.Schedule(), set, m.Store, m.Metrics, m.Logger,
 		m.scriptOptions()...)
 }
@@ -527,7 +538,7 @@ func (m *Main) countRegistered() {
 // scriptOptions are the parts every config snapshot's script shares: the
 // clock, the queues, the dialer and where staff phones are found.
 func (m *Main) scriptOptions() []ivr.Option {
-	opts := []ivr.Option{ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithDialer(m.SIP.Dialer())}
+	opts := []ivr.Option{ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithCallbacks(m.callbacks), ivr.WithDialer(m.SIP.Dialer())}
 	if m.Registrar != nil {
 		opts = append(opts, ivr.WithPhones(m.Registrar))
 	}
