@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/interop/provider"
+	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/trunk"
+	"github.com/clubline/clubline/softphone"
+)
+
+// End to end through a SIP provider: Kamailio from Debian plays the club's
+// provider (interop/provider), clubline registers to it as its trunk, a
+// caller on the "PSTN" dials the club's number at the provider, and the
+// on-call volunteer's mobile is rung through it. The caller and the mobile
+// are Go phones; what a provider does is Kamailio's.
+
+const trunkPassword = "trunk-secret-e2e"
+
+func init() { os.Setenv("CLUBLINE_TEST_TRUNK_PW", trunkPassword) }
+
+// trunkPeople: luc is on call tonight and has only his mobile; marie is in
+// office. The trunk is the provider's; calls are taken only from it (the
+// test's strangers come from other loopback addresses).
+const trunkPeople = `staff:
+  - { id: marie, name: Marie Tremblay, extension: "201", password_env: CLUBLINE_TEST_PW_QUEUE }
+  - { id: luc, name: Luc Gagnon, extension: "202", password_env: CLUBLINE_TEST_PW_QUEUE, phone: "+15145550199" }
+groups:
+  - { id: office, members: [marie], ring_timeout: 4s, max_wait: 3m, announce_every: 20s }
+on_call:
+  rotation: { every: week, starts: 2026-11-16T16:30, members: [luc] }
+urgency:
+  target: on-call
+  fallback: "%s"
+trunks:
+  - name: provider
+    registrar: "sip:%s"
+    username: clubline
+    password_env: CLUBLINE_TEST_TRUNK_PW
+    numbers: ["+14505550100"]
+    keepalive: 10s
+`
+
+type trunkLine struct {
+	*line
+	p *provider.Provider
+}
+
+// startTrunkLine starts the provider (its PSTN side at pstn, "" for none)
+// and a line registered to it; fallback is urgency.fallback.
+func startTrunkLine(t *testing.T, at time.Time, po provider.Options, fallback string, tune ...func(*Main)) *trunkLine {
+	t.Helper()
+	provider.Require(t)
+	po.Username, po.Password = "clubline", trunkPassword
+	p := provider.Start(t, po)
+	dir := t.TempDir()
+	path := writeConfig(t, dir, lineOpts{at: at})
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := fmt.Sprintf(trunkPeople, fallback, p.Addr())
+	text := strings.Replace(string(body), "groups:\n  - { id: office }\n", people, 1)
+	// Only the trunk may call: loopback is not in allow_from here.
+	text = strings.Replace(text, "  drain_timeout: 5s\n", "  drain_timeout: 5s\n  allow_from: [\"192.0.2.1\"]\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "clubline.yaml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tune = append(tune, func(m *Main) {
+		m.TrunkTiming = trunk.Timing{RetryMin: 500 * time.Millisecond, RetryMax: 2 * time.Second, RequestTimeout: 2 * time.Second}
+	})
+	l := &trunkLine{line: startLineIn(t, dir, path, at, tune...), p: p}
+	l.awaitMetric(`clubline_trunk_registered{trunk="provider"}`, 1)
+	return l
+}
+
+// callClub dials the club's number at the provider, as a caller on the
+// PSTN does.
+func (l *trunkLine) callClub(from string) *softphone.Call {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := softphone.Dial(ctx, "sip:+14505550100@"+l.p.Addr(), softphone.Options{From: from, Logger: testLogger(l.t)})
+	if err != nil {
+		l.t.Fatalf("calling the club through the provider: %v\n%s", err, strings.Join(l.p.Log(), "\n"))
+	}
+	l.t.Cleanup(func() {
+		select {
+		case <-c.Done():
+		default:
+			_ = c.Hangup(context.Background())
+		}
+	})
+	return c
+}
+
+// mobile is a phone on the PSTN side: the provider relays calls out to it.
+func mobile(t *testing.T, o softphone.AnswerOptions) (*softphone.Answerer, string) {
+	t.Helper()
+	o.User = "mobile"
+	a, err := softphone.Listen(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	contact := a.Contact()
+	hostport := contact[strings.Index(contact, "@")+1:]
+	if i := strings.IndexByte(hostport, ';'); i >= 0 {
+		hostport = hostport[:i]
+	}
+	if _, err := netip.ParseAddrPort(hostport); err != nil {
+		t.Fatalf("mobile contact %q: %v", contact, err)
+	}
+	return a, hostport
+}
+
+// Each way a provider says which number was dialled reaches the greeting,
+// and the record keeps the trunk and the club's number.
+func TestTrunkCallReachesGreeting(t *testing.T) {
+	for _, delivery := range []string{"to", "pcpid", "diversion", "ruri"} {
+		t.Run(delivery, func(t *testing.T) {
+			t.Parallel()
+			l := startTrunkLine(t, openTuesday, provider.Options{Delivery: delivery}, "")
+			if got := l.get("/readyz"); !strings.Contains(got, "trunk provider registered") {
+				t.Errorf("/readyz:\n%s\nwant it to say the trunk is registered", got)
+			}
+			c := l.callClub("+15145550101")
+			l.awaitHeard(c, "fr", "greeting", 8*time.Second)
+			_ = c.Hangup(context.Background())
+			awaitEnd(t, c, 5*time.Second)
+			rec := l.lastCall()
+			if rec.Trunk != "provider" || rec.To != "+14505550100" || rec.From != "+15145550101" {
+				t.Errorf("record from %q to %q trunk %q; want +15145550101 to +14505550100 through provider", rec.From, rec.To, rec.Trunk)
+			}
+		})
+	}
+}
+
+// Out of hours, the urgent key rings the on-call volunteer's mobile through
+// the provider. The mobile hears who calls and why, presses 1, and then
+// the caller and the volunteer hear each other. The provider saw clubline
+// authenticate and present the club's number.
+func TestTrunkUrgencyRingsOnCallMobile(t *testing.T) {
+	t.Parallel()
+	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 500 * time.Millisecond})
+	l := startTrunkLine(t, tuesdayEve, provider.Options{PSTN: addr}, "")
+	c := l.callClub("+15145550101")
+	l.awaitHeard(c, "fr", "closed", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '9'); err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, mob, 20*time.Second)
+	inv := m.Invite()
+	if got := inv.From().Address.User; got != "+14505550100" {
+		t.Errorf("the mobile sees the call from %q, want the club's number +14505550100", got)
+	}
+	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
+	if l.heard(c, "fr", "call_confirm") {
+		t.Error("the caller heard the call-confirm prompt meant for the volunteer")
+	}
+	if err := m.SendDigit(context.Background(), '1'); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
+	go func() { _ = m.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
+	awaitTone(t, "the caller", c.Heard, 1000, 10*time.Second)
+	awaitTone(t, "the volunteer", m.Heard, 440, 10*time.Second)
+	_ = m.Hangup(context.Background())
+	awaitEnd(t, c, 5*time.Second)
+
+	relayed := strings.Join(l.p.Relayed(), "\n")
+	if !strings.Contains(relayed, "+15145550199") {
+		t.Errorf("the provider relayed:\n%s\nwant the call to +15145550199", relayed)
+	}
+	rec := l.lastCall()
+	if rec.Route != "urgency" || rec.AnsweredBy != "luc" || rec.Outcome != clubline.OutcomeAnswered {
+		t.Errorf("record %+v; want urgency answered by luc", rec)
+	}
+}
+
+// A mobile whose own voicemail answers (nobody presses 1) never takes the
+// caller: clubline hangs it up and tries the fallback, then the urgent
+// message.
+func TestTrunkMobileVoicemailIsNotBridged(t *testing.T) {
+	t.Parallel()
+	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
+	l := startTrunkLine(t, tuesdayEve, provider.Options{PSTN: addr}, "+15145550188")
+	c := l.callClub("+15145550101")
+	l.awaitHeard(c, "fr", "closed", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '9'); err != nil {
+		t.Fatal(err)
+	}
+	// The "voicemail" answers both calls (luc's, then the fallback) and
+	// says nothing back.
+	first := answered(t, mob, 20*time.Second)
+	awaitEnd(t, first, 30*time.Second)
+	second := answered(t, mob, 20*time.Second)
+	if got := second.Invite().Recipient.User; !strings.Contains(got, "5145550188") {
+		t.Errorf("second call to %q, want the fallback +15145550188", got)
+	}
+	awaitEnd(t, second, 30*time.Second)
+	l.awaitHeard(c, "fr", "voicemail", 30*time.Second)
+	rec := l.lastCall()
+	if rec.AnsweredBy != "" {
+		t.Errorf("answered by %q: a mobile's voicemail must not take the caller", rec.AnsweredBy)
+	}
+	if tr := strings.Join(rec.Trace, "|"); !strings.Contains(tr, "not confirmed") {
+		t.Errorf("trace %q: want the unconfirmed answers", tr)
+	}
+}
