@@ -18,7 +18,7 @@
 //     what the provider decided, and the pipe's end is the sign that every
 //     process of the group has exited, so nothing outlives a test.
 //   - Everything it writes goes under t.TempDir(): the config, the run
-//     directory (-Y), the log.
+//     directory (-Y), the log, a self-signed certificate for TLS.
 //   - Ports are picked free on 127.0.0.1, the same number for UDP and TCP
 //     as at a real provider; Restart reuses them, which is the point of a
 //     "provider down, provider back" test.
@@ -31,9 +31,16 @@ package provider
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	_ "embed"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -74,6 +81,11 @@ type Options struct {
 	// SHA256 makes every challenge algorithm=SHA-256 (RFC 8760) instead of
 	// MD5.
 	SHA256 bool
+	// TLS adds a TLS listener (TLSAddr) with CertFile and KeyFile (PEM);
+	// left empty, a self-signed certificate for 127.0.0.1 is made (see
+	// Provider.Options for its file).
+	TLS               bool
+	CertFile, KeyFile string
 }
 
 // deliveries are the values of Options.Delivery, as kamailio.cfg knows them.
@@ -108,6 +120,14 @@ func (o Options) withDefaults() (Options, error) {
 			errs = append(errs, fmt.Errorf("provider: PSTN %q: want host:port", o.PSTN))
 		}
 	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		errs = append(errs, errors.New("provider: CertFile and KeyFile go together"))
+	}
+	for name, v := range map[string]string{"CertFile": o.CertFile, "KeyFile": o.KeyFile} {
+		if strings.ContainsAny(v, "\"\\\r\n") {
+			errs = append(errs, fmt.Errorf("provider: %s %q: no quotes, backslashes or line breaks", name, v))
+		}
+	}
 	return o, errors.Join(errs...)
 }
 
@@ -118,6 +138,7 @@ type Provider struct {
 	dir     string
 	opts    Options
 	port    int // UDP and TCP
+	tlsPort int // 0 without TLS
 	logFile *os.File
 
 	mu      sync.Mutex
@@ -151,7 +172,7 @@ func Require(t testing.TB) string {
 		if _, serr := os.Stat("/usr/sbin/kamailio"); serr == nil {
 			return "/usr/sbin/kamailio"
 		}
-		t.Fatalf("CLUBLINE_TEST_INTEROP=1 but kamailio is not installed: install it with `apt-get install kamailio`")
+		t.Fatalf("CLUBLINE_TEST_INTEROP=1 but kamailio is not installed: install it with `apt-get install kamailio` (and kamailio-tls-modules for TLS)")
 	}
 	return path
 }
@@ -167,6 +188,9 @@ func Start(t testing.TB, o Options) *Provider {
 		t.Fatal(err)
 	}
 	p := &Provider{t: t, bin: bin, dir: t.TempDir(), opts: o}
+	if o.TLS && o.CertFile == "" {
+		p.opts.CertFile, p.opts.KeyFile = selfSigned(t, p.dir)
+	}
 	if err := os.WriteFile(filepath.Join(p.dir, "kamailio.cfg"), config, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +201,9 @@ func Start(t testing.TB, o Options) *Provider {
 		t.Fatal(err)
 	}
 	p.port = freePort(t)
+	if o.TLS {
+		p.tlsPort = freeTCPPort(t)
+	}
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
@@ -191,7 +218,16 @@ func Start(t testing.TB, o Options) *Provider {
 // Addr is where the provider takes SIP over UDP and TCP, "127.0.0.1:port".
 func (p *Provider) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
 
-// Options are the options it runs with, defaults filled in.
+// TLSAddr is where it takes SIP over TLS, "" without Options.TLS.
+func (p *Provider) TLSAddr() string {
+	if p.tlsPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.tlsPort))
+}
+
+// Options are the options it runs with, defaults filled in (and the
+// certificate it made, with TLS).
 func (p *Provider) Options() Options { return p.opts }
 
 // Log returns the PROVIDER lines logged so far, across restarts, each from
@@ -266,7 +302,7 @@ func (p *Provider) Restart(t testing.TB) {
 }
 
 // start runs Kamailio and waits until it answers OPTIONS over UDP and
-// accepts TCP connections.
+// accepts TCP (and TLS) connections.
 func (p *Provider) start(t testing.TB) {
 	t.Helper()
 	r, w, err := os.Pipe()
@@ -342,6 +378,12 @@ func (p *Provider) args() []string {
 	}
 	if o.SHA256 {
 		args = append(args, "-A", "WITH_SHA256")
+	}
+	if o.TLS {
+		args = append(args, "-A", "WITH_TLS")
+		def("TLS_PORT", strconv.Itoa(p.tlsPort))
+		str("TLS_CERT", o.CertFile)
+		str("TLS_KEY", o.KeyFile)
 	}
 	return args
 }
@@ -457,7 +499,7 @@ func (proc *process) wait(timeout time.Duration) bool {
 }
 
 // probe sends one OPTIONS over UDP and wants a 200, then checks that the
-// TCP port accepts connections.
+// TCP (and TLS) ports accept connections.
 func (p *Provider) probe() error {
 	p.mu.Lock()
 	p.probes++
@@ -478,11 +520,16 @@ func (p *Provider) probe() error {
 		first, _, _ := bytes.Cut(buf[:size], []byte("\r\n"))
 		return fmt.Errorf("OPTIONS over UDP: %q, want 200", first)
 	}
-	tc, err := net.DialTimeout("tcp4", p.Addr(), 200*time.Millisecond)
-	if err != nil {
-		return err
+	for _, addr := range []string{p.Addr(), p.TLSAddr()} {
+		if addr == "" {
+			continue
+		}
+		tc, err := net.DialTimeout("tcp4", addr, 200*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		tc.Close()
 	}
-	tc.Close()
 	return nil
 }
 
@@ -512,7 +559,11 @@ func (p *Provider) options(n uint64) (net.Conn, error) {
 
 // hint names the usual cause of a failed start.
 func (p *Provider) hint() string {
-	if strings.Contains(p.tail(40), "Address already in use") {
+	log := p.tail(40)
+	switch {
+	case strings.Contains(log, "tls.so"):
+		return " — TLS needs the tls module: apt-get install kamailio-tls-modules"
+	case strings.Contains(log, "Address already in use"):
 		return " — a port was taken in between; rerun"
 	}
 	return ""
@@ -552,4 +603,53 @@ func freePort(t testing.TB) int {
 	}
 	t.Fatal("provider: no port free for both TCP and UDP on 127.0.0.1")
 	return 0
+}
+
+func freeTCPPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and localhost and its key
+// into dir, for a TLS listener whose clients do not check who it is (or
+// trust this file).
+func selfSigned(t testing.TB, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "clubline provider stand-in"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+		BasicConstraintsValid: true,
+		IsCA:                  true, // a client may trust it as its own root
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

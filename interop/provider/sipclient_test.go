@@ -3,10 +3,13 @@ package provider_test
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,13 +17,13 @@ import (
 )
 
 // sipClient is the smallest trunk that shows what SIPp cannot: it
-// registers over one UDP socket or TCP connection, answering SHA-256
+// registers over one UDP socket, TCP or TLS connection, answering SHA-256
 // challenges, and can claim in its Via and Contact an address it does not
 // send from, as a client behind a NAT does.
 type sipClient struct {
 	conn   net.Conn
 	r      *bufio.Reader
-	proto  string // "UDP" or "TCP"
+	proto  string // "UDP", "TCP" or "TLS"
 	server string
 	// claimed is the host:port of the Via and the Contact; the socket's
 	// own address unless a test sets another.
@@ -49,6 +52,29 @@ func dialSIP(t *testing.T, proto, server string) *sipClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newSIPClient(t, conn, proto, server)
+}
+
+// dialSIPTLS connects to server over TLS, trusting only the certificate
+// in caFile, checked for the server's address.
+func dialSIPTLS(t *testing.T, server, caFile string) *sipClient {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", caFile)
+	}
+	conn, err := tls.Dial("tcp4", server, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", server, err)
+	}
+	return newSIPClient(t, conn, "tls", server)
+}
+
+func newSIPClient(t *testing.T, conn net.Conn, proto, server string) *sipClient {
 	t.Cleanup(func() { conn.Close() })
 	return &sipClient{conn: conn, r: bufio.NewReader(conn), proto: strings.ToUpper(proto), server: server,
 		claimed: conn.LocalAddr().String(), callID: token() + "@sip-client-test"}
@@ -155,7 +181,7 @@ func (c *sipClient) write(t *testing.T, msg string) {
 }
 
 // read returns the next message from the socket or connection: one
-// datagram over UDP, framed by Content-Length over TCP.
+// datagram over UDP, framed by Content-Length over TCP and TLS.
 func (c *sipClient) read(t *testing.T, timeout time.Duration) received {
 	t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
