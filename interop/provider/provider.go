@@ -29,18 +29,9 @@
 package provider
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	_ "embed"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -49,7 +40,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -105,11 +95,13 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.DID, "+14505550100")
 	def(&o.Delivery, "to")
 	var errs []error
-	for name, v := range map[string]string{"Username": o.Username, "Password": o.Password, "Realm": o.Realm, "DID": o.DID} {
+	for _, f := range []struct{ name, value string }{
+		{"Username", o.Username}, {"Password", o.Password}, {"Realm", o.Realm}, {"DID", o.DID},
+	} {
 		// The values become Kamailio string tokens ("..."), which have no
 		// escape for a quote; SIP would not carry the others unescaped.
-		if strings.ContainsAny(v, "\"\\ \t\r\n") {
-			errs = append(errs, fmt.Errorf("provider: %s %q: no quotes, backslashes or white space", name, v))
+		if strings.ContainsAny(f.value, "\"\\ \t\r\n") {
+			errs = append(errs, fmt.Errorf("provider: %s %q: no quotes, backslashes or white space", f.name, f.value))
 		}
 	}
 	if !slices.Contains(deliveries, o.Delivery) {
@@ -123,9 +115,9 @@ func (o Options) withDefaults() (Options, error) {
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		errs = append(errs, errors.New("provider: CertFile and KeyFile go together"))
 	}
-	for name, v := range map[string]string{"CertFile": o.CertFile, "KeyFile": o.KeyFile} {
-		if strings.ContainsAny(v, "\"\\\r\n") {
-			errs = append(errs, fmt.Errorf("provider: %s %q: no quotes, backslashes or line breaks", name, v))
+	for _, f := range []struct{ name, value string }{{"CertFile", o.CertFile}, {"KeyFile", o.KeyFile}} {
+		if strings.ContainsAny(f.value, "\"\\\r\n") {
+			errs = append(errs, fmt.Errorf("provider: %s %q: no quotes, backslashes or line breaks", f.name, f.value))
 		}
 	}
 	return o, errors.Join(errs...)
@@ -146,13 +138,6 @@ type Provider struct {
 	probes  uint64                   // the last probe's number
 	waiting map[uint64]chan struct{} // closed when the probe's line is read
 	proc    *process                 // nil while stopped
-}
-
-// process is one run of Kamailio.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the main process has been waited for
-	closed chan struct{} // closed once no process of the group holds the log pipe
 }
 
 // logMarker starts every line kamailio.cfg writes for the tests.
@@ -299,357 +284,4 @@ func (p *Provider) Restart(t testing.TB) {
 	t.Helper()
 	p.Stop()
 	p.start(t)
-}
-
-// start runs Kamailio and waits until it answers OPTIONS over UDP and
-// accepts TCP (and TLS) connections.
-func (p *Provider) start(t testing.TB) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(p.bin, p.args()...)
-	cmd.Dir = p.dir
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Its own group, so that Stop reaches every worker.
-		Setpgid: true,
-		// If the test binary dies without its clean-up (a timeout panic),
-		// the main process is told to shut down, taking its workers along.
-		Pdeathsig: syscall.SIGTERM,
-	}
-	fmt.Fprintf(p.logFile, "--- %s %s\n", p.bin, strings.Join(cmd.Args[1:], " "))
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		t.Fatalf("provider: %v", err)
-	}
-	w.Close() // the pipe now ends when the last Kamailio process exits
-	proc := &process{cmd: cmd, exited: make(chan struct{}), closed: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(proc.exited)
-	}()
-	go p.read(r, proc.closed)
-	p.mu.Lock()
-	p.proc = proc
-	p.mu.Unlock()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-proc.exited:
-			p.Stop()
-			t.Fatalf("provider: kamailio exited while starting (%v)%s; its log:\n%s", cmd.ProcessState, p.hint(), p.tail(40))
-		default:
-		}
-		if err := p.probe(); err == nil {
-			return
-		} else if time.Now().After(deadline) {
-			p.Stop()
-			t.Fatalf("provider: not ready on %s after 10s: %v; its log:\n%s", p.Addr(), err, p.tail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// args is Kamailio's command line: foreground, log on stderr, files in the
-// test's directory, the options as defines.
-func (p *Provider) args() []string {
-	o := p.opts
-	args := []string{
-		"-f", filepath.Join(p.dir, "kamailio.cfg"),
-		"-DD", "-E",
-		"-Y", filepath.Join(p.dir, "run"),
-		"-w", p.dir,
-		"-m", "64", "-M", "8",
-	}
-	def := func(name, value string) { args = append(args, "-A", name+"="+value) }
-	str := func(name, value string) { def(name, `"`+value+`"`) }
-	def("SIP_PORT", strconv.Itoa(p.port))
-	str("TRUNK_USER", o.Username)
-	str("TRUNK_PASSWORD", o.Password)
-	str("TRUNK_REALM", o.Realm)
-	str("DID", o.DID)
-	str("DELIVERY", o.Delivery)
-	if o.PSTN != "" {
-		str("PSTN_DST", o.PSTN)
-	}
-	if o.SHA256 {
-		args = append(args, "-A", "WITH_SHA256")
-	}
-	if o.TLS {
-		args = append(args, "-A", "WITH_TLS")
-		def("TLS_PORT", strconv.Itoa(p.tlsPort))
-		str("TLS_CERT", o.CertFile)
-		str("TLS_KEY", o.KeyFile)
-	}
-	return args
-}
-
-// read copies Kamailio's output to the log file and keeps the PROVIDER
-// lines but the probes', whose waiters it wakes; it closes done at the end
-// of the output.
-func (p *Provider) read(r *os.File, done chan<- struct{}) {
-	defer close(done)
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		fmt.Fprintln(p.logFile, line)
-		if i := strings.Index(line, logMarker); i >= 0 {
-			if n, ok := probeNumber(line[i:]); ok {
-				if ch := p.waiting[n]; ch != nil {
-					close(ch)
-					delete(p.waiting, n)
-				}
-			} else {
-				p.lines = append(p.lines, line[i:])
-			}
-		}
-		p.mu.Unlock()
-	}
-}
-
-// probeUser is the From user of the provider's own OPTIONS, followed by the
-// probe's number.
-const probeUser = "provider-probe-"
-
-// probeNumber tells the line of a probe, and which.
-func probeNumber(line string) (uint64, bool) {
-	_, after, ok := strings.Cut(line, "from=sip:"+probeUser)
-	if !ok {
-		return 0, false
-	}
-	digits, _, _ := strings.Cut(after, "@")
-	n, err := strconv.ParseUint(digits, 10, 64)
-	return n, err == nil
-}
-
-// catchUp returns once Kamailio's output has been read up to a probe sent
-// now. Kamailio logs each line before it answers or forwards the request,
-// and a pipe keeps the order of writes; so every line about a request the
-// test has seen answered is read by then. A stopped provider has nothing
-// more to say.
-func (p *Provider) catchUp() {
-	p.mu.Lock()
-	running := p.proc != nil
-	p.probes++
-	n := p.probes
-	seen := make(chan struct{})
-	if p.waiting == nil {
-		p.waiting = make(map[uint64]chan struct{})
-	}
-	p.waiting[n] = seen
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.waiting, n)
-		p.mu.Unlock()
-	}()
-	if !running {
-		return
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := p.options(n); err == nil {
-			c.Close() // the line is the answer that counts
-		}
-		select {
-		case <-seen:
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	p.t.Errorf("provider: its log did not catch up with an OPTIONS within 2s; lines may be missing")
-}
-
-// stop ends the group: SIGTERM first (Kamailio's main process stops its
-// workers and waits for them), SIGKILL if that takes too long. It returns
-// once no process of the group is left, so the ports are free again.
-func (proc *process) stop() error {
-	pgid := proc.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	if proc.wait(5 * time.Second) {
-		return nil
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	if proc.wait(5 * time.Second) {
-		return nil
-	}
-	return fmt.Errorf("kamailio (process group %d) still running 10s after SIGTERM and SIGKILL", pgid)
-}
-
-// wait reports whether the main process exited and the log pipe closed
-// (every worker exited too) within timeout.
-func (proc *process) wait(timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for _, ch := range []chan struct{}{proc.exited, proc.closed} {
-		select {
-		case <-ch:
-		case <-timer.C:
-			return false
-		}
-	}
-	return true
-}
-
-// probe sends one OPTIONS over UDP and wants a 200, then checks that the
-// TCP (and TLS) ports accept connections.
-func (p *Provider) probe() error {
-	p.mu.Lock()
-	p.probes++
-	n := p.probes
-	p.mu.Unlock()
-	c, err := p.options(n)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	buf := make([]byte, 4096)
-	size, err := c.Read(buf)
-	if err != nil {
-		return fmt.Errorf("OPTIONS over UDP: %w", err)
-	}
-	if !bytes.HasPrefix(buf[:size], []byte("SIP/2.0 200 ")) {
-		first, _, _ := bytes.Cut(buf[:size], []byte("\r\n"))
-		return fmt.Errorf("OPTIONS over UDP: %q, want 200", first)
-	}
-	for _, addr := range []string{p.Addr(), p.TLSAddr()} {
-		if addr == "" {
-			continue
-		}
-		tc, err := net.DialTimeout("tcp4", addr, 200*time.Millisecond)
-		if err != nil {
-			return err
-		}
-		tc.Close()
-	}
-	return nil
-}
-
-// options sends the OPTIONS of probe n from a new UDP socket, which it
-// returns for the answer (closed if there is an error).
-func (p *Provider) options(n uint64) (net.Conn, error) {
-	c, err := net.Dial("udp4", p.Addr())
-	if err != nil {
-		return nil, err
-	}
-	local := c.LocalAddr().String()
-	id := fmt.Sprintf("%s%d", probeUser, n)
-	msg := "OPTIONS sip:" + p.Addr() + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-" + id + ";rport\r\n" +
-		"From: <sip:" + id + "@" + local + ">;tag=" + id + "\r\n" +
-		"To: <sip:" + p.Addr() + ">\r\n" +
-		"Call-ID: " + id + "@" + local + "\r\n" +
-		"CSeq: 1 OPTIONS\r\n" +
-		"Max-Forwards: 70\r\n" +
-		"Content-Length: 0\r\n\r\n"
-	if _, err := c.Write([]byte(msg)); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-// hint names the usual cause of a failed start.
-func (p *Provider) hint() string {
-	log := p.tail(40)
-	switch {
-	case strings.Contains(log, "tls.so"):
-		return " — TLS needs the tls module: apt-get install kamailio-tls-modules"
-	case strings.Contains(log, "Address already in use"):
-		return " — a port was taken in between; rerun"
-	}
-	return ""
-}
-
-// tail returns the last n lines of Kamailio's log.
-func (p *Provider) tail(n int) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	b, err := os.ReadFile(p.logFile.Name())
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[… %d lines cut]", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freePort returns a port free a moment ago on 127.0.0.1 for both TCP and
-// UDP, as the provider listens on both.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("provider: no port free for both TCP and UDP on 127.0.0.1")
-	return 0
-}
-
-func freeTCPPort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and localhost and its key
-// into dir, for a TLS listener whose clients do not check who it is (or
-// trust this file).
-func selfSigned(t testing.TB, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "clubline provider stand-in"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-		BasicConstraintsValid: true,
-		IsCA:                  true, // a client may trust it as its own root
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
