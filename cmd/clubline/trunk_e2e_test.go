@@ -208,6 +208,8 @@ func TestTrunkMobileVoicemailIsNotBridged(t *testing.T) {
 	}
 	awaitEnd(t, second, 30*time.Second)
 	l.awaitHeard(c, "fr", "voicemail", 30*time.Second)
+	_ = c.Hangup(context.Background())
+	awaitEnd(t, c, 5*time.Second)
 	rec := l.lastCall()
 	if rec.AnsweredBy != "" {
 		t.Errorf("answered by %q: a mobile's voicemail must not take the caller", rec.AnsweredBy)
