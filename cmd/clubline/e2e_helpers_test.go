@@ -272,13 +272,20 @@ func (l *line) lastCall() *clubline.Call {
 // get returns the body of an admin HTTP endpoint.
 func (l *line) get(path string) string {
 	l.t.Helper()
+	body, _ := l.getStatus(path)
+	return body
+}
+
+// getStatus returns the body and status of an admin HTTP endpoint.
+func (l *line) getStatus(path string) (string, int) {
+	l.t.Helper()
 	resp, err := http.Get("http://" + l.m.Admin.Addr() + path)
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return string(body)
+	return string(body), resp.StatusCode
 }
 
 // metric returns the value of one sample of /metrics, e.g.

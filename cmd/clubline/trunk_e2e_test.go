@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -217,4 +218,123 @@ func TestTrunkMobileVoicemailIsNotBridged(t *testing.T) {
 	if tr := strings.Join(rec.Trace, "|"); !strings.Contains(tr, "not confirmed") {
 		t.Errorf("trace %q: want the unconfirmed answers", tr)
 	}
+}
+
+// strangerInvite sends one INVITE from ip to clubline, to ruri, with the
+// extra header lines, and returns the status of the final answer.
+func strangerInvite(t *testing.T, ip, server, ruri string, extra ...string) int {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst, err := net.ResolveUDPAddr("udp4", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := conn.LocalAddr().String()
+	sdp := "v=0\r\no=- 1 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	id := fmt.Sprintf("fraud-%d@%s", time.Now().UnixNano(), ip)
+	msg := "INVITE " + ruri + " SIP/2.0\r\nVia: SIP/2.0/UDP " + me + ";branch=z9hG4bK" + id[6:16] + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:scanner@" + ip + ">;tag=x1\r\nTo: <" + ruri + ">\r\nCall-ID: " + id + "\r\n" +
+		"CSeq: 1 INVITE\r\nContact: <sip:scanner@" + me + ">\r\n"
+	for _, h := range extra {
+		msg += h + "\r\n"
+	}
+	msg += fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(sdp), sdp)
+	if _, err := conn.WriteToUDP([]byte(msg), dst); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, _, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("no final answer to the INVITE to %s: %v", ruri, err)
+		}
+		var code int
+		if _, err := fmt.Sscanf(string(buf[:n]), "SIP/2.0 %d", &code); err == nil && code >= 200 {
+			return code
+		}
+	}
+}
+
+// Toll fraud: requests from an address that is not the provider's — to a
+// number, to an extension, with a Route through the provider — get 403
+// and never make clubline place a call; nor does a REFER from a caller
+// who came through the provider. The provider's own log is the witness.
+func TestTrunkTollFraud(t *testing.T) {
+	t.Parallel()
+	_, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter})
+	l := startTrunkLine(t, openTuesday, provider.Options{PSTN: addr}, "")
+	srv := l.m.sipAddr("udp")
+	for _, tc := range []struct {
+		what  string
+		ruri  string
+		extra []string
+	}{
+		{"a premium number", "sip:+19005550199@" + srv, nil},
+		{"an international number", "sip:011441234567890@" + srv, nil},
+		{"an extension", "sip:201@" + srv, nil},
+		{"the club's number, routed through the provider", "sip:+14505550100@" + srv,
+			[]string{"Route: <sip:+33123456789@" + l.p.Addr() + ";lr>"}},
+	} {
+		if code := strangerInvite(t, "127.0.0.77", srv, tc.ruri, tc.extra...); code != 403 {
+			t.Errorf("%s from a stranger: %d, want 403", tc.what, code)
+		}
+	}
+	l.awaitMetric(`clubline_sip_rejected_total{code="403"}`, 4)
+
+	// A caller through the provider asks to be transferred out.
+	c := l.callClub("+15145550101")
+	l.awaitHeard(c, "fr", "greeting", 8*time.Second)
+	code, err := c.Refer(context.Background(), "sip:+33123456789@"+l.p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 403 {
+		t.Errorf("REFER from a caller: %d, want 403", code)
+	}
+	// The caller presses keys that are no menu option, as a scanner would.
+	for _, k := range "*#011" {
+		_ = c.SendDigit(context.Background(), k)
+	}
+	time.Sleep(time.Second)
+	if relayed := l.p.Relayed(); len(relayed) != 0 {
+		t.Errorf("the provider relayed calls from clubline:\n%s", strings.Join(relayed, "\n"))
+	}
+	if used := l.metric(`clubline_trunk_outbound_seconds_last_hour{trunk="provider"}`); used != 0 {
+		t.Errorf("outbound seconds %v, want 0", used)
+	}
+}
+
+// The provider down: the trunk is not registered, retried with backoff
+// (never a storm), /readyz says so but stays 200; the provider back: the
+// trunk registers again by itself.
+func TestTrunkProviderDownAndBack(t *testing.T) {
+	t.Parallel()
+	l := startTrunkLine(t, openTuesday, provider.Options{}, "")
+	l.p.Stop()
+	// The keep-alive (10 s) notices; the registration is refreshed at 80%
+	// of 5 min, so without the keep-alive this would take minutes.
+	l.awaitMetricWithin(`clubline_trunk_registered{trunk="provider"}`, 0, 40*time.Second)
+	body, status := l.getStatus("/readyz")
+	if status != 200 || !strings.Contains(body, "trunk provider not registered") {
+		t.Errorf("/readyz %d:\n%s\nwant 200 saying the trunk is not registered", status, body)
+	}
+	time.Sleep(3 * time.Second) // retries meanwhile: 0.5 s, 1 s, 2 s, 2 s…
+	l.p.Restart(t)
+	l.awaitMetricWithin(`clubline_trunk_registered{trunk="provider"}`, 1, 30*time.Second)
+	regs := 0
+	for _, line := range l.p.Log() {
+		if strings.Contains(line, "PROVIDER REGISTER") {
+			regs++
+		}
+	}
+	if regs > 4 {
+		t.Errorf("%d REGISTERs reached the provider after its restart; want the one registration (and its challenge)", regs)
+	}
+	c := l.callClub("+15145550101")
+	l.awaitHeard(c, "fr", "greeting", 8*time.Second)
 }

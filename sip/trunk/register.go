@@ -158,8 +158,15 @@ func (t *Trunk) Run(ctx context.Context, s Sender, r *net.Resolver, tm Timing, l
 					ss.log.Warn("provider address", "error", err)
 				}
 			}
-			if ss.ping(ctx) && t.register {
-				regAt = time.Now() // the network is back, or the address changed
+			switch ss.ping(ctx) {
+			case pingRegister:
+				if t.register {
+					regAt = time.Now() // the network is back, or the address changed
+				}
+			case pingLost:
+				if t.register {
+					regAt = time.Now().Add(ss.backoff(0))
+				}
 			}
 		}
 	}
@@ -452,18 +459,30 @@ func grantedExpires(res *sipmsg.Response, asked time.Duration) time.Duration {
 	return asked
 }
 
-// ping sends one keep-alive OPTIONS; it reports whether the trunk should
-// register at once: the provider answers again after failures, or sees
-// clubline at a new address.
-func (ss *session) ping(ctx context.Context) bool {
+// What a keep-alive says to do.
+type pingResult int
+
+const (
+	pingNothing  pingResult = iota
+	pingRegister            // register at once: the provider answers again, or sees a new address
+	pingLost                // the provider stopped answering: the registration is lost
+)
+
+// lostAfter is how many keep-alives in a row go unanswered before the
+// registration is taken as lost: a provider that does not answer cannot
+// deliver calls either, and saying "registered" then would hide it.
+const lostAfter = 2
+
+// ping sends one keep-alive OPTIONS and says what its answer, or its
+// silence, means for the registration.
+func (ss *session) ping(ctx context.Context) pingResult {
 	transport, dest, err := ss.destination(ctx)
 	if err != nil {
-		ss.pingBad++
-		return false
+		return ss.unanswered(err)
 	}
 	local, fixed, err := ss.s.Local(transport, dest)
 	if err != nil {
-		return false
+		return pingNothing
 	}
 	req := sipmsg.NewRequest(sipmsg.OPTIONS, sipmsg.Uri{Scheme: "sip", Host: ss.t.domain})
 	ss.cseq++
@@ -472,32 +491,47 @@ func (ss *session) ping(ctx context.Context) bool {
 	res, err := ss.s.Do(rctx, req, transport, dest)
 	cancel()
 	if err != nil {
-		if ctx.Err() == nil {
-			ss.pingBad++
-			if ss.pingBad == 2 {
-				ss.log.Warn("trunk: the provider does not answer keep-alives", "error", err)
-			}
+		if ctx.Err() != nil {
+			return pingNothing
 		}
-		return false
+		return ss.unanswered(err)
 	}
 	back := ss.pingBad >= 1 && (ss.network || !ss.t.State().Registered)
-	if ss.pingBad >= 2 {
+	if ss.pingBad >= lostAfter {
 		ss.log.Info("trunk: the provider answers again")
 	}
 	ss.pingBad = 0
 	if back {
-		return true
+		return pingRegister
 	}
 	if seen, ok := viaReceived(res); ok && !fixed && ss.learned.IsValid() && seen != ss.learned {
 		ss.log.Info("trunk: clubline's public address changed: registering again", "was", ss.learned.String(), "now", seen.String())
 		ss.learned = seen
 		ss.t.setSeen(seen)
-		return true
+		return pingRegister
 	}
 	if ss.network && ss.fails > 0 {
-		return true // a REGISTER failed for want of an answer, and now there is one
+		return pingRegister // a REGISTER failed for want of an answer, and now there is one
 	}
-	return false
+	return pingNothing
+}
+
+// unanswered counts a keep-alive without an answer; at lostAfter in a row
+// the registration is lost.
+func (ss *session) unanswered(err error) pingResult {
+	ss.pingBad++
+	if ss.pingBad != lostAfter {
+		return pingNothing
+	}
+	reason := errNoAnswer.Error() + " (keep-alives unanswered)"
+	ss.log.Warn("trunk not registered: the provider does not answer keep-alives", "error", err)
+	ss.expires = time.Time{}
+	ss.network = true
+	ss.fails++
+	if ss.t.register {
+		ss.t.setState(time.Now(), false, reason, "", time.Time{})
+	}
+	return pingLost
 }
 
 // unregister removes the contact on shutdown, within a short time.

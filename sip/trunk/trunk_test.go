@@ -392,3 +392,20 @@ func TestChannelsAndMinutes(t *testing.T) {
 		t.Errorf("used %v after a call of an instant", used)
 	}
 }
+
+// A registered trunk whose provider stops answering its keep-alives is
+// not registered any more (calls cannot reach it), and registers again as
+// soon as the provider answers.
+func TestKeepAliveNoticesLoss(t *testing.T) {
+	p := newProvider("pw")
+	tr := testTrunk(t, "pw")
+	states, _ := run(t, tr, p, Timing{RetryMin: time.Hour, RetryMax: time.Hour})
+	waitState(t, states, true)
+	p.set(func(p *provider) { p.down = true })
+	s := waitState(t, states, false)
+	if !strings.Contains(s.Reason, "keep-alive") {
+		t.Errorf("reason %q: want it to say keep-alives go unanswered", s.Reason)
+	}
+	p.set(func(p *provider) { p.down = false })
+	waitState(t, states, true)
+}
