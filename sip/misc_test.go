@@ -144,7 +144,8 @@ func TestNewServerValidates(t *testing.T) {
 	for name, o := range map[string]sip.Options{
 		"no handle":    {Listen: []string{"udp://127.0.0.1:0"}},
 		"no listen":    {Handle: noCall(t)},
-		"bad scheme":   {Listen: []string{"tls://127.0.0.1:5061"}, Handle: noCall(t)},
+		"bad scheme":   {Listen: []string{"ws://127.0.0.1:5061"}, Handle: noCall(t)},
+		"tls no cert":  {Listen: []string{"tls://127.0.0.1:5061"}, Handle: noCall(t)},
 		"no port":      {Listen: []string{"udp://127.0.0.1"}, Handle: noCall(t)},
 		"bad RTP":      {Listen: []string{"udp://127.0.0.1:0"}, Handle: noCall(t), RTPPortMin: 20000, RTPPortMax: 10000},
 		"neg maxcalls": {Listen: []string{"udp://127.0.0.1:0"}, Handle: noCall(t), MaxCalls: -1},

@@ -191,6 +191,9 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if a.network == "tls" && (o.TLSCertFile == "" || o.TLSKeyFile == "") {
+			errs = append(errs, fmt.Errorf("listen address %q: tls needs TLSCertFile and TLSKeyFile (sip.tls.cert_file, key_file)", l))
+		}
 		addrs = append(addrs, a)
 	}
 	if o.RTPPortMin == 0 && o.RTPPortMax == 0 {
