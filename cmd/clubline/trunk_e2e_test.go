@@ -338,3 +338,56 @@ func TestTrunkProviderDownAndBack(t *testing.T) {
 	c := l.callClub("+15145550101")
 	l.awaitHeard(c, "fr", "greeting", 8*time.Second)
 }
+
+// A caller waiting in the queue asks to be called back: they hear the
+// number, confirm with 1 and hang up; when marie is free, clubline rings
+// her first, then calls the caller back through the provider; they talk.
+func TestTrunkQueuedCallback(t *testing.T) {
+	t.Parallel()
+	home, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
+	l := startTrunkLine(t, openTuesday, provider.Options{PSTN: addr}, "")
+	busy := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.NeverAnswer})
+	l.awaitMetric("clubline_staff_registered", 1)
+
+	c := l.callClub("+15145550101")
+	l.chooseOffice(c)
+	l.awaitHeard(c, "fr", "callback_offer", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '2'); err != nil {
+		t.Fatal(err)
+	}
+	l.awaitHeard(c, "fr", "callback_number", 10*time.Second)
+	time.Sleep(4 * time.Second) // the number, digit by digit, then "press 1"
+	if err := c.SendDigit(context.Background(), '1'); err != nil {
+		t.Fatal(err)
+	}
+	l.awaitHeard(c, "fr", "callback_noted", 10*time.Second)
+	awaitEnd(t, c, 15*time.Second)
+	l.awaitMetric(`clubline_queue_calls_total{group="office",result="callback"}`, 1)
+
+	// marie is free now: her phone answers.
+	_ = busy.Close()
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
+	staff := answered(t, marie, 30*time.Second)
+	if got := staff.Invite().GetHeader("X-Clubline-Callback"); got == nil {
+		t.Error("marie's phone was not told it is a callback (X-Clubline-Callback)")
+	}
+	back := answered(t, home, 20*time.Second)
+	if got := back.Invite().Recipient.User; !strings.Contains(got, "5145550101") {
+		t.Errorf("called back %q, want the caller's number", got)
+	}
+	l.awaitHeard(back, "fr", "callback_hello", 10*time.Second)
+	go func() { _ = back.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
+	go func() { _ = staff.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
+	awaitTone(t, "the caller called back", back.Heard, 1000, 10*time.Second)
+	awaitTone(t, "marie", staff.Heard, 440, 10*time.Second)
+	_ = staff.Hangup(context.Background())
+	awaitEnd(t, back, 5*time.Second)
+	l.awaitMetric(`clubline_callbacks_total{group="office",result="answered"}`, 1)
+	rec := l.lastCall()
+	if rec.AnsweredBy != "marie" || rec.Outcome != clubline.OutcomeAnswered {
+		t.Errorf("record %+v; want answered by marie", rec)
+	}
+	if tr := strings.Join(rec.Trace, "|"); !strings.Contains(tr, "callback asked") || !strings.Contains(tr, "bridged") {
+		t.Errorf("trace %q", tr)
+	}
+}
