@@ -34,7 +34,7 @@ type Trunks struct {
 	stats   func() []TrunkStats
 	refused *prometheus.CounterVec
 
-	registered, inUse, channels, outbound, limit *prometheus.Desc
+	registered, ipAuth, inUse, channels, outbound, limit *prometheus.Desc
 }
 
 // NewTrunks registers the trunks' metrics on reg; stats is called at
@@ -48,6 +48,9 @@ func NewTrunks(reg prometheus.Registerer, names []string, stats func() []TrunkSt
 		}, []string{"trunk", "reason"}),
 		registered: prometheus.NewDesc("clubline_trunk_registered",
 			"1 when the trunk is registered at its provider (calls to the club's numbers reach clubline), 0 otherwise; always 0 for an IP-authenticated trunk, which does not register.",
+			[]string{"trunk"}, nil),
+		ipAuth: prometheus.NewDesc("clubline_trunk_ip_authenticated",
+			"1 for a trunk that does not register (the provider knows clubline by its address), 0 for one that registers: alerts on clubline_trunk_registered leave the former out.",
 			[]string{"trunk"}, nil),
 		inUse: prometheus.NewDesc("clubline_trunk_channels_in_use",
 			"Calls using the trunk now, in and out.", []string{"trunk"}, nil),
@@ -76,7 +79,7 @@ func (t *Trunks) Refused(trunk, reason string) { t.refused.WithLabelValues(trunk
 
 // Describe implements prometheus.Collector.
 func (t *Trunks) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{t.registered, t.inUse, t.channels, t.outbound, t.limit} {
+	for _, d := range []*prometheus.Desc{t.registered, t.ipAuth, t.inUse, t.channels, t.outbound, t.limit} {
 		ch <- d
 	}
 }
@@ -89,6 +92,11 @@ func (t *Trunks) Collect(ch chan<- prometheus.Metric) {
 			reg = 1
 		}
 		ch <- prometheus.MustNewConstMetric(t.registered, prometheus.GaugeValue, reg, s.Name)
+		ipAuth := 0.0
+		if !s.Registers {
+			ipAuth = 1
+		}
+		ch <- prometheus.MustNewConstMetric(t.ipAuth, prometheus.GaugeValue, ipAuth, s.Name)
 		ch <- prometheus.MustNewConstMetric(t.inUse, prometheus.GaugeValue, float64(s.InUse), s.Name)
 		ch <- prometheus.MustNewConstMetric(t.channels, prometheus.GaugeValue, float64(s.Channels), s.Name)
 		ch <- prometheus.MustNewConstMetric(t.outbound, prometheus.GaugeValue, s.Outbound.Seconds(), s.Name)
