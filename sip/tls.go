@@ -133,7 +133,7 @@ func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, names []string) er
 	}
 	candidates := append([]string(nil), names...)
 	if cs.ServerName != "" {
-		candidates = append(candidates, cs.ServerName) // the IP dialled
+		candidates = append(candidates, cs.ServerName) // Go sends no SNI for an IP address: then empty
 	}
 	for _, n := range candidates {
 		if leaf.VerifyHostname(strings.Trim(n, "[]")) == nil {
@@ -163,9 +163,7 @@ func (o *Options) tlsNames() []string {
 			continue
 		}
 		host, _, _ := t.NextHop()
-		if _, err := netip.ParseAddr(host); err != nil {
-			names = append(names, host)
-		}
+		names = append(names, host) // an IP address too: a certificate may name it
 		if d := t.Domain(); d != host {
 			names = append(names, d)
 		}

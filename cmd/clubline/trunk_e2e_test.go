@@ -59,6 +59,14 @@ type trunkLine struct {
 // and a line registered to it; fallback is urgency.fallback.
 func startTrunkLine(t *testing.T, at time.Time, po provider.Options, fallback string, tune ...func(*Main)) *trunkLine {
 	t.Helper()
+	return startTrunkLineWith(t, at, po, fallback, nil, tune...)
+}
+
+// startTrunkLineWith is startTrunkLine with the config edited by edit
+// once the provider runs.
+func startTrunkLineWith(t *testing.T, at time.Time, po provider.Options, fallback string,
+	edit func(config string, p *provider.Provider) string, tune ...func(*Main)) *trunkLine {
+	t.Helper()
 	provider.Require(t)
 	po.Username, po.Password = "clubline", trunkPassword
 	p := provider.Start(t, po)
@@ -72,6 +80,9 @@ func startTrunkLine(t *testing.T, at time.Time, po provider.Options, fallback st
 	text := strings.Replace(string(body), "groups:\n  - { id: office }\n", people, 1)
 	// Only the trunk may call: loopback is not in allow_from here.
 	text = strings.Replace(text, "  drain_timeout: 5s\n", "  drain_timeout: 5s\n  allow_from: [\"192.0.2.1\"]\n", 1)
+	if edit != nil {
+		text = edit(text, p)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "clubline.yaml"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -389,5 +400,50 @@ func TestTrunkQueuedCallback(t *testing.T) {
 	}
 	if tr := strings.Join(rec.Trace, "|"); !strings.Contains(tr, "callback asked") || !strings.Contains(tr, "bridged") {
 		t.Errorf("trace %q", tr)
+	}
+}
+
+// The trunk over TLS: clubline registers over TLS (the provider's
+// certificate checked against ca_file), the provider delivers a caller's
+// call on that connection, and clubline's call out to the on-call mobile
+// goes over it too.
+func TestTrunkOverTLS(t *testing.T) {
+	t.Parallel()
+	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
+	l := startTrunkLineWith(t, tuesdayEve, provider.Options{PSTN: addr, TLS: true}, "", func(text string, p *provider.Provider) string {
+		o := p.Options()
+		text = strings.Replace(text, "listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0]",
+			fmt.Sprintf("listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0, tls://127.0.0.1:0]\n  tls: { cert_file: %s, key_file: %s }", o.CertFile, o.KeyFile), 1)
+		return strings.Replace(text, `    registrar: "sip:`+p.Addr()+`"`,
+			`    registrar: "sip:`+p.TLSAddr()+`"`+"\n    transport: tls\n    ca_file: "+o.CertFile, 1)
+	})
+	if reg := l.p.WaitLog(t, "PROVIDER REGISTER", 5*time.Second); !strings.Contains(reg, "tls") {
+		t.Errorf("the registration reached the provider as %q: want it over TLS", reg)
+	}
+	c := l.callClub("+15145550101")
+	l.awaitHeard(c, "fr", "closed", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '9'); err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, mob, 20*time.Second)
+	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
+	if err := m.SendDigit(context.Background(), '1'); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
+	go func() { _ = m.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
+	awaitTone(t, "the caller", c.Heard, 1000, 10*time.Second)
+	awaitTone(t, "the volunteer", m.Heard, 440, 10*time.Second)
+	_ = m.Hangup(context.Background())
+	awaitEnd(t, c, 5*time.Second)
+	// One contact at the provider: a second (the connection's port) would
+	// fork the call, and the fork's answer would wait for an ACK.
+	if n := l.metric("clubline_calls_awaiting_ack"); n != 0 {
+		t.Errorf("%v calls awaiting their ACK after the call: the provider forked it", n)
+	}
+	for _, line := range l.p.Log() {
+		if strings.Contains(line, "RELAY INVITE") && !strings.Contains(line, "/tls") {
+			t.Errorf("the call out reached the provider as %q: want it over TLS", line)
+		}
 	}
 }

@@ -39,7 +39,10 @@ import (
 //     (then clubline registers at once instead of waiting out the backoff)
 //     and tells the address the provider sees (Via received and rport,
 //     RFC 3581): when that changes, clubline registers the new contact at
-//     once, unless public_address fixes it.
+//     once, unless public_address fixes it. Over UDP only: over TCP and
+//     TLS the port the provider sees is the connection's, from which the
+//     provider sends the calls back anyway; registering it would add a
+//     second contact, and the provider would fork each call to both.
 //   - On shutdown the contact is removed (Expires: 0), so the provider
 //     stops ringing a clubline that is gone; the next start registers anew.
 
@@ -288,7 +291,7 @@ func (ss *session) registerOnce(ctx context.Context, lifetime time.Duration) (gr
 			return 0, 0, nil
 		}
 		seen, ok := viaReceived(res)
-		if !fixed && ok && seen != ss.contact {
+		if !fixed && ok && seen != ss.contact && transport == "udp" {
 			// Behind NAT: the provider sees another address. Register the
 			// one it sees, which its calls can reach.
 			ss.log.Info("trunk: the provider sees clubline at another address: registering that one",
@@ -504,7 +507,7 @@ func (ss *session) ping(ctx context.Context) pingResult {
 	if back {
 		return pingRegister
 	}
-	if seen, ok := viaReceived(res); ok && !fixed && ss.learned.IsValid() && seen != ss.learned {
+	if seen, ok := viaReceived(res); ok && !fixed && transport == "udp" && ss.learned.IsValid() && seen != ss.learned {
 		ss.log.Info("trunk: clubline's public address changed: registering again", "was", ss.learned.String(), "now", seen.String())
 		ss.learned = seen
 		ss.t.setSeen(seen)
