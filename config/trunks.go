@@ -417,14 +417,14 @@ func (d *decoder) checkTrunk(v *yaml.Node, p string, t *Trunk, tr *trunkNodes) {
 		bad(v, "username", "missing: the provider's challenges are answered with a user name and a password together",
 			"write the user name the provider gave you, or remove password_env")
 	}
-	if t.Registrar == "" && t.OutboundProxy == "" && len(t.AllowFrom) == 0 &&
+	if t.Registrar == "" && t.OutboundProxy == "" &&
 		!tr.bad["registrar"] && !tr.bad["outbound_proxy"] && !tr.bad["allow_from"] {
 		node := tr.registrar
 		if node == nil {
 			node = v
 		}
-		bad(node, "registrar", "no registrar, and neither outbound_proxy nor allow_from: clubline would know neither where to send this trunk's calls nor where its calls come from",
-			"write registrar: \"sip:…\" if the provider gave you a user name and a password; if it recognises clubline by its IP address, write outbound_proxy: its SIP server, and allow_from: the addresses it sends calls from")
+		bad(node, "registrar", "no registrar and no outbound_proxy: clubline would not know where to send this trunk's calls",
+			"write registrar: \"sip:…\" if the provider gave you a user name and a password; if it recognises clubline by its IP address, write outbound_proxy: its SIP server (and allow_from: the other addresses it sends calls from)")
 	}
 }
 
@@ -732,6 +732,16 @@ func (d *decoder) finishTrunks(c *Config, x *crossRefs) {
 			`list the numbers callers dial, e.g. ["+14505550100"], or add a trunk with its numbers under trunks`)
 	}
 	d.finishCallback(c, x)
+	// A trunk over TLS registers a tls: contact, where the provider sends
+	// the club's calls: clubline must listen for TLS.
+	hasTLS := slices.ContainsFunc(c.SIP.Listen, func(l Listener) bool { return l.Transport == TransportTLS })
+	for i, t := range c.Trunks {
+		if t.Transport == TransportTLS && !hasTLS && len(c.SIP.Listen) > 0 {
+			d.errs = append(d.errs, &Error{File: d.file, Line: t.Line, Key: item("trunks", i) + ".transport",
+				Msg: "tls needs a tls:// listener: the provider sends the club's calls back to clubline over TLS",
+				Fix: "add tls://0.0.0.0:5061 to sip.listen, with sip.tls.cert_file and key_file"})
+		}
+	}
 }
 
 // fileRef is a file the config names, for CheckFiles.

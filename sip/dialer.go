@@ -489,7 +489,7 @@ func dialDestination(ctx context.Context, res *net.Resolver, target sipmsg.Uri, 
 	host, port = strings.Trim(target.Host, "[]"), target.Port
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
-			port = 5060
+			port = sipx.DefaultPort(transport)
 		}
 		return transport, unmapAP(netip.AddrPortFrom(ip, uint16(port))), nil
 	}

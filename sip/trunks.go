@@ -250,7 +250,7 @@ func (s *Server) dialThrough(ctx context.Context, t *trunk.Trunk, r ivr.DialRequ
 func (s *Server) trunkDestination(ctx context.Context, host string, port int, transport string) (netip.AddrPort, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
-			port = 5060
+			port = sipx.DefaultPort(transport)
 		}
 		return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
 	}

@@ -136,15 +136,15 @@ func printTrunks(w io.Writer, c *config.Config) {
 	}
 	fmt.Fprintln(w, "Trunks:")
 	for _, t := range c.Trunks {
-		how := "registers at " + t.Registrar
+		how := "registers at " + t.Registrar + " as " + t.Username
 		if t.Registrar == "" {
-			how = "IP-authenticated (no registration), proxy " + t.OutboundProxy
+			how = "known by its address (no registration), calls out to " + t.OutboundProxy
 		} else if t.OutboundProxy != "" {
-			how += " through " + t.OutboundProxy
+			how += ", through " + t.OutboundProxy
 		}
-		fmt.Fprintf(w, "  %s: %s over %s as %s\n", t.Name, how, t.Transport, t.Username)
-		fmt.Fprintf(w, "    delivers %s; calls out show %s, dialled as %s; %d channels, %s of calls out per hour\n",
-			strings.Join(t.Numbers, ", "), t.CallerID, t.DialFormat, t.MaxChannels, t.MaxOutboundPerHour)
+		fmt.Fprintf(w, "  %s: %s, over %s\n", t.Name, how, t.Transport)
+		fmt.Fprintf(w, "    delivers %s; calls out show %s, dialled as %s; %d channels; at most %d minutes of calls out per hour\n",
+			strings.Join(t.Numbers, ", "), t.CallerID, t.DialFormat, t.MaxChannels, int(t.MaxOutboundPerHour/time.Minute))
 		if t.PasswordEnv != "" {
 			state := "set here"
 			if _, set := os.LookupEnv(t.PasswordEnv); !set {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -169,7 +170,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		},
 		Logger:    m.Logger,
 		Registrar: m.Registrar,
-		Limits:    m.sipLimits(cfg),
+		Limits:    m.sipLimits(cfg, trunks),
 
 		TCPIdleTimeout:          cfg.SIP.Limits.TCPIdleTimeout,
 		TCPMaxPerSource:         cfg.SIP.Limits.TCPPerSource,
@@ -547,12 +548,23 @@ func (m *Main) scriptOptions() []ivr.Option {
 
 // sipLimits are sip.limits for the SIP server: zero fields take its
 // defaults; registered staff phones are never limited.
-func (m *Main) sipLimits(cfg *config.Config) sip.Limits {
+func (m *Main) sipLimits(cfg *config.Config, trunks []*trunk.Trunk) sip.Limits {
 	l := cfg.SIP.Limits
 	out := sip.Limits{Window: l.Window, Invites: l.Invites, Options: l.Options, Other: l.Other,
 		BlockFor: l.BlockFor, Trusted: l.Trusted, OnBlocked: m.blocked}
-	if m.Registrar != nil {
-		out.Exempt = m.Registrar.IsPhoneAddress
+	// Never limited: where staff phones registered from, and the
+	// providers, which send every caller's call from a few addresses.
+	reg := m.Registrar
+	out.Exempt = func(ip netip.Addr) bool {
+		if reg != nil && reg.IsPhoneAddress(ip) {
+			return true
+		}
+		for _, t := range trunks {
+			if t.From(ip) {
+				return true
+			}
+		}
+		return false
 	}
 	return out
 }

@@ -193,10 +193,7 @@ func (ss *session) destination(ctx context.Context) (string, netip.AddrPort, err
 	host, port, transport := ss.t.NextHop()
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
-			port = 5060
-			if transport == "tls" {
-				port = 5061
-			}
+			port = sipx.DefaultPort(transport)
 		}
 		return transport, netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
 	}

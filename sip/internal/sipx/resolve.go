@@ -21,7 +21,7 @@ func Resolve(ctx context.Context, res *net.Resolver, transport, host string, por
 		if _, srvs, err := res.LookupSRV(ctx, "sip", transport, host); err == nil && len(srvs) > 0 {
 			host, port = strings.TrimSuffix(srvs[0].Target, "."), int(srvs[0].Port)
 		} else {
-			port = 5060
+			port = DefaultPort(transport)
 		}
 	}
 	ips, err := res.LookupNetIP(ctx, "ip", host)
@@ -82,4 +82,13 @@ func ResolvePrefix(ctx context.Context, r *net.Resolver, s string) ([]netip.Pref
 		return nil, lastErr
 	}
 	return out, nil
+}
+
+// DefaultPort is SIP's port for a transport when none is given: 5061 for
+// TLS, 5060 otherwise (RFC 3261 §19.1.2).
+func DefaultPort(transport string) int {
+	if strings.EqualFold(transport, "tls") {
+		return 5061
+	}
+	return 5060
 }
