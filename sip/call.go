@@ -74,7 +74,7 @@ type call struct {
 	invite   *sipmsg.Request  // the INVITE, with our To tag
 	ok       *sipmsg.Response // our 200 OK, retransmitted until ACKed
 	acked    chan struct{}    // closed when the INVITE's ACK arrived
-	ticket   *ticket          // its hold on the limits (limits.go)
+	ticket   *ticket          // its hold on the limits (awaiting.go)
 }
 
 var (

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -283,7 +284,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 		cause error
 	)
 	for {
-		tx, err = s.client.TransactionRequest(allowDial(context.WithoutCancel(ctx)), req, asIs)
+		tx, err = s.client.TransactionRequest(edge.AllowDial(context.WithoutCancel(ctx)), req, asIs)
 		if err != nil {
 			ms.close()
 			return nil, fmt.Errorf("sip: dial: send INVITE: %w", err)
@@ -396,7 +397,7 @@ func (s *Server) ring(ctx context.Context, timeout time.Duration, invite *sipmsg
 			return
 		}
 		var err error
-		cancelTx, err = s.client.TransactionRequest(allowDial(context.Background()), cancelRequest(invite), asIs)
+		cancelTx, err = s.client.TransactionRequest(edge.AllowDial(context.Background()), cancelRequest(invite), asIs)
 		if err != nil {
 			log.Warn("CANCEL not sent", "error", err)
 			cancelTx = nil

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -35,8 +36,8 @@ type dialog struct {
 	viaPort   int             //
 	laddr     *net.UDPAddr    // UDP: send from this listener so replies and NATs match
 	routes    []sipmsg.Header // route set, in the order requests carry it
-	placed    bool            // clubline placed it (a staff leg): its requests may open connections (reach.go)
-	src       string          // a caller's dialog: where its INVITE came from (reach.go)
+	placed    bool            // clubline placed it (a staff leg): its requests may open connections (edge.go)
+	src       string          // a caller's dialog: where its INVITE came from (edge.go)
 
 	mu        sync.Mutex
 	target    sipmsg.Uri // remote target: the peer's Contact
@@ -207,8 +208,8 @@ func (d *dialog) request(method sipmsg.RequestMethod, ackSeq uint32) *sipmsg.Req
 }
 
 // asIs tells sipgo's client to send a request as built, adding nothing;
-// only a request too big for UDP may move to TCP (udpsize.go).
-func asIs(c *sipgo.Client, req *sipmsg.Request) error { return fitTransport(c, req) }
+// only a request too big for UDP may move to TCP (edge.FitTransport).
+func asIs(c *sipgo.Client, req *sipmsg.Request) error { return edge.FitTransport(c, req) }
 
 // do sends a request within the dialog and returns its final response.
 func (d *dialog) do(ctx context.Context, req *sipmsg.Request) (*sipmsg.Response, error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -93,8 +94,9 @@ func FuzzDTMFInfo(f *testing.F) {
 
 // FuzzRequest: a whole message from the network, as sipgo parses it, then
 // through everything clubline reads of a request before any handler:
-// the validation, the datagram length check, and the headers a handler
+// the validation (edge.Validate) and its answer, and the headers a handler
 // reads first. Seeds: the RFC 4475 torture messages (testdata/torture).
+// The datagram's own check, before sipgo parses it, is edge's FuzzDatagram.
 func FuzzRequest(f *testing.F) {
 	files, err := filepath.Glob("testdata/torture/*.sip")
 	if err != nil || len(files) == 0 {
@@ -109,7 +111,6 @@ func FuzzRequest(f *testing.F) {
 	}
 	parser := sipmsg.NewParser()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = datagramLength(data)
 		msg, err := parser.ParseSIP(data)
 		if err != nil {
 			return
@@ -118,7 +119,8 @@ func FuzzRequest(f *testing.F) {
 		if !ok {
 			return
 		}
-		if r := malformed(req); r != nil {
+		if p := edge.Validate(req); p != nil {
+			r := rejectProblem(p)
 			switch r.code {
 			case 400, 406, 416, 420, 505:
 			default:

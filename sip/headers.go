@@ -18,16 +18,6 @@ const (
 	contentSipfrag   = "message/sipfrag;version=2.0"
 )
 
-// knownMethods are the methods RFC 3261 and its extensions define. A request
-// with one of these that clubline does not serve gets 405; any other method
-// gets 501 (RFC 3261 §21.5.2).
-var knownMethods = map[sipmsg.RequestMethod]bool{
-	sipmsg.INVITE: true, sipmsg.ACK: true, sipmsg.CANCEL: true, sipmsg.BYE: true,
-	sipmsg.REGISTER: true, sipmsg.OPTIONS: true, sipmsg.SUBSCRIBE: true,
-	sipmsg.NOTIFY: true, sipmsg.REFER: true, sipmsg.INFO: true, sipmsg.MESSAGE: true,
-	sipmsg.PRACK: true, sipmsg.UPDATE: true, sipmsg.PUBLISH: true,
-}
-
 // allow is the Allow header value of this server: REGISTER is served only
 // when the registrar is on.
 func (s *Server) allow() string {

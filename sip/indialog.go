@@ -118,7 +118,7 @@ func (s *Server) onOther(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	code, reason := sipmsg.StatusNotImplemented, "Not Implemented"
-	if knownMethods[req.Method] {
+	if sipx.KnownMethod(req.Method) {
 		code, reason = sipmsg.StatusMethodNotAllowed, "Method Not Allowed"
 	}
 	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)

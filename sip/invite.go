@@ -70,8 +70,8 @@ func (a *attempt) reject(r *rejection) {
 		Outcome: r.outcome, EndedAt: now, Duration: now.Sub(a.started),
 	}
 	rec.AddTrace(r.trace())
-	a.s.refusals.refused(a.log, now, a.src, "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
-		"status", r.code, "why", maskDigits(r.why), "outcome", string(r.outcome))
+	a.s.refusals.Refused(a.log, now, a.src, "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
+		"status", r.code, "why", sipx.MaskDigits(r.why), "outcome", string(r.outcome))
 	a.s.o.OnRejected(rec, r.code)
 }
 

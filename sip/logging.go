@@ -2,13 +2,12 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"regexp"
 
+	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // sipgo logs whole messages and request lines, which carry the caller's
@@ -21,10 +20,13 @@ func redactedLogger(l *slog.Logger) *slog.Logger {
 	return slog.New(redactHandler{next: l.Handler()}).With("component", "sipgo")
 }
 
-var longDigits = regexp.MustCompile(`\+?[0-9]{7,}`)
-
-// maskDigits masks every phone-number-like run of digits in s.
-func maskDigits(s string) string { return longDigits.ReplaceAllStringFunc(s, sipx.MaskNumber) }
+// sipgo logs its TCP transport (clubline's: edge.GuardedTCP, whose logger
+// field is unexported) through its package default logger: that goes
+// through the redacting handler too, over slog.Default() as it is at
+// start, so garbage read over TCP is masked and demoted as over UDP.
+func init() {
+	sipmsg.SetDefaultLogger(redactedLogger(slog.Default()))
+}
 
 // rawKeys are the attributes under which sipgo logs raw SIP text.
 var rawKeys = map[string]bool{"data": true, "req": true, "res": true, "msg": true}
@@ -41,7 +43,7 @@ func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
 		// and a flood of it must not flood the logs.
 		level = slog.LevelDebug
 	case refusedOnPurpose(r):
-		// An answer or a lookup clubline refuses (reach.go): a request's
+		// An answer or a lookup clubline refuses (edge.IsRefused): a request's
 		// doing, and a flood of them must not flood the logs either.
 		level = slog.LevelDebug
 	case level > slog.LevelWarn:
@@ -50,7 +52,7 @@ func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
 	if level != r.Level && !h.next.Enabled(ctx, level) {
 		return nil
 	}
-	out := slog.NewRecord(r.Time, level, maskDigits(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, level, sipx.MaskDigits(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
@@ -84,28 +86,25 @@ func redactAttr(a slog.Attr) slog.Attr {
 		if v.Kind() == slog.KindString && len(v.String()) > 80 {
 			return slog.String(a.Key, fmt.Sprintf("[%d bytes redacted]", len(v.String())))
 		}
-		return slog.String(a.Key, maskDigits(v.String()))
+		return slog.String(a.Key, sipx.MaskDigits(v.String()))
 	case v.Kind() == slog.KindString:
-		return slog.String(a.Key, maskDigits(v.String()))
+		return slog.String(a.Key, sipx.MaskDigits(v.String()))
 	case v.Kind() == slog.KindAny:
 		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, maskDigits(err.Error()))
+			return slog.String(a.Key, sipx.MaskDigits(err.Error()))
 		}
-		return slog.String(a.Key, maskDigits(fmt.Sprint(v.Any())))
+		return slog.String(a.Key, sipx.MaskDigits(fmt.Sprint(v.Any())))
 	}
 	return slog.Attr{Key: a.Key, Value: v}
 }
 
 // refusedOnPurpose reports whether a record's error is a connection or a
-// lookup that reach.go refused. Go's resolver keeps only the text of the
-// error its Dial returned.
+// lookup that package edge refused (edge.IsRefused).
 func refusedOnPurpose(r slog.Record) bool {
 	found := false
 	r.Attrs(func(a slog.Attr) bool {
 		err, ok := a.Value.Resolve().Any().(error)
-		var dnsErr *net.DNSError
-		found = ok && (errors.Is(err, errDialRefused) ||
-			errors.As(err, &dnsErr) && dnsErr.Err == errLookupRefused.Error())
+		found = ok && edge.IsRefused(err)
 		return !found
 	})
 	return found

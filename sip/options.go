@@ -51,7 +51,7 @@ type Options struct {
 	// MaxAwaitingAck and MaxAwaitingAckPerSource bound the calls answered
 	// (or being set up) whose ACK has not come yet, in all and per source
 	// IP address; beyond them INVITEs get 503 with Retry-After. Defaults:
-	// MaxCalls/4 (at least 1; 50 without MaxCalls) and 10 (limits.go).
+	// MaxCalls/4 (at least 1; 50 without MaxCalls) and 10 (awaiting.go).
 	MaxAwaitingAck, MaxAwaitingAckPerSource int
 	// OnAwaitingAck is told each change (+1, -1) of the number of calls
 	// awaiting their ACK, for a gauge. It is called with the server's lock
@@ -65,7 +65,7 @@ type Options struct {
 	// (404, 488, 503…, outcome rejected) or cancelled by the caller (487,
 	// outcome abandoned). It must not block for long: a flood calls it
 	// thousands of times a minute, so count refusals rather than store
-	// them (refusals.go).
+	// them (edge.RefusalLog).
 	// status is the SIP status of the refusal (487 for a CANCEL).
 	OnRejected func(c clubline.Call, status int)
 	// OnUnstarted receives the record of a call answered with 200 OK that
@@ -99,21 +99,21 @@ type Options struct {
 	// server sends its keep-alive pings while it runs. Nil: REGISTER gets
 	// 405.
 	Registrar *registrar.Registrar
-	// Limits are the per-source request limits (limits.go); the zero
+	// Limits are the per-source request limits (edge.Limits); the zero
 	// value takes the defaults.
 	Limits Limits
 
 	// Resolver looks up the host names clubline's own configuration gives:
 	// PublicAddress, and a dial target such as a sip: fallback with a host
 	// name (default net.DefaultResolver). Names that requests from the
-	// network give are never looked up (reach.go).
+	// network give are never looked up (sip/internal/edge/reach.go).
 	Resolver *net.Resolver
 
 	// TCPIdleTimeout closes a TCP connection on which nothing arrived for
 	// this long, unless it carries a call (default 3 min; negative: never).
 	// TCPMaxPerSource is how many TCP connections one source (an IPv4
 	// address, an IPv6 /64) may hold; more are closed as they are accepted
-	// (default 32; negative: no limit). See tcp.go.
+	// (default 32; negative: no limit). See edge.LimitListener.
 	TCPIdleTimeout  time.Duration
 	TCPMaxPerSource int
 
@@ -239,7 +239,6 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
-	o.tcpDefaults()
 	if o.OnTrunkRefused == nil {
 		o.OnTrunkRefused = func(string, string) {}
 	}

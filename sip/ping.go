@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/sip/internal/edge"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -19,7 +20,7 @@ func (s *Server) Ping(ctx context.Context, reg *clubline.Registration) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.client.TransactionRequest(allowDial(ctx), req, asIs) // to a registration's address (reach.go)
+	tx, err := s.client.TransactionRequest(edge.AllowDial(ctx), req, asIs) // to a registration's address (reach.go)
 	if err != nil {
 		return fmt.Errorf("send OPTIONS: %w", err)
 	}

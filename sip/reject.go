@@ -8,6 +8,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -53,7 +54,7 @@ func rejectOverCapacity(maxCalls int, after time.Duration) *rejection {
 }
 
 // rejectAwaitingAck refuses a call while too many answered calls wait for
-// their ACK (limits.go): in all, or from the sender's address.
+// their ACK (awaiting.go): in all, or from the sender's address.
 func rejectAwaitingAck(limit int, after time.Duration) *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
 		fmt.Sprintf("too many calls awaiting their ACK (%d)", limit), sipx.RetryAfter(after))
@@ -126,6 +127,36 @@ func rejectTooBrief(asked, minSE time.Duration) *rejection {
 // rejectBadRequest names the problem in a Warning too, for the peer's trace.
 func rejectBadRequest(why string) *rejection {
 	return rejected(sipmsg.StatusBadRequest, "Bad Request", why, sipx.Warning(399, sipx.Printable(why, 100)))
+}
+
+// rejectOverLimit refuses the request that took its source over a
+// per-source limit (edge.Limiter): the source is ignored for after.
+func rejectOverLimit(after time.Duration) *rejection {
+	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
+		"request limit reached", sipx.RetryAfter(after))
+}
+
+// statusUnsupportedURIScheme: sipgo names no constant for it.
+const statusUnsupportedURIScheme = 416
+
+// rejectProblem refuses a request edge found wrong before any handler saw
+// it (edge.Validate, edge.ReadFilter): edge says what is wrong, this says
+// how SIP answers it. Such a refusal makes no call record.
+func rejectProblem(p *edge.Problem) *rejection {
+	switch p.Kind {
+	case edge.BadVersion:
+		return rejected(sipmsg.StatusVersionNotSupported, "Version Not Supported", p.Why,
+			sipx.Warning(399, "Only SIP/2.0 is supported"))
+	case edge.UnknownScheme:
+		return rejected(statusUnsupportedURIScheme, "Unsupported URI Scheme", p.Why)
+	case edge.UnsupportedExtension:
+		return rejectBadExtension(p.Tags)
+	case edge.SDPNotAccepted:
+		return rejected(sipmsg.StatusNotAcceptable, "Not Acceptable", p.Why,
+			sipx.Warning(399, "The answer can only be application/sdp"))
+	default: // edge.Malformed
+		return rejectBadRequest(p.Why)
+	}
 }
 
 // rejectForbidden refuses an INVITE from an address the line does not

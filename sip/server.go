@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -35,7 +36,7 @@ type Server struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client
-	limits *limiter // per-source request limits (limits.go)
+	limits *edge.Limiter // per-source request limits (edge.go)
 
 	// stop is cancelled by HangupAll and Close: a call still ringing is
 	// refused and no new call can register.
@@ -65,7 +66,7 @@ type Server struct {
 
 	legs map[string]*OutboundLeg // outbound legs by dialog (dialer.go)
 
-	refusals refusalLog // samples the log lines of refused INVITEs
+	refusals edge.RefusalLog // samples the log lines of refused INVITEs
 }
 
 // listener is one bound socket.
@@ -90,7 +91,7 @@ func NewServer(o Options) (*Server, error) {
 		log:     o.Logger.With("component", "sip"),
 		calls:   make(map[string]*call),
 		changed: make(chan struct{}),
-		limits:  newLimiter(o.Limits, time.Now),
+		limits:  edge.NewLimiter(o.Limits, o.Logger.With("component", "sip")),
 	}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
 	if len(o.Numbers) == 0 {
@@ -99,19 +100,19 @@ func NewServer(o Options) (*Server, error) {
 	sipLog := redactedLogger(o.Logger)
 	s.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(userAgent),
-		sipgo.WithUserAgentDNSResolver(refusingResolver()), // reach.go
+		sipgo.WithUserAgentDNSResolver(edge.RefusingResolver()),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(sipLog),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sipmsg.WithTransportLayerLogger(sipLog),
-			sipmsg.WithTransportLayerReadFilter(s.readFilter), // datagram.go
+			sipmsg.WithTransportLayerReadFilter(s.readFilter()), // edge.go
 			// Last: sipgo copies the read filter set above into the
 			// transport when this option runs (reach.go).
 			sipmsg.WithTransportLayerTransports(sipmsg.TransportsConfig{
-				TCP: guardedTCP(sipLog),
-				TLS: &sipmsg.TransportTLS{TransportTCP: guardedTCP(sipLog)},
+				TCP: edge.GuardedTCP(sipLog),
+				TLS: &sipmsg.TransportTLS{TransportTCP: edge.GuardedTCP(sipLog)},
 			}),
 		),
 		sipgo.WithUserAgenTLSConfig(clientTLS(o.TLSRootCAs, o.tlsNames())), // tls.go
@@ -171,7 +172,7 @@ func (s *Server) tracked(h sipgo.RequestHandler) sipgo.RequestHandler {
 				}
 			}
 		}()
-		if s.refuseMalformed(req, tx) { // validate.go
+		if s.refuseMalformed(req, tx) { // edge.go
 			return
 		}
 		h(req, tx)
@@ -301,7 +302,7 @@ func (s *Server) bind(b listenAddr) (*listener, error) {
 			return nil, fmt.Errorf("sip: listen tcp %s: %w", b.addr, err)
 		}
 		ap := ln.Addr().(*net.TCPAddr).AddrPort()
-		ln = s.limitTCP(ln) // idle timeout, per-source cap (tcp.go)
+		ln = s.limitTCP(ln) // idle timeout, per-source cap (edge.go)
 		s.serveWG.Add(1)
 		go func() {
 			defer s.serveWG.Done()
@@ -439,7 +440,7 @@ func (s *Server) Close() error {
 	err := s.ua.Close()
 	settle(s.ua)
 	s.closeErr = err
-	s.refusals.flush()
+	s.refusals.Flush()
 	s.log.Info("closed")
 	return err
 }

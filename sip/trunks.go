@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	"github.com/clubline/clubline/sip/trunk"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -142,7 +143,7 @@ func (s *Server) Do(ctx context.Context, req *sipmsg.Request, transport string, 
 	if l.udpAddr != nil {
 		req.Laddr = sipmsg.Addr{IP: l.udpAddr.IP, Port: l.udpAddr.Port}
 	}
-	tx, err := s.client.TransactionRequest(allowDial(ctx), req, asIs) // to the provider the config names (reach.go)
+	tx, err := s.client.TransactionRequest(edge.AllowDial(ctx), req, asIs) // to the provider the config names (reach.go)
 	if err != nil {
 		return nil, err
 	}

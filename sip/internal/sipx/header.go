@@ -16,6 +16,19 @@ var compactNames = map[string]string{
 	"refer-to":        "r",
 }
 
+// knownMethods are the methods RFC 3261 and its extensions define.
+var knownMethods = map[sipmsg.RequestMethod]bool{
+	sipmsg.INVITE: true, sipmsg.ACK: true, sipmsg.CANCEL: true, sipmsg.BYE: true,
+	sipmsg.REGISTER: true, sipmsg.OPTIONS: true, sipmsg.SUBSCRIBE: true,
+	sipmsg.NOTIFY: true, sipmsg.REFER: true, sipmsg.INFO: true, sipmsg.MESSAGE: true,
+	sipmsg.PRACK: true, sipmsg.UPDATE: true, sipmsg.PUBLISH: true,
+}
+
+// KnownMethod reports whether m is a method RFC 3261 and its extensions
+// define. A request with one of these that clubline does not serve gets
+// 405; any other method gets 501 (RFC 3261 §21.5.2).
+func KnownMethod(m sipmsg.RequestMethod) bool { return knownMethods[m] }
+
 // Values returns the values of every instance of the named header, the
 // long form's first, then the compact form's.
 func Values(m sipmsg.Message, name string) []string {

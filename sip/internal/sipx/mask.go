@@ -3,6 +3,7 @@ package sipx
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"unicode"
 )
@@ -37,6 +38,12 @@ func MaskNumber(s string) string {
 		return plus + "***"
 	}
 }
+
+var longDigits = regexp.MustCompile(`\+?[0-9]{7,}`)
+
+// MaskDigits masks every phone-number-like run of digits (seven or more)
+// in s, with MaskNumber: for text a peer sent or a log line built from it.
+func MaskDigits(s string) string { return longDigits.ReplaceAllStringFunc(s, MaskNumber) }
 
 func isDigits(s string) bool {
 	if s == "" {

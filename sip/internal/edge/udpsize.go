@@ -1,4 +1,4 @@
-package sip
+package edge
 
 import (
 	"context"
@@ -19,8 +19,9 @@ import (
 //     message over UDPMTUSize-200 bytes (1,300), and a refused answer
 //     vanished: the caller got 100 Trying and the call record said 500.
 //     The limit is raised, once for the process (init, before any
-//     goroutine), to what a datagram can carry, 65,507 bytes; sipgo has no
-//     per-user-agent option for it and its UDP transport cannot be wrapped.
+//     goroutine: package sip imports this one), to what a datagram can
+//     carry, 65,507 bytes; sipgo has no per-user-agent option for it and
+//     its UDP transport cannot be wrapped.
 //   - clubline's own requests over 1,300 bytes bound for UDP go over TCP to
 //     the same next hop (RFC 3261 §18.1.1), with the top Via changed to TCP
 //     and the port of clubline's TCP listener, when clubline may connect
@@ -33,9 +34,9 @@ import (
 //     peer with no TCP, such as the carrier proxy first on a route set,
 //     still gets its big BYE. Contact is left as it was: the peer keeps
 //     sending to clubline over UDP.
-//   - Every request clubline sends passes through asIs (dialog.go), which
-//     applies this; the CANCEL of a moved INVITE copies its Via and
-//     transport, so it follows it.
+//   - Every request clubline sends passes through sip's asIs
+//     (sip/dialog.go), which applies FitTransport; the CANCEL of a moved
+//     INVITE copies its Via and transport, so it follows it.
 
 const (
 	// maxDatagram is the largest UDP payload over IPv4 (65,535 less the IP
@@ -54,9 +55,10 @@ func init() {
 	sipmsg.UDPMTUSize = maxDatagram + 200 // sipgo writes up to UDPMTUSize-200
 }
 
-// fitTransport moves a request too big for UDP to TCP when its next hop
-// takes a TCP connection; otherwise it leaves the request as it is.
-func fitTransport(c *sipgo.Client, req *sipmsg.Request) error {
+// FitTransport moves a request too big for UDP to TCP when its next hop
+// takes a TCP connection; otherwise it leaves the request as it is. It is
+// a sipgo.ClientRequestOption, and never fails.
+func FitTransport(c *sipgo.Client, req *sipmsg.Request) error {
 	via := req.Via()
 	if via == nil || !strings.EqualFold(req.Transport(), "UDP") || len(req.String()) <= udpRequestMax {
 		return nil

@@ -1,4 +1,4 @@
-package sip
+package edge
 
 import (
 	"fmt"
@@ -10,12 +10,12 @@ import (
 )
 
 // Validation of what arrives, before any handler runs: RFC 4475's torture
-// messages are the test (testdata/torture, torture_test.go).
+// messages are the test (sip/testdata/torture, sip/torture_test.go).
 //
 // Decisions:
 //
-//   - Every request but ACK passes malformed (below) before its handler,
-//     from tracked: one place, whatever the method. A refusal is answered
+//   - Every request but ACK passes Validate before its handler, from
+//     sip's tracked: one place, whatever the method. A refusal is answered
 //     by the transaction sipgo opened and makes no call record: what fails
 //     here is a broken peer or a scanner, not a caller, and its From may be
 //     garbage. It is logged at debug level (method, status, why, masked
@@ -23,8 +23,8 @@ import (
 //     flood the log, and the peer reads the cause in the Warning. An ACK
 //     has no response in SIP, so it is never checked.
 //   - A refusal names the problem: 400 carries "Warning: 399 clubline
-//     <why>" (rejectBadRequest), so a carrier's engineer reads the cause in
-//     their own trace.
+//     <why>" (sip's rejectBadRequest), so a carrier's engineer reads the
+//     cause in their own trace.
 //   - Version other than SIP/2.0: 505, sent as SIP/2.0 (RFC 4475 badvers).
 //   - From, To, Call-ID or CSeq missing, or any of those, Max-Forwards,
 //     Content-Length or Content-Type more than once: 400 (insuf, multi01,
@@ -46,14 +46,18 @@ import (
 //     carrier or phone sends these, scanners do, and a refusal says so.
 //   - Require (RFC 3261 §8.2.2.3): an option tag other than timer gets 420
 //     with Unsupported, for every method but ACK and CANCEL, which the RFC
-//     exempts, and INVITE, which prepare and modify check so that a refused
-//     call keeps its record (bext01). Proxy-Require is for proxies: ignored.
+//     exempts, and INVITE, which sip's prepare and modify check so that a
+//     refused call keeps its record (bext01). Proxy-Require is for
+//     proxies: ignored.
 //   - An INVITE whose Accept lists types but not application/sdp gets 406
 //     with a Warning: its 200 OK would carry SDP (sdp01). An empty Accept
 //     is let through, though RFC 3261 §20.1 reads it as "no body".
 //   - A Date in a time zone other than GMT (baddate) is accepted: clubline
 //     never reads Date. So is a branch that is only the magic cookie
 //     (badbranch): sipgo's transaction keys still work.
+//   - edge says what is wrong (a Problem of some Kind) and sip answers it
+//     from its one table of refusals (sip/reject.go: status, reason
+//     phrase, Warning): the statuses named here are that table's.
 //
 // What sipgo refuses itself, before any of this (RFC 4475 allows dropping
 // what cannot be parsed into a transaction; over TCP sipgo then closes the
@@ -73,6 +77,39 @@ import (
 //     and a Contact URI with headers outside <> (regbadct): sipgo keeps no
 //     trace of the original form.
 
+// A Problem is what is wrong with a request refused before any handler
+// sees it. It says what is wrong, not how SIP answers it: package sip maps
+// each Kind to a status, a reason phrase and the headers that go with it.
+type Problem struct {
+	Kind Kind
+	// Why names the problem, for the peer's trace and the log. It quotes
+	// what the peer sent, cut short and printable; a log masks its digits.
+	Why string
+	// Tags are the option tags a Require named that clubline does not
+	// support (Kind UnsupportedExtension).
+	Tags []string
+}
+
+// A Kind is a class of Problem; each calls for its own answer (the status
+// sip gives it is named beside each).
+type Kind int
+
+const (
+	// Malformed: a header missing, repeated, out of range or contradicting
+	// another, headers in the Request-URI, a Content-Length the datagram
+	// belies (400 with a Warning).
+	Malformed Kind = iota
+	// BadVersion: a SIP version other than 2.0 (505).
+	BadVersion
+	// UnknownScheme: a Request-URI scheme other than sip, sips or tel (416).
+	UnknownScheme
+	// UnsupportedExtension: a Require option tag clubline lacks (420, with
+	// Unsupported).
+	UnsupportedExtension
+	// SDPNotAccepted: an INVITE whose Accept leaves out application/sdp (406).
+	SDPNotAccepted
+)
+
 // supportedTags are the option tags clubline implements (Require, Supported).
 var supportedTags = map[string]bool{"timer": true}
 
@@ -83,92 +120,77 @@ var uriSchemes = map[string]bool{"sip": true, "sips": true, "tel": true}
 var singleValued = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"}
 
 const (
-	statusUnsupportedURIScheme = 416 // sipgo names no constant for it
-	maxMaxForwards             = 255
-	maxDeltaSecs               = 1<<32 - 1
+	maxMaxForwards = 255
+	maxDeltaSecs   = 1<<32 - 1
+	contentTypeSDP = "application/sdp"
 )
 
-// refuseMalformed answers a malformed request and reports whether it did;
-// the handler then has nothing to do.
-func (s *Server) refuseMalformed(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
-	r := malformed(req)
-	if r == nil {
-		return false
-	}
-	res := r.response(req)
-	res.SipVersion = "SIP/2.0" // a 505 must not answer in the version it refuses
-	s.log.Debug("malformed request refused", "method", sipx.Printable(string(req.Method), 16),
-		"status", r.code, "why", maskDigits(r.why), "source", sipx.MaskAddr(sipx.SourceIP(req.Source())))
-	s.respond(tx, res)
-	return true
-}
-
-// malformed returns the refusal a request deserves before any handler
-// sees it, nil when it may go on.
-func malformed(req *sipmsg.Request) *rejection {
+// Validate returns what is wrong with a request before any handler sees
+// it, nil when it may go on.
+func Validate(req *sipmsg.Request) *Problem {
 	if req.IsAck() {
 		return nil
 	}
 	if !strings.EqualFold(req.SipVersion, "SIP/2.0") {
-		return rejected(sipmsg.StatusVersionNotSupported, "Version Not Supported",
-			fmt.Sprintf("version %s", sipx.Printable(req.SipVersion, 16)),
-			sipx.Warning(399, "Only SIP/2.0 is supported"))
+		return &Problem{Kind: BadVersion, Why: fmt.Sprintf("version %s", sipx.Printable(req.SipVersion, 16))}
 	}
-	for _, check := range []func(*sipmsg.Request) *rejection{
+	for _, check := range []func(*sipmsg.Request) *Problem{
 		badHeaderCount, badCSeqMethod, badRequestURI, badNumbers, badRequire, badAccept,
 	} {
-		if r := check(req); r != nil {
-			return r
+		if p := check(req); p != nil {
+			return p
 		}
 	}
 	return nil
 }
 
-func badHeaderCount(req *sipmsg.Request) *rejection {
+// malformed is a Problem of Kind Malformed.
+func malformed(why string) *Problem { return &Problem{Kind: Malformed, Why: why} }
+
+func badHeaderCount(req *sipmsg.Request) *Problem {
 	if h := sipx.MissingHeader(req); h != "" && h != "Contact" {
-		return rejectBadRequest("missing " + h + " header")
+		return malformed("missing " + h + " header")
 	}
 	for _, name := range singleValued {
 		if n := len(sipx.Values(req, name)); n > 1 {
-			return rejectBadRequest(fmt.Sprintf("%d %s headers", n, name))
+			return malformed(fmt.Sprintf("%d %s headers", n, name))
 		}
 	}
 	if req.IsInvite() && req.Contact() == nil {
-		return rejectBadRequest("missing Contact header")
+		return malformed("missing Contact header")
 	}
 	return nil
 }
 
-func badCSeqMethod(req *sipmsg.Request) *rejection {
+func badCSeqMethod(req *sipmsg.Request) *Problem {
 	m := req.CSeq().MethodName
-	if !knownMethods[req.Method] || strings.EqualFold(string(m), string(req.Method)) {
+	if !sipx.KnownMethod(req.Method) || strings.EqualFold(string(m), string(req.Method)) {
 		return nil
 	}
-	return rejectBadRequest(fmt.Sprintf("CSeq method %s, request method %s",
+	return malformed(fmt.Sprintf("CSeq method %s, request method %s",
 		sipx.Printable(string(m), 16), req.Method))
 }
 
-func badRequestURI(req *sipmsg.Request) *rejection {
+func badRequestURI(req *sipmsg.Request) *Problem {
 	u := req.Recipient
 	if !uriSchemes[strings.ToLower(u.Scheme)] {
-		return rejected(statusUnsupportedURIScheme, "Unsupported URI Scheme",
-			fmt.Sprintf("Request-URI scheme %q", sipx.Printable(u.Scheme, 16)))
+		return &Problem{Kind: UnknownScheme, Why: fmt.Sprintf("Request-URI scheme %q", sipx.Printable(u.Scheme, 16))}
 	}
 	if u.Headers != nil && u.Headers.Length() > 0 {
-		return rejectBadRequest("headers in the Request-URI")
+		return malformed("headers in the Request-URI")
 	}
 	return nil
 }
 
 // badNumbers checks the scalar fields sipgo leaves unchecked; it refuses
 // CSeq and Content-Length beyond 32 bits itself.
-func badNumbers(req *sipmsg.Request) *rejection {
+func badNumbers(req *sipmsg.Request) *Problem {
 	if mf := req.MaxForwards(); mf != nil && mf.Val() > maxMaxForwards {
-		return rejectBadRequest(fmt.Sprintf("Max-Forwards %d above %d", mf.Val(), maxMaxForwards))
+		return malformed(fmt.Sprintf("Max-Forwards %d above %d", mf.Val(), maxMaxForwards))
 	}
 	for _, v := range sipx.Values(req, "Expires") {
 		if !deltaSeconds(v) {
-			return rejectBadRequest(fmt.Sprintf("Expires %q is not 0 to 2**32-1 seconds", sipx.Printable(v, 24)))
+			return malformed(fmt.Sprintf("Expires %q is not 0 to 2**32-1 seconds", sipx.Printable(v, 24)))
 		}
 	}
 	for _, h := range req.GetHeaders("Contact") {
@@ -177,7 +199,7 @@ func badNumbers(req *sipmsg.Request) *rejection {
 			continue
 		}
 		if v, ok := c.Params.Get("expires"); ok && !deltaSeconds(v) {
-			return rejectBadRequest(fmt.Sprintf("Contact expires %q is not 0 to 2**32-1 seconds", sipx.Printable(v, 24)))
+			return malformed(fmt.Sprintf("Contact expires %q is not 0 to 2**32-1 seconds", sipx.Printable(v, 24)))
 		}
 	}
 	return nil
@@ -190,7 +212,7 @@ func deltaSeconds(v string) bool {
 	return err == nil && n <= maxDeltaSecs
 }
 
-func badRequire(req *sipmsg.Request) *rejection {
+func badRequire(req *sipmsg.Request) *Problem {
 	if req.IsAck() || req.IsCancel() || req.IsInvite() {
 		return nil
 	}
@@ -201,12 +223,12 @@ func badRequire(req *sipmsg.Request) *rejection {
 		}
 	}
 	if len(unknown) > 0 {
-		return rejectBadExtension(unknown)
+		return &Problem{Kind: UnsupportedExtension, Why: "unsupported extension " + strings.Join(unknown, ", "), Tags: unknown}
 	}
 	return nil
 }
 
-func badAccept(req *sipmsg.Request) *rejection {
+func badAccept(req *sipmsg.Request) *Problem {
 	if !req.IsInvite() {
 		return nil
 	}
@@ -221,6 +243,5 @@ func badAccept(req *sipmsg.Request) *rejection {
 			return nil
 		}
 	}
-	return rejected(sipmsg.StatusNotAcceptable, "Not Acceptable",
-		"Accept without application/sdp", sipx.Warning(399, "The answer can only be application/sdp"))
+	return &Problem{Kind: SDPNotAccepted, Why: "Accept without application/sdp"}
 }

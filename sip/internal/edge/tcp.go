@@ -1,4 +1,4 @@
-package sip
+package edge
 
 import (
 	"errors"
@@ -13,56 +13,84 @@ import (
 
 // TCP connections from the network: how long one may stay silent, and how
 // many one source may hold (issue 7, finding 8: 200 connections that sent
-// nothing stayed open for good). bind wraps the TCP listener it gives
-// sipgo in a limitedListener.
+// nothing stayed open for good). Package sip wraps each TCP listener it
+// gives sipgo, TLS ones included, in LimitListener.
 //
 // Decisions:
 //
-//   - TCPIdleTimeout, default 3 min: a connection on which nothing has
-//     arrived for that long is closed. A phone that keeps its flow alive
-//     sends a CRLF keep-alive every 80 to 100% of 120 s on TCP (RFC 5626
-//     §4.4.1; baresip's libre waits 96–120 s, pjsip sends every 90 s),
-//     and a registered phone also answers clubline's OPTIONS every 30 s
-//     (registrar/keepalive.go); 2 min would cut a phone whose keep-alive
-//     is a little late, 3 min leaves it a minute. pjsip closes idle
-//     server connections after 10 min, libre after 15, yate after 2: all
-//     only when no transaction or dialog uses them, as here.
+//   - IdleTimeout (sip.Options.TCPIdleTimeout), default 3 min: a
+//     connection on which nothing has arrived for that long is closed. A
+//     phone that keeps its flow alive sends a CRLF keep-alive every 80 to
+//     100% of 120 s on TCP (RFC 5626 §4.4.1; baresip's libre waits
+//     96–120 s, pjsip sends every 90 s), and a registered phone also
+//     answers clubline's OPTIONS every 30 s (registrar/keepalive.go); 2 min
+//     would cut a phone whose keep-alive is a little late, 3 min leaves it
+//     a minute. pjsip closes idle server connections after 10 min, libre
+//     after 15, yate after 2: all only when no transaction or dialog uses
+//     them, as here.
 //   - A connection that carries a call (an answered caller over TCP, or a
-//     staff leg on its phone's connection) is never closed for silence: a
-//     caller waits in the queue for minutes without a SIP message, and
-//     clubline's BYE has no other way to it (reach.go: nothing is dialled
-//     for a caller).
-//   - TCPMaxPerSource, default 32: connections beyond it from one source
-//     are closed as they are accepted, before sipgo reads a byte. A
-//     source is an IPv4 address or an IPv6 /64 (a single host commonly
-//     holds a whole /64). 32 is room for every staff phone of a club
-//     office behind one NAT address, one connection each, and their
-//     reconnections; a slowloris of 200 connections from one address is
-//     cut to 32, and to none after TCPIdleTimeout.
+//     staff leg on its phone's connection: TCPOptions.Busy) is never
+//     closed for silence: a caller waits in the queue for minutes without
+//     a SIP message, and clubline's BYE has no other way to it (reach.go:
+//     nothing is dialled for a caller).
+//   - MaxPerSource (sip.Options.TCPMaxPerSource), default 32: connections
+//     beyond it from one source are closed as they are accepted, before
+//     sipgo reads a byte. A source is an IPv4 address or an IPv6 /64 (a
+//     single host commonly holds a whole /64). 32 is room for every staff
+//     phone of a club office behind one NAT address, one connection each,
+//     and their reconnections; a slowloris of 200 connections from one
+//     address is cut to 32, and to none after IdleTimeout.
 //   - At the cap, one warning when a source reaches it, then debug lines
 //     until it drops below: a flood is one line, not one per connection.
 //   - Closed for silence, a connection reads as an ordinary end (io.EOF)
 //     to sipgo, which logs it at debug; a deadline error it would log as
 //     an error.
 
-// TCP limits defaults (Options.TCPIdleTimeout, Options.TCPMaxPerSource).
+// TCP limits defaults.
 const (
 	DefaultTCPIdleTimeout  = 3 * time.Minute
 	DefaultTCPMaxPerSource = 32
 )
 
-func (o *Options) tcpDefaults() {
-	if o.TCPIdleTimeout == 0 {
-		o.TCPIdleTimeout = DefaultTCPIdleTimeout
+// TCPOptions are the limits of LimitListener.
+type TCPOptions struct {
+	// IdleTimeout closes a connection on which nothing arrived for this
+	// long, unless Busy (0: DefaultTCPIdleTimeout; negative: never).
+	IdleTimeout time.Duration
+	// MaxPerSource is how many connections one source (an IPv4 address,
+	// an IPv6 /64) may hold; more are closed as they are accepted (0:
+	// DefaultTCPMaxPerSource; negative: no cap).
+	MaxPerSource int
+	// Busy reports whether the connection from remote ("host:port")
+	// carries a call: it is never closed for silence. Nil: none does.
+	Busy func(remote string) bool
+	// Log gets the warning of a source at the cap, and debug lines (nil:
+	// nothing is logged).
+	Log *slog.Logger
+}
+
+// LimitListener hands on the connections ln accepts within the per-source
+// cap, each closed after IdleTimeout of silence unless Busy.
+func LimitListener(ln net.Listener, o TCPOptions) net.Listener {
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultTCPIdleTimeout
 	}
-	if o.TCPMaxPerSource == 0 {
-		o.TCPMaxPerSource = DefaultTCPMaxPerSource
+	if o.MaxPerSource == 0 {
+		o.MaxPerSource = DefaultTCPMaxPerSource
+	}
+	if o.Busy == nil {
+		o.Busy = func(string) bool { return false }
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &limitedListener{
+		Listener: ln, idle: o.IdleTimeout, max: o.MaxPerSource, busy: o.Busy, log: o.Log,
+		open: make(map[netip.Prefix]*sourceCount),
 	}
 }
 
-// limitedListener hands sipgo the connections within the per-source cap,
-// each closed after TCPIdleTimeout of silence unless busy says it carries
-// a call.
+// limitedListener applies TCPOptions.
 type limitedListener struct {
 	net.Listener
 	idle time.Duration // ≤ 0: never
@@ -77,14 +105,6 @@ type limitedListener struct {
 type sourceCount struct {
 	n      int
 	warned bool // since it reached the cap
-}
-
-func (s *Server) limitTCP(ln net.Listener) net.Listener {
-	return &limitedListener{
-		Listener: ln, idle: s.o.TCPIdleTimeout, max: s.o.TCPMaxPerSource,
-		busy: s.carriesCall, log: s.log.With("transport", "tcp"),
-		open: make(map[netip.Prefix]*sourceCount),
-	}
 }
 
 // Accept returns the next connection within the cap; it closes the ones
@@ -198,27 +218,4 @@ func (c *idleConn) Read(b []byte) (int, error) {
 		_ = c.Close()
 		return 0, io.EOF
 	}
-}
-
-// carriesCall reports whether a call or a staff leg that is up sends its
-// requests on the TCP connection from remote.
-func (s *Server) carriesCall(remote string) bool {
-	s.mu.Lock()
-	dlgs := make([]*dialog, 0, len(s.calls)+len(s.legs))
-	for _, c := range s.calls {
-		dlgs = append(dlgs, c.dlg)
-	}
-	for _, l := range s.legs {
-		dlgs = append(dlgs, l.dlg)
-	}
-	s.mu.Unlock()
-	for _, d := range dlgs {
-		d.mu.Lock()
-		on := d.dest == remote
-		d.mu.Unlock()
-		if on && (d.transport == "TCP" || d.transport == "TLS") {
-			return true
-		}
-	}
-	return false
 }

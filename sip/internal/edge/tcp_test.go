@@ -1,11 +1,11 @@
-package sip
+package edge
 
 import (
 	"net"
 	"testing"
 )
 
-// The source a TCP connection counts against for TCPMaxPerSource (tcp.go):
+// The source a TCP connection counts against for MaxPerSource (tcp.go):
 // its IPv4 address, or its IPv6 /64, which one host can fill; an
 // IPv4-mapped address is its IPv4 address.
 func TestSourceOf(t *testing.T) {

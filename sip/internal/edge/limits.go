@@ -1,6 +1,7 @@
-package sip
+package edge
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -37,7 +38,7 @@ import (
 //   - Each refusal and each dropped request counts in
 //     clubline_sip_blocked_total{reason}; a block is logged once.
 
-// Limits are the per-source request limits (Options.Limits). The zero
+// Limits are the per-source request limits (sip.Options.Limits). The zero
 // value of each field picks the default named beside it; a negative
 // count turns that limit off.
 type Limits struct {
@@ -105,9 +106,12 @@ func (l *Limits) withDefaults() {
 	}
 }
 
-// limiter applies Limits.
-type limiter struct {
+// A Limiter applies Limits: it counts the requests of each source, blocks
+// a source over a limit, and counts (OnBlocked) and logs what it refuses.
+// It is safe for concurrent use.
+type Limiter struct {
 	o                       Limits
+	log                     *slog.Logger
 	now                     func() time.Time
 	invites, options, other *sipx.Buckets // nil: that limit is off
 
@@ -115,9 +119,10 @@ type limiter struct {
 	blocked map[netip.Addr]time.Time // until when
 }
 
-func newLimiter(o Limits, now func() time.Time) *limiter {
+// NewLimiter applies o, with its defaults; a block is logged to log.
+func NewLimiter(o Limits, log *slog.Logger) *Limiter {
 	o.withDefaults()
-	l := &limiter{o: o, now: now, blocked: make(map[netip.Addr]time.Time)}
+	l := &Limiter{o: o, log: log, now: time.Now, blocked: make(map[netip.Addr]time.Time)}
 	bucket := func(n int) *sipx.Buckets {
 		if n < 0 {
 			return nil
@@ -128,8 +133,84 @@ func newLimiter(o Limits, now func() time.Time) *limiter {
 	return l
 }
 
+// BlockFor is how long a source over a limit is ignored: the Retry-After
+// of the refusal that tells it so.
+func (l *Limiter) BlockFor() time.Duration { return l.o.BlockFor }
+
+// A Verdict is what the limits say of a request before its handler sees it.
+type Verdict int
+
+const (
+	// Pass: the handler may run.
+	Pass Verdict = iota
+	// Refuse: the request just took its source over a limit, which is now
+	// blocked; answer it 503 with Retry-After BlockFor.
+	Refuse
+	// Drop: its source is blocked; answer nothing.
+	Drop
+)
+
+// Check counts a request and says whether it may go on. A refusal and a
+// drop are counted (OnBlocked); a refusal, which starts a block, is logged.
+func (l *Limiter) Check(req *sipmsg.Request) Verdict {
+	v, reason := l.check(req)
+	switch v {
+	case Refuse:
+		l.o.OnBlocked(reason)
+		l.log.Warn("request limit reached: the address is ignored for a while", "reason", reason,
+			"source", sipx.MaskAddr(sourceAddr(req).String()), "for", l.o.BlockFor)
+	case Drop:
+		l.o.OnBlocked(reason)
+	}
+	return v
+}
+
+func (l *Limiter) check(req *sipmsg.Request) (Verdict, string) {
+	ip := sourceAddr(req)
+	if l.exempt(ip) {
+		return Pass, ""
+	}
+	now := l.now()
+	if l.isBlocked(ip, now) {
+		return Drop, BlockedSource
+	}
+	if sipx.ToTag(req) != "" || req.IsAck() || req.IsCancel() || req.Method == sipmsg.REGISTER {
+		return Pass, ""
+	}
+	b, reason := l.other, BlockedRequestRate
+	switch req.Method {
+	case sipmsg.INVITE:
+		b, reason = l.invites, BlockedInviteRate
+	case sipmsg.OPTIONS:
+		b, reason = l.options, BlockedOptionsRate
+	}
+	if b == nil {
+		return Pass, ""
+	}
+	if ok, _, _ := b.Allow(ip.String(), now); ok {
+		return Pass, ""
+	}
+	l.block(ip, now)
+	return Refuse, reason
+}
+
+// DropDatagram is the UDP read filter's question: drop this datagram
+// unread, because its source is blocked? A drop is counted (OnBlocked).
+func (l *Limiter) DropDatagram(remote net.Addr) bool {
+	ua, ok := remote.(*net.UDPAddr)
+	if !ok {
+		return false
+	}
+	ip := ua.AddrPort().Addr().Unmap()
+	if l.exempt(ip) || !l.isBlocked(ip, l.now()) {
+		return false
+	}
+	l.o.OnBlocked(BlockedSource)
+	return true
+}
+
 // exempt reports whether an address is never limited.
-func (l *limiter) exempt(ip netip.Addr) bool {
+func (l *Limiter) exempt(ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return true // not an IP source: nothing to count it by
 	}
@@ -142,7 +223,7 @@ func (l *limiter) exempt(ip netip.Addr) bool {
 }
 
 // isBlocked reports whether ip is blocked now, forgetting expired blocks.
-func (l *limiter) isBlocked(ip netip.Addr, now time.Time) bool {
+func (l *Limiter) isBlocked(ip netip.Addr, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	until, ok := l.blocked[ip]
@@ -156,7 +237,7 @@ func (l *limiter) isBlocked(ip netip.Addr, now time.Time) bool {
 	return false
 }
 
-func (l *limiter) block(ip netip.Addr, now time.Time) {
+func (l *Limiter) block(ip netip.Addr, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.blocked) >= 20000 {
@@ -169,60 +250,6 @@ func (l *limiter) block(ip netip.Addr, now time.Time) {
 	l.blocked[ip] = now.Add(l.o.BlockFor)
 }
 
-// dropDatagram is the UDP read filter's question: drop this datagram
-// unread, because its source is blocked?
-func (l *limiter) dropDatagram(remote net.Addr) bool {
-	ua, ok := remote.(*net.UDPAddr)
-	if !ok {
-		return false
-	}
-	ip := ua.AddrPort().Addr().Unmap()
-	if l.exempt(ip) || !l.isBlocked(ip, l.now()) {
-		return false
-	}
-	l.o.OnBlocked(BlockedSource)
-	return true
-}
-
-// verdict says what to do with a request before its handler sees it.
-type verdict int
-
-const (
-	pass    verdict = iota
-	refuse          // answer 503 with Retry-After: it just went over a limit
-	discard         // answer nothing: its source is blocked
-)
-
-// check counts a request and says whether it may go on.
-func (l *limiter) check(req *sipmsg.Request) (verdict, string) {
-	ip := sourceAddr(req)
-	if l.exempt(ip) {
-		return pass, ""
-	}
-	now := l.now()
-	if l.isBlocked(ip, now) {
-		return discard, BlockedSource
-	}
-	if sipx.ToTag(req) != "" || req.IsAck() || req.IsCancel() || req.Method == sipmsg.REGISTER {
-		return pass, ""
-	}
-	b, reason := l.other, BlockedRequestRate
-	switch req.Method {
-	case sipmsg.INVITE:
-		b, reason = l.invites, BlockedInviteRate
-	case sipmsg.OPTIONS:
-		b, reason = l.options, BlockedOptionsRate
-	}
-	if b == nil {
-		return pass, ""
-	}
-	if ok, _, _ := b.Allow(ip.String(), now); ok {
-		return pass, ""
-	}
-	l.block(ip, now)
-	return refuse, reason
-}
-
 // sourceAddr is the IP address a request came from.
 func sourceAddr(req *sipmsg.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(req.Source())
@@ -230,26 +257,4 @@ func sourceAddr(req *sipmsg.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
-}
-
-// limited wraps the check around a request: true when it was refused or
-// dropped and the handler must not run.
-func (s *Server) limited(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
-	v, reason := s.limits.check(req)
-	switch v {
-	case refuse:
-		s.limits.o.OnBlocked(reason)
-		s.log.Warn("request limit reached: the address is ignored for a while", "reason", reason,
-			"source", sipx.MaskAddr(sourceAddr(req).String()), "for", s.limits.o.BlockFor)
-		s.respond(tx, sipx.Reply(req, sipmsg.StatusServiceUnavailable, "Service Unavailable",
-			sipx.RetryAfter(s.limits.o.BlockFor)))
-		return true
-	case discard:
-		s.limits.o.OnBlocked(reason)
-		if tx != nil {
-			tx.Terminate()
-		}
-		return true
-	}
-	return false
 }
