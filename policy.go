@@ -45,3 +45,23 @@ const (
 	// and below quiet speech.
 	DefaultSilenceLevel = 200
 )
+
+// A trunk (trunks[] in docs/config.md): what a provider's account carries
+// when the file says nothing more.
+const (
+	// DefaultTrunkMaxChannels is the calls at once, in and out: what a
+	// small provider plan sells.
+	DefaultTrunkMaxChannels = 4
+	// DefaultTrunkMaxOutboundPerHour bounds the minutes of calls placed in
+	// any hour: an hour of calls out is more than a club's urgent line and
+	// callbacks need, and far less than a fraud would run up.
+	DefaultTrunkMaxOutboundPerHour = 60 * time.Minute
+	// DefaultTrunkRegisterExpires is the registration lifetime asked.
+	DefaultTrunkRegisterExpires = 5 * time.Minute
+	// DefaultTrunkKeepAlive is the interval of OPTIONS keep-alives: under
+	// the 30 s after which many NAT routers forget a UDP mapping.
+	DefaultTrunkKeepAlive = 25 * time.Second
+	// DefaultCountryCode is the trunk's country calling code: the club is
+	// in North America.
+	DefaultCountryCode = "1"
+)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clubline/clubline/routing"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -31,10 +32,11 @@ type Callback struct {
 // The callback's defaults, for the keys the file leaves out.
 const (
 	// DefaultCallbackKey is offered while waiting; 0 is taken: it leaves
-	// the queue for a message.
-	DefaultCallbackKey        = "2"
-	DefaultCallbackAttempts   = 3
-	DefaultCallbackRetryAfter = 2 * time.Minute
+	// the queue for a message. The values are the queue's (routing), which
+	// package ivr applies too.
+	DefaultCallbackKey        = string(routing.DefaultCallbackKey)
+	DefaultCallbackAttempts   = routing.DefaultCallbackAttempts
+	DefaultCallbackRetryAfter = routing.DefaultCallbackRetryAfter
 	// NANPPattern is every North American number: an area code and an
 	// exchange that start with 2-9.
 	NANPPattern = "+1NXXNXXXXXX"

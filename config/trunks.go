@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clubline/clubline"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -100,16 +101,17 @@ const (
 	SRTPOff      = "off"      // plain RTP
 )
 
-// A trunk's defaults, for the keys the file leaves out.
+// A trunk's defaults, for the keys the file leaves out: the line's
+// (clubline/policy.go), which package sip/trunk applies too.
 const (
 	DefaultTrunkTransport     = TransportUDP
 	DefaultDialFormat         = DialE164
-	DefaultMaxChannels        = 4
-	DefaultMaxOutboundPerHour = 60 * time.Minute
+	DefaultMaxChannels        = clubline.DefaultTrunkMaxChannels
+	DefaultMaxOutboundPerHour = clubline.DefaultTrunkMaxOutboundPerHour
 	DefaultSRTP               = SRTPOptional
-	DefaultCountryCode        = "1"
-	DefaultRegisterExpires    = 5 * time.Minute
-	DefaultKeepAlive          = 25 * time.Second
+	DefaultCountryCode        = clubline.DefaultCountryCode
+	DefaultRegisterExpires    = clubline.DefaultTrunkRegisterExpires
+	DefaultKeepAlive          = clubline.DefaultTrunkKeepAlive
 )
 
 // The shortest registration and keep-alive intervals: shorter ones load

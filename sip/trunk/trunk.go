@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clubline/clubline"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -76,12 +77,12 @@ const (
 	FormatLocal    = "local"
 )
 
-// Defaults.
+// Defaults: the line's (clubline/policy.go), which config applies too.
 const (
-	DefaultMaxChannels        = 4
-	DefaultMaxOutboundPerHour = 60 * time.Minute
-	DefaultRegisterExpires    = 5 * time.Minute
-	DefaultKeepAlive          = 25 * time.Second
+	DefaultMaxChannels        = clubline.DefaultTrunkMaxChannels
+	DefaultMaxOutboundPerHour = clubline.DefaultTrunkMaxOutboundPerHour
+	DefaultRegisterExpires    = clubline.DefaultTrunkRegisterExpires
+	DefaultKeepAlive          = clubline.DefaultTrunkKeepAlive
 )
 
 // Trunk is one account at run time: its registration state, the channels
@@ -168,7 +169,7 @@ func New(a Account) (*Trunk, error) {
 		errs = append(errs, fmt.Errorf("dial format %q: want e164, national or local", a.DialFormat))
 	}
 	if a.CountryCode == "" {
-		a.CountryCode = "1"
+		a.CountryCode = clubline.DefaultCountryCode
 	}
 	if a.MaxChannels <= 0 {
 		a.MaxChannels = DefaultMaxChannels
