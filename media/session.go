@@ -131,7 +131,9 @@ type txView struct {
 
 // Session is one RTP leg: a reader goroutine for what arrives and a single
 // clock goroutine that sends one packet every 20 ms, audio from Play or
-// silence, and DTMF events from SendDigit in their place.
+// silence, and DTMF events from SendDigit in their place. With
+// SessionConfig.SRTP (or an Update that brings keys) both directions are
+// SRTP (session_srtp.go).
 //
 // Methods are safe for concurrent use. Close must always be called; after
 // it returns no goroutine of the session remains.

@@ -502,3 +502,38 @@ func TestSessionSRTPFramePathsDoNotAllocate(t *testing.T) {
 		})
 	}
 }
+
+// A peer that writes an MKI in its crypto line puts it in every packet
+// (RFC 3711 §3.1); the session expects it there.
+func TestSessionSRTPRemoteMKI(t *testing.T) {
+	checkLeaks(t)
+	peerKey := randomKey(t, 30)
+	offer := withCrypto("RTP/SAVP", "1 AES_CM_128_HMAC_SHA1_80 inline:"+b64(peerKey)+"|2^31|258:4")
+	_, n, err := media.Answer([]byte(offer), srtpLocal(media.SRTPRequired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(n.SRTP.RemoteMKI, []byte{0, 0, 1, 2}) {
+		t.Fatalf("RemoteMKI %x, want 00000102", n.SRTP.RemoteMKI)
+	}
+	s, peer := srtpIdle(t, n.SRTP)
+	seal := func(mki []byte) *sealer {
+		ctx, err := srtp.CreateContext(peerKey[:16], peerKey[16:], srtp.ProtectionProfileAes128CmHmacSha1_80,
+			srtp.MasterKeyIndicator(mki))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &sealer{tb: t, ctx: ctx, seq: 100, ts: 800}
+	}
+	payload := make([]byte, 160)
+	s.HandlePacket(seal([]byte{0, 0, 1, 2}).next(payload), peer.addr())
+	wrong := seal([]byte{0, 0, 1, 3})
+	wrong.seq = 200
+	s.HandlePacket(wrong.next(payload), peer.addr())
+	none := newSealer(t, media.SuiteAESCM128SHA1_80, peerKey)
+	none.seq = 300
+	s.HandlePacket(none.next(payload), peer.addr())
+	if st := s.Stats(); st.PacketsReceived != 1 || st.PacketsUnauthenticated != 2 {
+		t.Errorf("stats %+v: want the packet with the MKI in, the wrong MKI and none out", st)
+	}
+}
