@@ -51,3 +51,12 @@ func NormalizeSDP(raw []byte) (string, int, error) {
 
 // MaxSDPSize is the largest body the SDP functions parse.
 const MaxSDPSize = maxSDPSize
+
+// ParseCrypto runs the a=crypto parser alone on an attribute value.
+func ParseCrypto(value string) (tag, suite string, key, mki []byte, err error) {
+	c, err := parseCrypto(value)
+	if err != nil {
+		return "", "", nil, nil, err
+	}
+	return c.tag, srtpSuites[c.suite].name, c.key, c.mki, nil
+}

@@ -28,7 +28,8 @@ const DefaultDTMFPayloadType = 101
 // Errors of the offer/answer functions. Both are wrapped with the reason;
 // test them with errors.Is. ErrNoCommonCodec maps to SIP 488, ErrBadSDP to
 // 400 (or 488 when the body came in a response). The errors for a media
-// address clubline will not send to are in sdp_addr.go.
+// address clubline will not send to are in sdp_addr.go, those of SRTP
+// (which also match ErrNoCommonCodec) in sdp_crypto.go.
 var (
 	ErrNoCommonCodec = errors.New("media: no common audio codec")
 	ErrBadSDP        = errors.New("media: malformed SDP")
@@ -51,6 +52,13 @@ type Local struct {
 	// Direction is what clubline wants (e.g. sendonly to put a staff leg
 	// on hold); empty means sendrecv. Answer intersects it with the offer.
 	Direction Direction
+	// SRTP is what clubline accepts and offers (see SRTPPolicy); the zero
+	// value is plain RTP, as before SRTP existed.
+	SRTP SRTPPolicy
+	// SRTPKeyring holds clubline's keys for the dialog (NewSRTPKeyring);
+	// it is needed unless SRTP is SRTPOff: Answer and ParseAnswer fail
+	// without it, and Offer writes no a=crypto line.
+	SRTPKeyring *SRTPKeyring
 }
 
 // Negotiated is the outcome of an offer/answer exchange for the audio stream.
@@ -68,6 +76,9 @@ type Negotiated struct {
 	// when its address is 0.0.0.0 (sendrecv reads sendonly): a peer on
 	// old-style hold is on hold.
 	RemoteDirection Direction
+	// SRTP holds the suite and keys when the stream is SRTP; nil means
+	// plain RTP. Hand it to the Session (SessionConfig.SRTP, Update).
+	SRTP *SRTPKeys
 }
 
 // CanSend reports whether clubline may send RTP on this stream.
@@ -79,10 +90,16 @@ func (n Negotiated) CanSend() bool { return canSend(n.Direction, n.Remote) }
 // order, plus telephone-event/8000 under the offerer's number; every other
 // stream is answered with port 0. When no stream qualifies the error wraps
 // ErrNoCommonCodec, ErrMulticast, ErrBroadcast or ErrAddressFamily (for the
-// last stream refused), or ErrBadSDP.
+// last stream refused), or ErrBadSDP. Under local.SRTP, a stream is
+// also refused with ErrSRTPNotEnabled or ErrNoUsableCrypto (sdp_crypto.go);
+// the accepted one is answered with its transport and, when SRTP, the
+// chosen crypto line's tag and suite and our key.
 func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	if !local.Addr.IsValid() {
 		return nil, Negotiated{}, fmt.Errorf("media: Local.Addr %v is not an address and port", local.Addr)
+	}
+	if err := checkKeyring(local); err != nil {
+		return nil, Negotiated{}, err
 	}
 	desc, mlines, err := parseSDP(offer)
 	if err != nil {
@@ -92,6 +109,7 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 		n      Negotiated
 		chosen = -1
 		cn     bool
+		crypto *cryptoLine
 		fail   = fmt.Errorf("%w: the offer has no audio stream", ErrNoCommonCodec)
 	)
 	for i, md := range desc.MediaDescriptions {
@@ -103,8 +121,13 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 			fail = fmt.Errorf("%w: the offer's audio stream is disabled (port 0)", ErrNoCommonCodec)
 			continue
 		}
-		if ml.proto != "RTP/AVP" {
-			fail = fmt.Errorf("%w: transport %s is not supported (only RTP/AVP)", ErrNoCommonCodec, ml.proto)
+		if ml.proto != protoAVP && ml.proto != protoSAVP {
+			fail = fmt.Errorf("%w: transport %s is not supported (only RTP/AVP and RTP/SAVP)", ErrNoCommonCodec, clip(ml.proto))
+			continue
+		}
+		sc, err := answerSRTP(md, ml.proto, local)
+		if err != nil {
+			fail = err
 			continue
 		}
 		c, dtmf, ok := pickCodec(md, localCodecs(local))
@@ -122,7 +145,10 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 			continue
 		}
 		n = negotiated(desc, md, remote, c, dtmf, local.Direction)
-		chosen, cn = i, offersCN(md)
+		chosen, cn, crypto = i, offersCN(md), sc
+		if sc != nil {
+			n.SRTP = sc.keys(local)
+		}
 		break
 	}
 	if chosen < 0 {
@@ -131,8 +157,12 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 	out := localDescription(local)
 	for i, ml := range mlines {
 		if i == chosen {
-			out.MediaDescriptions = append(out.MediaDescriptions,
-				audioMedia(local.Addr.Port(), withCN([]Codec{n.Codec}, cn), n.DTMFPayloadType, n.Direction))
+			md := audioMedia(local.Addr.Port(), withCN([]Codec{n.Codec}, cn), n.DTMFPayloadType, n.Direction)
+			var lines []string
+			if crypto != nil {
+				lines = []string{cryptoValue(crypto.tag, crypto.suite, local.SRTPKeyring.key(crypto.suite))}
+			}
+			out.MediaDescriptions = append(out.MediaDescriptions, withTransport(md, ml.proto, lines))
 			continue
 		}
 		formats := ml.formats
@@ -151,7 +181,9 @@ func Answer(offer []byte, local Local) ([]byte, Negotiated, error) {
 }
 
 // Offer writes an SDP offer for one audio stream with local.Codecs and
-// telephone-event.
+// telephone-event; under local.SRTP, RTP/AVP (SRTPOptional) or RTP/SAVP
+// (SRTPRequired) with one a=crypto line per suite, keys from
+// local.SRTPKeyring.
 func Offer(local Local) []byte {
 	pt := local.DTMFPayloadType
 	if pt == 0 {
@@ -162,16 +194,21 @@ func Offer(local Local) []byte {
 	if dir == "" {
 		dir = DirSendRecv
 	}
-	out.MediaDescriptions = append(out.MediaDescriptions,
-		audioMedia(local.Addr.Port(), withCN(localCodecs(local), true), pt, dir))
+	md := audioMedia(local.Addr.Port(), withCN(localCodecs(local), true), pt, dir)
+	out.MediaDescriptions = append(out.MediaDescriptions, withTransport(md, offerProto(local), offerCrypto(local)))
 	b, _ := out.Marshal() // cannot fail: pion only appends to a buffer
 	return b
 }
 
 // ParseAnswer reads the answer to an Offer(local). Its address is held to
 // the rules of Answer: a multicast, broadcast or other-family address is
-// an error.
+// an error. Under local.SRTP the answer's crypto line must match one we
+// offered, and an answer without one is plain RTP only when SRTP was
+// optional; otherwise the error wraps ErrNoUsableCrypto.
 func ParseAnswer(answer []byte, local Local) (Negotiated, error) {
+	if err := checkKeyring(local); err != nil {
+		return Negotiated{}, err
+	}
 	desc, mlines, err := parseSDP(answer)
 	if err != nil {
 		return Negotiated{}, err
@@ -184,9 +221,15 @@ func ParseAnswer(answer []byte, local Local) (Negotiated, error) {
 		if ml.port == 0 {
 			return Negotiated{}, fmt.Errorf("%w: the answer rejected the audio stream (port 0)", ErrNoCommonCodec)
 		}
-		if ml.proto != "RTP/AVP" { // RFC 3264 §6: the answer keeps the offer's transport
-			return Negotiated{}, fmt.Errorf("%w: the answer's audio stream uses transport %s, offered RTP/AVP",
-				ErrNoCommonCodec, clip(ml.proto))
+		// RFC 3264 §6: the answer keeps the offer's transport; with SRTP
+		// offered, RTP/AVP and RTP/SAVP are both taken (sdp_crypto.go).
+		if !answerTransportOK(ml.proto, local) {
+			return Negotiated{}, fmt.Errorf("%w: the answer's audio stream uses transport %s, offered %s",
+				ErrNoCommonCodec, clip(ml.proto), offerProto(local))
+		}
+		keys, err := parseAnswerSRTP(md, ml.proto, local)
+		if err != nil {
+			return Negotiated{}, err
 		}
 		c, dtmf, ok := pickCodec(md, localCodecs(local))
 		if !ok {
@@ -200,7 +243,9 @@ func ParseAnswer(answer []byte, local Local) (Negotiated, error) {
 		if err := usableRemote(remote.Addr(), local.Addr.Addr()); err != nil {
 			return Negotiated{}, err
 		}
-		return negotiated(desc, md, remote, c, dtmf, local.Direction), nil
+		n := negotiated(desc, md, remote, c, dtmf, local.Direction)
+		n.SRTP = keys
+		return n, nil
 	}
 	return Negotiated{}, fmt.Errorf("%w: the answer has no audio stream", ErrNoCommonCodec)
 }
@@ -407,5 +452,17 @@ func audioMedia(port uint16, codecs []Codec, dtmf uint8, dir Direction) *sdp.Med
 	md.Attributes = append(md.Attributes,
 		sdp.NewAttribute("ptime", "20"),
 		sdp.NewPropertyAttribute(string(dir)))
+	return md
+}
+
+// withTransport sets md's transport (RTP/AVP or RTP/SAVP) and adds the
+// a=crypto lines.
+func withTransport(md *sdp.MediaDescription, proto string, crypto []string) *sdp.MediaDescription {
+	if proto == protoSAVP {
+		md.MediaName.Protos = []string{"RTP", "SAVP"}
+	}
+	for _, v := range crypto {
+		md.Attributes = append(md.Attributes, sdp.NewAttribute("crypto", v))
+	}
 	return md
 }

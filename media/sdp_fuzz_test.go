@@ -1,12 +1,16 @@
 package media_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pion/sdp/v3"
 
 	"github.com/clubline/clubline/media"
 )
@@ -28,6 +32,37 @@ func sdpSeeds() []string {
 		strings.Replace(asteriskOffer, "c=IN IP4 192.0.2.10\n", "", 1),
 		strings.Replace(asteriskOffer, "m=audio 17142", "m=audio 99999999999999999999", 1),
 		strings.Replace(asteriskOffer, "a=rtpmap:0 PCMU/8000", "a=rtpmap:300 PCMU/8000\na=rtpmap:\na=rtpmap:8", 1),
+		// SRTP (RFC 4568): offers as phones and trunks write them, and
+		// the crypto lines the parser refuses.
+		withCrypto("RTP/SAVP", cryptoSeeds()[0]),
+		withCrypto("RTP/AVP", cryptoSeeds()[1], cryptoSeeds()[2]),
+		withCrypto("RTP/SAVP", cryptoSeeds()...),
+		withCrypto("RTP/SAVP", "1 AES_256_CM_HMAC_SHA1_80 inline:"+b64(bytes.Repeat([]byte{7}, 46))),
+		withCrypto("RTP/SAVP"),
+		withCrypto("UDP/TLS/RTP/SAVP", cryptoSeeds()[0]),
+		strings.Replace(asteriskOffer, "t=0 0\n", "t=0 0\na=crypto:"+cryptoSeeds()[0]+"\n", 1),
+	}
+}
+
+// cryptoSeeds are a=crypto values, good ones first: the shapes real
+// user agents send (lifetime, MKI, session parameters) and broken ones.
+func cryptoSeeds() []string {
+	k, g := base64.StdEncoding.EncodeToString(key30), base64.StdEncoding.EncodeToString(key28)
+	return []string{
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + k,
+		"2 AEAD_AES_128_GCM inline:" + g,
+		"3 AES_CM_128_HMAC_SHA1_32 inline:" + k + "|2^31",
+		"4 AES_CM_128_HMAC_SHA1_80 inline:" + k + "|2^31|1:1",
+		"5 AES_CM_128_HMAC_SHA1_80 inline:" + k + "|1:4 WSH=64 -X=1",
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + k + "|2^20|1:32",
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + k + ";inline:" + k,
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + k + " KDR=1 UNENCRYPTED_SRTP",
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + k[:10],
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + k + "|99999999999999999999999:128",
+		"1 AES_CM_128_HMAC_SHA1_80 inline:" + k + "|1:4|2^31",
+		"1234567890 AES_CM_128_HMAC_SHA1_80",
+		"1 AES_CM_128_HMAC_SHA1_80 inline:|||",
+		"",
 	}
 }
 
@@ -70,7 +105,8 @@ func hasPT(formats []string, pt uint8) bool {
 // knownSDPError: every refusal is one the SIP side maps to a status.
 func knownSDPError(err error) bool {
 	for _, e := range []error{media.ErrBadSDP, media.ErrNoCommonCodec,
-		media.ErrMulticast, media.ErrBroadcast, media.ErrAddressFamily} {
+		media.ErrMulticast, media.ErrBroadcast, media.ErrAddressFamily,
+		media.ErrNoUsableCrypto, media.ErrSRTPNotEnabled} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -223,4 +259,115 @@ func FuzzNormalizeSDP(f *testing.F) {
 			t.Fatalf("second pass changed the text (%v):\n%q\n%q", err, text, again)
 		}
 	})
+}
+
+// FuzzAnswerSRTP: under SRTPOptional and SRTPRequired, an accepted
+// stream keeps the offer's RTP transport; it is SRTP exactly when the
+// answer has one a=crypto line, whose tag and suite are those of an
+// offered line and whose key is ours; the keys in Negotiated are ours and
+// that line's; SRTPRequired never answers plain RTP.
+func FuzzAnswerSRTP(f *testing.F) {
+	for _, s := range sdpSeeds() {
+		f.Add([]byte(s))
+	}
+	locals := []media.Local{srtpLocal(media.SRTPOptional), srtpLocal(media.SRTPRequired)}
+	f.Fuzz(func(t *testing.T, offer []byte) {
+		for _, local := range locals {
+			answer, n, err := media.Answer(offer, local)
+			if err != nil {
+				if !knownSDPError(err) || answer != nil {
+					t.Fatalf("unexpected error kind or an answer with it: %v", err)
+				}
+				continue
+			}
+			// Both through the clean-up: a refused m= line is echoed as
+			// offered, which pion/sdp may not parse (m=image udptl).
+			in, out := parsed(t, offer), parsed(t, answer)
+			accepted := slices.IndexFunc(out.MediaDescriptions, func(m *sdp.MediaDescription) bool { return m.MediaName.Port.Value != 0 })
+			om, am := in.MediaDescriptions[accepted], out.MediaDescriptions[accepted]
+			proto := strings.Join(am.MediaName.Protos, "/")
+			if proto != strings.Join(om.MediaName.Protos, "/") || (proto != "RTP/AVP" && proto != "RTP/SAVP") {
+				t.Fatalf("offered %v, answered %v", om.MediaName.Protos, am.MediaName.Protos)
+			}
+			lines := cryptoAttrs(am)
+			if n.SRTP == nil {
+				if len(lines) != 0 || proto == "RTP/SAVP" || local.SRTP == media.SRTPRequired {
+					t.Fatalf("plain RTP under %v with transport %s and crypto %q", local.SRTP, proto, lines)
+				}
+				continue
+			}
+			if len(lines) != 1 {
+				t.Fatalf("SRTP answered with %d crypto lines", len(lines))
+			}
+			tag, suite, key, _, err := media.ParseCrypto(lines[0])
+			if err != nil || suite != n.SRTP.Suite || !bytes.Equal(key, n.SRTP.LocalKey) {
+				t.Fatalf("our crypto line %q does not say %v (%v)", lines[0], n.SRTP, err)
+			}
+			matched := false
+			for _, v := range cryptoAttrs(om) {
+				otag, osuite, okey, omki, err := media.ParseCrypto(v)
+				if err == nil && otag == tag {
+					matched = osuite == suite && bytes.Equal(okey, n.SRTP.RemoteKey) && bytes.Equal(omki, n.SRTP.RemoteMKI)
+					break
+				}
+			}
+			if !matched {
+				t.Fatalf("answered tag %s with %s and the remote key of no offered line with that tag", tag, suite)
+			}
+		}
+	})
+}
+
+// FuzzParseCrypto: the a=crypto parser takes a line only with a known
+// suite, a key of its exact length, a tag of 1 to 9 digits and an MKI of
+// 1 to 128 bytes; what it takes, written back, reads the same; its
+// errors never quote the key.
+func FuzzParseCrypto(f *testing.F) {
+	for _, s := range cryptoSeeds() {
+		f.Add(s)
+	}
+	lens := map[string]int{media.SuiteAESCM128SHA1_80: 30, media.SuiteAESCM128SHA1_32: 30, media.SuiteAEADAES128GCM: 28}
+	f.Fuzz(func(t *testing.T, value string) {
+		tag, suite, key, mki, err := media.ParseCrypto(value)
+		if err != nil {
+			// Only a known suite gets as far as the key; an unknown one is
+			// quoted, and may look like anything.
+			if fields := strings.Fields(value); len(fields) > 2 && lens[strings.ToUpper(fields[1])] != 0 {
+				_, info, _ := strings.Cut(fields[2], ":")
+				k, _, _ := strings.Cut(info, "|")
+				elsewhere := strings.Contains(strings.Replace(value, k, "", 1), k) // the same text as a tag or suite, say
+				if len(k) >= 8 && !elsewhere && strings.Contains(err.Error(), k) {
+					t.Fatalf("the error quotes the key: %v", err)
+				}
+			}
+			return
+		}
+		if len(tag) < 1 || len(tag) > 9 || strings.Trim(tag, "0123456789") != "" {
+			t.Fatalf("tag %q", tag)
+		}
+		if want, ok := lens[suite]; !ok || len(key) != want {
+			t.Fatalf("suite %q with a key of %d bytes", suite, len(key))
+		}
+		if mki != nil && (len(mki) < 1 || len(mki) > 128) {
+			t.Fatalf("MKI of %d bytes", len(mki))
+		}
+		again := tag + " " + suite + " inline:" + base64.StdEncoding.EncodeToString(key)
+		tag2, suite2, key2, _, err := media.ParseCrypto(again)
+		if err != nil || tag2 != tag || suite2 != suite || !bytes.Equal(key2, key) {
+			t.Fatalf("%q written back as %q reads %q %q (%v)", value, again, tag2, suite2, err)
+		}
+	})
+}
+
+func parsed(t *testing.T, raw []byte) *sdp.SessionDescription {
+	t.Helper()
+	var d sdp.SessionDescription
+	text, _, err := media.NormalizeSDP(raw)
+	if err == nil {
+		err = d.UnmarshalString(text)
+	}
+	if err != nil {
+		t.Fatalf("does not parse after the clean-up: %v\n%s", err, raw)
+	}
+	return &d
 }

@@ -72,10 +72,15 @@ type SessionConfig struct {
 	// Logger receives the session's start, end and address changes; nil
 	// discards. Nothing is logged per packet.
 	Logger *slog.Logger
+	// SRTP is Negotiated.SRTP: the suite and keys when the stream is
+	// SRTP, nil for plain RTP. Keys a context cannot be built from (a
+	// wrong length) end the session at once with the reason.
+	SRTP *SRTPKeys
 }
 
-// SessionStats are running counters of a session. Bytes count whole RTP
-// packets (header and payload).
+// SessionStats are running counters of a session. Bytes count whole
+// packets as on the wire (header, payload and, with SRTP, the
+// authentication tag).
 type SessionStats struct {
 	PacketsSent     uint64
 	BytesSent       uint64
@@ -87,11 +92,17 @@ type SessionStats struct {
 	SendErrors      uint64
 	FramesSkipped   uint64 // frames the clock skipped after a stall
 	DigitsDropped   uint64 // digits lost because nobody read Digits
+	// SRTP packets dropped unplayed: failed authentication (a wrong key,
+	// a changed bit, a forgery, plain RTP, an unknown MKI) ...
+	PacketsUnauthenticated uint64
+	// ... or refused by the replay window: received already, or older
+	// than the window (a network duplicate, or a replay).
+	PacketsReplayed uint64
 }
 
 type counters struct {
 	sent, sentBytes, recv, recvBytes, lost, late, ignored,
-	sendErrors, skipped, digitsDropped atomic.Uint64
+	sendErrors, skipped, digitsDropped, unauthenticated, replayed atomic.Uint64
 }
 
 // peerState is what signalling and the reader change under Session.mu and
@@ -106,6 +117,7 @@ type peerState struct {
 	codec        Codec
 	dtmfPT       uint8
 	dir          Direction
+	srtpOut      *srtpOut // nil: plain RTP
 }
 
 // txView is the clock's per-frame copy of peerState.
@@ -114,11 +126,14 @@ type txView struct {
 	codec   Codec
 	dtmfPT  uint8
 	canSend bool
+	srtp    *srtpOut
 }
 
 // Session is one RTP leg: a reader goroutine for what arrives and a single
 // clock goroutine that sends one packet every 20 ms, audio from Play or
-// silence, and DTMF events from SendDigit in their place.
+// silence, and DTMF events from SendDigit in their place. With
+// SessionConfig.SRTP (or an Update that brings keys) both directions are
+// SRTP (session_srtp.go).
 //
 // Methods are safe for concurrent use. Close must always be called; after
 // it returns no goroutine of the session remains.
@@ -146,6 +161,8 @@ type Session struct {
 
 	stats counters
 
+	rxKeys atomic.Pointer[srtpIn] // what the reader decrypts with; nil: plain RTP
+
 	closing chan struct{}
 	endOnce sync.Once
 	err     error // set before closing is closed
@@ -157,11 +174,11 @@ type Session struct {
 // has already ended with an error.
 func NewSession(cfg SessionConfig) *Session {
 	s := newSession(cfg)
-	if s.conn == nil {
+	if s.conn == nil || s.ended() != nil {
 		return s
 	}
 	s.log.Debug("rtp session started", "local", s.local, "remote", cfg.Remote,
-		"codec", s.peer.codec.String(), "direction", s.peer.dir)
+		"codec", s.peer.codec.String(), "direction", s.peer.dir, "srtp", srtpName(cfg.SRTP))
 	s.wg.Add(2)
 	go s.runReader()
 	go s.runClock(time.Now())
@@ -209,6 +226,9 @@ func newSession(cfg SessionConfig) *Session {
 		ap := la.AddrPort()
 		s.local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	if err := s.setSRTPLocked(cfg.SRTP); err != nil {
+		s.end(err)
+	}
 	return s
 }
 
@@ -239,7 +259,8 @@ func (s *Session) Close() error {
 		st := s.Stats()
 		s.log.Debug("rtp session ended", "err", s.err, "sent", st.PacketsSent,
 			"received", st.PacketsReceived, "lost", st.PacketsLost, "late", st.PacketsLate,
-			"ignored", st.PacketsIgnored, "send_errors", st.SendErrors, "skipped", st.FramesSkipped)
+			"ignored", st.PacketsIgnored, "send_errors", st.SendErrors, "skipped", st.FramesSkipped,
+			"unauthenticated", st.PacketsUnauthenticated, "replayed", st.PacketsReplayed)
 	})
 	return nil
 }
@@ -273,9 +294,11 @@ func (s *Session) ended() error {
 }
 
 // Update applies a new negotiation (re-INVITE): remote address, codec,
-// telephone-event and our direction. A new remote address is used until
-// the peer's packets show its real source again. A zero Codec keeps the
-// current one. The inactivity window restarts.
+// telephone-event, our direction and SRTP keys. A new remote address is
+// used until the peer's packets show its real source again. A zero Codec
+// keeps the current one. The inactivity window restarts. New keys switch
+// each direction's crypto context (session_srtp.go); keys no context can
+// be built from end the session, never falling back to plain RTP.
 func (s *Session) Update(n Negotiated) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,6 +315,10 @@ func (s *Session) Update(n Negotiated) {
 		p.dir = DirSendRecv
 	}
 	p.lastRx = time.Now()
+	if err := s.setSRTPLocked(n.SRTP); err != nil {
+		s.log.Warn("rtp session ended: new SRTP keys unusable", "err", err)
+		s.end(err)
+	}
 }
 
 func (s *Session) txView() txView {
@@ -299,7 +326,7 @@ func (s *Session) txView() txView {
 	defer s.mu.Unlock()
 	p := &s.peer
 	return txView{remote: p.remote, codec: p.codec, dtmfPT: p.dtmfPT,
-		canSend: canSend(p.dir, p.remote) && !p.sdpRemote.Addr().IsUnspecified()}
+		canSend: canSend(p.dir, p.remote) && !p.sdpRemote.Addr().IsUnspecified(), srtp: p.srtpOut}
 }
 
 // Stats returns the session's counters so far.
@@ -310,6 +337,7 @@ func (s *Session) Stats() SessionStats {
 		PacketsReceived: c.recv.Load(), BytesReceived: c.recvBytes.Load(),
 		PacketsLost: c.lost.Load(), PacketsLate: c.late.Load(), PacketsIgnored: c.ignored.Load(),
 		SendErrors: c.sendErrors.Load(), FramesSkipped: c.skipped.Load(),
-		DigitsDropped: c.digitsDropped.Load(),
+		DigitsDropped: c.digitsDropped.Load(), PacketsUnauthenticated: c.unauthenticated.Load(),
+		PacketsReplayed: c.replayed.Load(),
 	}
 }

@@ -31,6 +31,7 @@ type rxState struct {
 	pkt  rtp.Packet
 	dtmf dtmfReceiver
 	seq  seqCounter
+	srtp rxSRTP
 }
 
 // seqCounter estimates loss as RFC 3550 appendix A.3 does: packets expected
@@ -108,17 +109,28 @@ func (s *Session) runReader() {
 func (s *Session) handlePacket(b []byte, from netip.AddrPort) {
 	rx := &s.rx
 	pkt := &rx.pkt
-	if len(b) < rtpHeaderLen || b[0]>>6 != 2 || pkt.Unmarshal(b) != nil {
+	if len(b) < rtpHeaderLen || b[0]>>6 != 2 {
 		s.stats.ignored.Add(1)
 		return
 	}
-	kind, alaw := s.accept(from, pkt.PayloadType, time.Now())
+	now, wire := time.Now(), len(b)
+	// Authenticate before anything else: a packet that fails is not
+	// audio, and must not move where the session sends (accept).
+	b, ok := s.unprotect(b, now)
+	if !ok {
+		return
+	}
+	if pkt.Unmarshal(b) != nil {
+		s.stats.ignored.Add(1)
+		return
+	}
+	kind, alaw := s.accept(from, pkt.PayloadType, now)
 	if kind == rxIgnore {
 		s.stats.ignored.Add(1)
 		return
 	}
 	s.stats.recv.Add(1)
-	s.stats.recvBytes.Add(uint64(len(b)))
+	s.stats.recvBytes.Add(uint64(wire))
 	s.stats.lost.Store(rx.seq.add(pkt.SSRC, pkt.SequenceNumber))
 	if kind == rxDTMF {
 		if d, ok := rx.dtmf.packet(pkt.SSRC, pkt.Timestamp, pkt.Payload); ok {

@@ -225,6 +225,10 @@ type txState struct {
 	buf    [maxPacket]byte
 	frame  Frame
 
+	srtp  *srtpOut             // the context packets go out under; nil: plain RTP
+	keyed bool                 // a context has been used (see followKeys)
+	sbuf  [maxPacket + 32]byte // the protected packet
+
 	ev       *dtmfRequest // the event being sent
 	evTick   int
 	evTs     uint32
@@ -265,6 +269,7 @@ func (s *Session) tick() {
 	ts := tx.tsBase + tx.frames*FrameSamples
 	tx.frames++
 	v := s.txView()
+	s.followKeys(v.srtp)
 	if tx.ev == nil {
 		if tx.gap > 0 {
 			tx.gap--
@@ -332,8 +337,15 @@ func (s *Session) send(v txView, pt uint8, ts uint32, marker bool, payloadLen in
 		s.stats.sendErrors.Add(1)
 		return
 	}
-	n := rtpHeaderLen + payloadLen
-	if _, err := s.conn.WriteToUDPAddrPort(tx.buf[:n], v.remote); err != nil {
+	out := tx.buf[:rtpHeaderLen+payloadLen]
+	if v.srtp != nil {
+		var err error
+		if out, err = v.srtp.protect(tx.sbuf[:], out); err != nil {
+			s.stats.sendErrors.Add(1) // never sent plain
+			return
+		}
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(out, v.remote); err != nil {
 		// Counted, not logged: this is the 20 ms loop. The last send racing
 		// Close is not an error of the network.
 		if !errors.Is(err, net.ErrClosed) {
@@ -342,7 +354,7 @@ func (s *Session) send(v txView, pt uint8, ts uint32, marker bool, payloadLen in
 		return
 	}
 	s.stats.sent.Add(1)
-	s.stats.sentBytes.Add(uint64(n))
+	s.stats.sentBytes.Add(uint64(len(out)))
 }
 
 func (s *Session) startEvent(req *dtmfRequest, ts uint32, v txView) {

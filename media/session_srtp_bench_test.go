@@ -36,8 +36,8 @@ func BenchmarkSessionSendFrameSRTP(b *testing.B) {
 	}
 }
 
-// Each packet is received once (the replay window drops a second time),
-// so they are sealed in batches with the timer stopped.
+// Each packet is received once (the replay window drops it the second
+// time), so they are sealed in batches with the timer stopped.
 func BenchmarkSessionReceiveFrameSRTP(b *testing.B) {
 	for _, suite := range suites {
 		b.Run(suite.name, func(b *testing.B) {
