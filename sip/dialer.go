@@ -49,6 +49,9 @@ type DialRequest struct {
 	Advertise netip.AddrPort
 	// Trunk names the trunk, for the log.
 	Trunk string
+	// SRTP is the offer's policy: a trunk's srtp; for a staff phone,
+	// optional over TLS (the keys cross encrypted) and off otherwise.
+	SRTP media.SRTPPolicy
 }
 
 // Authorizer adds credentials answering a challenge to a request sent
@@ -219,10 +222,15 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial: RTP port: %w", err)
 	}
+	srtp := r.SRTP
+	if r.Trunk == "" && transport == "tls" {
+		srtp = media.SRTPOptional
+	}
 	ms := newMediaState(conn, media.Local{
 		Addr:            netip.AddrPortFrom(adv, uint16(conn.LocalAddr().(*net.UDPAddr).Port)),
 		Codecs:          s.o.Codecs,
 		DTMFPayloadType: s.o.DTMFPayloadType,
+		SRTP:            srtp,
 	}, s.o.RTPTimeout, log)
 	offer := ms.offer()
 

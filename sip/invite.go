@@ -180,6 +180,7 @@ func (s *Server) openMedia(a *attempt, l *listener, adv netip.Addr, offer []byte
 		Addr:            netip.AddrPortFrom(adv, rtpPort),
 		Codecs:          s.o.Codecs,
 		DTMFPayloadType: s.o.DTMFPayloadType,
+		SRTP:            s.answerSRTP(a.trunk), // trunks.go
 	}, s.o.RTPTimeout, a.log)
 	ms.holdUntilConfirmed() // no RTP to the SDP's address before the ACK (call.go)
 	if offer == nil {

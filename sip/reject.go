@@ -79,6 +79,13 @@ func rejectNoRTPPort(err error, after time.Duration) *rejection {
 // a Warning code that says why (RFC 3261 §20.43).
 func rejectSDP(err error) *rejection {
 	switch {
+	// The SRTP errors also match ErrNoCommonCodec: they come first.
+	case errors.Is(err, media.ErrSRTPNotEnabled):
+		return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", "encrypted media (RTP/SAVP) offered, SRTP off for this peer",
+			sipx.Warning(302, "Incompatible transport protocol"))
+	case errors.Is(err, media.ErrNoUsableCrypto):
+		return rejected(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", "SRTP required, and no usable a=crypto offered",
+			sipx.Warning(399, "SRTP (a=crypto AES_CM_128_HMAC_SHA1_80) required"))
 	case errors.Is(err, media.ErrNoCommonCodec):
 		return rejectNoCommonCodec()
 	case errors.Is(err, media.ErrMulticast):

@@ -36,9 +36,14 @@ type mediaState struct {
 
 // newMediaState takes ownership of conn, whose port is advertised at the
 // address local.Addr.
+// With SRTP on (local.SRTP), one keyring serves every offer and answer of
+// the dialog: the answer to our offer must find the key it wrote.
 func newMediaState(conn *net.UDPConn, local media.Local, timeout time.Duration, log *slog.Logger) *mediaState {
 	local.SessionID = randomSessionID()
 	local.Version = 1
+	if local.SRTP != media.SRTPOff {
+		local.SRTPKeyring = media.NewSRTPKeyring()
+	}
 	return &mediaState{conn: conn, local: local, timeout: timeout, log: log}
 }
 
@@ -178,6 +183,7 @@ func (m *mediaState) startLocked() {
 		Direction:       m.neg.Direction,
 		Timeout:         m.timeout,
 		Logger:          m.log,
+		SRTP:            m.neg.SRTP, // nil: plain RTP
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	"github.com/clubline/clubline/sip/trunk"
@@ -244,7 +245,31 @@ func (s *Server) dialThrough(ctx context.Context, t *trunk.Trunk, r ivr.DialRequ
 		Auth:        t.Authorizer(),
 		Advertise:   t.Seen(),
 		Trunk:       t.Name(),
+		SRTP:        srtpPolicy(t.Account().SRTP),
 	})
+}
+
+// srtpPolicy reads a trunk's srtp ("required", "optional", "off").
+func srtpPolicy(s string) media.SRTPPolicy {
+	switch s {
+	case "required":
+		return media.SRTPRequired
+	case "off":
+		return media.SRTPOff
+	}
+	return media.SRTPOptional
+}
+
+// answerSRTP is the policy of the answer to a caller's offer: the
+// trunk's srtp for a call it delivered, else optional: encrypted media
+// when the caller offers it, plain otherwise.
+func (s *Server) answerSRTP(trunkName string) media.SRTPPolicy {
+	for _, t := range s.o.Trunks {
+		if t.Name() == trunkName && trunkName != "" {
+			return srtpPolicy(t.Account().SRTP)
+		}
+	}
+	return media.SRTPOptional
 }
 
 // trunkDestination resolves the trunk's next hop.

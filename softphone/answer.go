@@ -67,6 +67,9 @@ type AnswerOptions struct {
 	Mode   AnswerMode
 	// Delay is the ringing time before the answer (AnswerAfter).
 	Delay time.Duration
+	// SRTP is whether the phone answers encrypted audio: off (the
+	// default: an RTP/SAVP offer is refused), optional or required.
+	SRTP media.SRTPPolicy
 	// SessionExpires, when set and the INVITE says Supported: timer, puts
 	// a session timer in the 200 OK that makes the caller of the leg the
 	// refresher (refresher=uac, Require: timer), as phones and PBXs with
@@ -334,6 +337,10 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 		DTMFPayloadType: dtmfPayloadType,
 		SessionID:       randomID(),
 		Version:         1,
+		SRTP:            a.o.SRTP,
+	}
+	if a.o.SRTP != media.SRTPOff {
+		c.local.SRTPKeyring = media.NewSRTPKeyring()
 	}
 	sdp, n, err := media.Answer(invite.Body(), c.local)
 	if err != nil {

@@ -72,6 +72,7 @@ func (c *Call) start() {
 	sess := media.NewSession(media.SessionConfig{
 		Conn: c.rtpConn, Remote: n.Remote, Codec: n.Codec, DTMFPayloadType: n.DTMFPayloadType,
 		Direction: n.Direction, Timeout: c.o.RTPTimeout, Silence: c.o.WhenQuiet, Logger: c.log,
+		SRTP: n.SRTP,
 	})
 	c.mu.Lock()
 	c.sess = sess

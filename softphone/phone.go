@@ -32,6 +32,9 @@ type Options struct {
 	// From is the caller's user or number in From and Contact
 	// (default "phone").
 	From string
+	// SRTP is whether the phone offers encrypted audio (SDES): off (the
+	// default), optional (RTP/AVP with a=crypto) or required (RTP/SAVP).
+	SRTP media.SRTPPolicy
 	// Transport is "udp" (default) or "tcp"; a ";transport=" parameter in
 	// the URI wins.
 	Transport string
@@ -308,6 +311,10 @@ func newCall(o Options, target sipmsg.Uri) (*Call, error) {
 		DTMFPayloadType: dtmfPayloadType,
 		SessionID:       randomID(),
 		Version:         1,
+		SRTP:            o.SRTP,
+	}
+	if o.SRTP != media.SRTPOff {
+		c.local.SRTPKeyring = media.NewSRTPKeyring()
 	}
 	return c, nil
 }

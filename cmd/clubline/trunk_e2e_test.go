@@ -403,6 +403,23 @@ func TestTrunkQueuedCallback(t *testing.T) {
 	}
 }
 
+// overTLS edits a trunk line's config: a tls:// listener (with the
+// provider's own certificate, made for 127.0.0.1), and the trunk over TLS
+// to the provider's TLS port, its certificate checked against itself;
+// srtp, if set, is the trunk's srtp.
+func overTLS(srtp string) func(string, *provider.Provider) string {
+	return func(text string, p *provider.Provider) string {
+		o := p.Options()
+		text = strings.Replace(text, "listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0]",
+			fmt.Sprintf("listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0, tls://127.0.0.1:0]\n  tls: { cert_file: %s, key_file: %s }", o.CertFile, o.KeyFile), 1)
+		trunk := `    registrar: "sip:` + p.TLSAddr() + `"` + "\n    transport: tls\n    ca_file: " + o.CertFile
+		if srtp != "" {
+			trunk += "\n    srtp: " + srtp
+		}
+		return strings.Replace(text, `    registrar: "sip:`+p.Addr()+`"`, trunk, 1)
+	}
+}
+
 // The trunk over TLS: clubline registers over TLS (the provider's
 // certificate checked against ca_file), the provider delivers a caller's
 // call on that connection, and clubline's call out to the on-call mobile
@@ -410,13 +427,7 @@ func TestTrunkQueuedCallback(t *testing.T) {
 func TestTrunkOverTLS(t *testing.T) {
 	t.Parallel()
 	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
-	l := startTrunkLineWith(t, tuesdayEve, provider.Options{PSTN: addr, TLS: true}, "", func(text string, p *provider.Provider) string {
-		o := p.Options()
-		text = strings.Replace(text, "listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0]",
-			fmt.Sprintf("listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0, tls://127.0.0.1:0]\n  tls: { cert_file: %s, key_file: %s }", o.CertFile, o.KeyFile), 1)
-		return strings.Replace(text, `    registrar: "sip:`+p.Addr()+`"`,
-			`    registrar: "sip:`+p.TLSAddr()+`"`+"\n    transport: tls\n    ca_file: "+o.CertFile, 1)
-	})
+	l := startTrunkLineWith(t, tuesdayEve, provider.Options{PSTN: addr, TLS: true}, "", overTLS(""))
 	if reg := l.p.WaitLog(t, "PROVIDER REGISTER", 5*time.Second); !strings.Contains(reg, "tls") {
 		t.Errorf("the registration reached the provider as %q: want it over TLS", reg)
 	}
@@ -446,4 +457,52 @@ func TestTrunkOverTLS(t *testing.T) {
 			t.Errorf("the call out reached the provider as %q: want it over TLS", line)
 		}
 	}
+}
+
+// SRTP through the trunk (srtp: required, over TLS): the caller's
+// encrypted offer is answered encrypted, the call out to the mobile is
+// offered encrypted only, and both hear each other through clubline's
+// bridge. A caller offering plain audio is refused with 488.
+func TestTrunkSRTP(t *testing.T) {
+	t.Parallel()
+	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond, SRTP: media.SRTPOptional})
+	l := startTrunkLineWith(t, tuesdayEve, provider.Options{PSTN: addr, TLS: true}, "", overTLS("required"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := softphone.Dial(ctx, "sip:+14505550100@"+l.p.Addr(), softphone.Options{From: "+15145550102", Logger: testLogger(t)}); err == nil {
+		t.Error("a caller offering plain audio was answered; the trunk requires SRTP")
+	} else if se, ok := err.(*softphone.StatusError); !ok || se.Code != 488 {
+		t.Errorf("plain audio: %v, want 488", err)
+	}
+
+	c, err := softphone.Dial(ctx, "sip:+14505550100@"+l.p.Addr(), softphone.Options{From: "+15145550101", SRTP: media.SRTPRequired, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("an SRTP caller: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Hangup(context.Background()) })
+	if k := c.Negotiated().SRTP; k == nil {
+		t.Fatal("the caller's call is not encrypted")
+	}
+	l.awaitHeard(c, "fr", "closed", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '9'); err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, mob, 20*time.Second)
+	if !strings.Contains(string(m.Invite().Body()), "RTP/SAVP") {
+		t.Errorf("the call out offered:\n%s\nwant RTP/SAVP only (srtp: required)", m.Invite().Body())
+	}
+	if m.Negotiated().SRTP == nil {
+		t.Fatal("the mobile's call is not encrypted")
+	}
+	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
+	if err := m.SendDigit(context.Background(), '1'); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
+	go func() { _ = m.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
+	awaitTone(t, "the caller", c.Heard, 1000, 10*time.Second)
+	awaitTone(t, "the volunteer", m.Heard, 440, 10*time.Second)
+	_ = m.Hangup(context.Background())
+	awaitEnd(t, c, 5*time.Second)
 }

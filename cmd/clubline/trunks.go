@@ -40,6 +40,7 @@ func newTrunks(cfg *config.Config) ([]*trunk.Trunk, error) {
 			MaxOutboundPerHour: c.MaxOutboundPerHour,
 			RegisterExpires:    c.RegisterExpires,
 			KeepAlive:          keepAlive(c.KeepAlive),
+			SRTP:               c.SRTP,
 		})
 		if err != nil {
 			return nil, err

@@ -68,6 +68,9 @@ type Account struct {
 	// KeepAlive is the interval of OPTIONS pings to the provider (default
 	// 25 s; negative: none).
 	KeepAlive time.Duration
+	// SRTP is "required", "optional" (the default) or "off": whether the
+	// audio of the trunk's calls is encrypted (SDES keys, RFC 4568).
+	SRTP string
 }
 
 // Dial formats.
