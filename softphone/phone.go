@@ -32,6 +32,10 @@ type Options struct {
 	// From is the caller's user or number in From and Contact
 	// (default "phone").
 	From string
+	// AuthUser and AuthPassword answer a 401 or 407 to the INVITE (a
+	// staff softphone calling a line that authenticates calls); empty: a
+	// challenge is a refusal.
+	AuthUser, AuthPassword string
 	// SRTP is whether the phone offers encrypted audio (SDES): off (the
 	// default), optional (RTP/AVP with a=crypto) or required (RTP/SAVP).
 	SRTP media.SRTPPolicy
@@ -384,7 +388,7 @@ func (c *Call) invite(ctx context.Context) error {
 	c.mu.Lock()
 	c.dialog = ds
 	c.mu.Unlock()
-	err = ds.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sipmsg.Response) error {
+	err = ds.WaitAnswer(ctx, sipgo.AnswerOptions{Username: c.o.AuthUser, Password: c.o.AuthPassword, OnResponse: func(res *sipmsg.Response) error {
 		if res.IsProvisional() {
 			c.mu.Lock()
 			c.provisional = append(c.provisional, res.StatusCode)

@@ -506,3 +506,41 @@ func TestTrunkSRTP(t *testing.T) {
 	_ = m.Hangup(context.Background())
 	awaitEnd(t, c, 5*time.Second)
 }
+
+// With a trunk, a staff softphone may still call the line from where it
+// registered, by answering a digest challenge with its SIP password; the
+// same phone without its password, or anyone at another address, is
+// refused.
+func TestTrunkStaffPhoneAuthenticatesItsCalls(t *testing.T) {
+	t.Parallel()
+	l := startTrunkLine(t, openTuesday, provider.Options{}, "")
+	here := netip.MustParseAddr("127.0.0.55")
+	l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.NeverAnswer, LocalIP: here})
+	l.awaitMetric("clubline_staff_registered", 1)
+
+	dial := func(from netip.Addr, user, password string) (*softphone.Call, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return softphone.Dial(ctx, l.sipURI, softphone.Options{From: "201", LocalIP: from,
+			AuthUser: user, AuthPassword: password, Logger: testLogger(t)})
+	}
+	if _, err := dial(here, "", ""); err == nil {
+		t.Error("a call from marie's address without credentials was answered")
+	} else if se, ok := err.(*softphone.StatusError); !ok || se.Code != 401 {
+		t.Errorf("without credentials: %v, want a 401 challenge", err)
+	}
+	if _, err := dial(here, "201", "wrong"); err == nil {
+		t.Error("a call with a wrong password was answered")
+	}
+	if _, err := dial(netip.MustParseAddr("127.0.0.56"), "201", staffPassword); err == nil {
+		t.Error("a call from an address no phone registered from was answered")
+	} else if se, ok := err.(*softphone.StatusError); !ok || se.Code != 403 {
+		t.Errorf("from elsewhere: %v, want 403", err)
+	}
+	c, err := dial(here, "201", staffPassword)
+	if err != nil {
+		t.Fatalf("marie's phone with its password: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Hangup(context.Background()) })
+	l.awaitHeard(c, "fr", "greeting", 8*time.Second)
+}
