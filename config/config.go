@@ -275,7 +275,7 @@ func Default() *Config {
 		Store:     Store{KeyPrefix: "clubline:", DataDir: "data"},
 		HTTP:      HTTP{Listen: "127.0.0.1:9468"},
 		Groups:    []Group{DefaultGroup("office")},
-		Urgency:   Urgency{Target: clubline.UrgencyOnCall},
+		Urgency:   Urgency{Target: clubline.UrgencyOnCall, RingTimeout: routing.DefaultRingTimeout},
 		Callback: Callback{Key: DefaultCallbackKey, Attempts: DefaultCallbackAttempts, RetryAfter: DefaultCallbackRetryAfter,
 			Allowed: DefaultCallbackAllowed(DefaultCountryCode), Denied: DefaultCallbackDenied()},
 	}

@@ -55,6 +55,9 @@ type Urgency struct {
 	// ("+15145550199"), rung through a trunk with call-confirm; empty:
 	// straight to voicemail, flagged urgent.
 	Fallback string
+	// RingTimeout is how long each step rings (the person on call, then
+	// the fallback) before the next (default routing.DefaultRingTimeout).
+	RingTimeout time.Duration
 }
 
 // DefaultGroup is a group with every key but id and members at its
@@ -358,7 +361,7 @@ func init() {
 	schema["on_call"] = []string{"rotation", "overrides"}
 	schema["on_call.rotation"] = []string{"every", "starts", "members"}
 	schema["on_call.overrides[]"] = []string{"from", "to", "staff"}
-	schema["urgency"] = []string{"target", "fallback"}
+	schema["urgency"] = []string{"target", "fallback", "ring_timeout"}
 }
 
 // instantLayouts are how on_call writes a moment, in the club's zone.
@@ -530,6 +533,8 @@ func (d *decoder) urgency(n *yaml.Node, c *Config) {
 				return
 			}
 			c.Urgency.Fallback = s
+		case "ring_timeout":
+			d.duration(v, p, false, &c.Urgency.RingTimeout)
 		}
 	})
 	t := c.Urgency.Target

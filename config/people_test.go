@@ -31,6 +31,7 @@ on_call:
 urgency:
   target: on-call
   fallback: "sip:urgence@example.org"
+  ring_timeout: 15s
 `
 
 func TestPeople(t *testing.T) {
@@ -46,7 +47,7 @@ func TestPeople(t *testing.T) {
 		g.MaxWait != 3*time.Minute || g.AnnounceEvery != 45*time.Second || g.ServiceLevel != 30*time.Second || g.ShortAbandon != 5*time.Second {
 		t.Errorf("group: %+v", g)
 	}
-	if c.Urgency != (config.Urgency{Target: "on-call", Fallback: "sip:urgence@example.org"}) {
+	if c.Urgency != (config.Urgency{Target: "on-call", Fallback: "sip:urgence@example.org", RingTimeout: 15 * time.Second}) {
 		t.Errorf("urgency: %+v", c.Urgency)
 	}
 	loc := c.Club.Location

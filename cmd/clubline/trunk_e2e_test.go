@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -543,4 +545,41 @@ func TestTrunkStaffPhoneAuthenticatesItsCalls(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.Hangup(context.Background()) })
 	l.awaitHeard(c, "fr", "greeting", 8*time.Second)
+}
+
+// The trunk's password never shows: not in the debug log (which holds
+// every SIP message, the provider's challenges and clubline's answers),
+// nor in /metrics, /readyz, the call records or `clubline check`.
+func TestTrunkPasswordNeverShown(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
+	l := startTrunkLine(t, tuesdayEve, provider.Options{PSTN: addr}, "", func(m *Main) {
+		m.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	// A call out, so that the provider's 407 is answered too.
+	c := l.callClub("+15145550101")
+	l.awaitHeard(c, "fr", "closed", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '9'); err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, mob, 20*time.Second)
+	_ = m.Hangup(context.Background())
+	_ = c.Hangup(context.Background())
+	awaitEnd(t, c, 5*time.Second)
+
+	var out, errOut bytes.Buffer
+	runCheck([]string{"--config", l.config}, &out, &errOut)
+	rec := l.lastCall()
+	for what, text := range map[string]string{
+		"the log": logs.String(), "/metrics": l.get("/metrics"), "/readyz": l.get("/readyz"),
+		"clubline check": out.String() + errOut.String(), "the record": fmt.Sprintf("%+v", *rec),
+	} {
+		if strings.Contains(text, trunkPassword) {
+			t.Errorf("the trunk password shows in %s", what)
+		}
+	}
+	if !strings.Contains(logs.String(), "Proxy-Authorization") {
+		t.Error("the log holds no Proxy-Authorization: the check above proved nothing")
+	}
 }

@@ -355,7 +355,8 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 	for _, s := range cfg.Staff {
 		opts.Staff = append(opts.Staff, ivr.Staff{ID: s.ID, Name: s.Name, Extension: s.Extension, Phone: s.Phone})
 	}
-	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback}
+	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback,
+		RingTimeout: cfg.Urgency.RingTimeout}
 	opts.Trunk = len(cfg.Trunks) > 0
 	if cb := cfg.Callback; cb.Enabled && cb.Key != "" {
 		opts.Callback = ivr.CallbackOptions{Enabled: true, Key: rune(cb.Key[0]), Attempts: cb.Attempts,
