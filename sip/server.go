@@ -223,6 +223,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		s.log.Info("listening", "transport", l.network, "addr", l.addr.String())
 	}
+	if err := s.awaitServing(); err != nil {
+		s.closeListeners()
+		return err
+	}
 	s.startKeepalive()
 	s.runTrunks()
 	if s.o.STUN != "" && s.o.PublicAddress == "" && s.enter() {
@@ -550,3 +554,36 @@ func settle(ua *sipgo.UserAgent) {
 
 // byeTimeout bounds how long a call waits for the answer to its BYE.
 const byeTimeout = 8 * time.Second
+
+// awaitServing waits until sipgo has taken every UDP socket into its
+// connection pool, which its serving goroutine does a moment after bind.
+// A request sent before (the trunk's first REGISTER, a keep-alive ping)
+// would find no connection for the listener's address and make sipgo
+// bind that address a second time, which fails: the trunk would then
+// wait out a backoff, and blame the provider, after one start in five.
+func (s *Server) awaitServing() error {
+	pool := s.ua.TransportLayer().Pool("udp")
+	for _, l := range s.listenersOf("udp") {
+		deadline := time.Now().Add(2 * time.Second)
+		for pool.Get(l.addr.String()) == nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("sip: the UDP listener %s is not served after 2s", l.addr)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// listenersOf returns the listeners of a transport.
+func (s *Server) listenersOf(network string) []*listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*listener
+	for _, l := range s.listeners {
+		if l.network == network {
+			out = append(out, l)
+		}
+	}
+	return out
+}
