@@ -168,6 +168,11 @@ type lineOptions struct {
 	// env is added to clubline's environment ("NAME=value"), e.g. the
 	// variables the staff's password_env name.
 	env []string
+	// config, when set, writes the whole clubline.yaml instead of
+	// configTemplate (people is then unused). It is given the line with
+	// its ports and directories chosen: sipPort, httpAddr, dataDir, and
+	// dir, under which the voicemail goes.
+	config func(l *line) string
 }
 
 // noStaff is the people of a line without staff: the menu's office group,
@@ -228,6 +233,9 @@ func startClubline(t *testing.T, o lineOptions) *line {
 	}
 	config := filepath.Join(dir, "clubline.yaml")
 	body := fmt.Sprintf(configTemplate, l.sipPort, clubNumber, filepath.Join(dir, "voicemail"), l.dataDir, l.httpAddr, o.people)
+	if o.config != nil {
+		body = o.config(l)
+	}
 	if err := os.WriteFile(config, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
