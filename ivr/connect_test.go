@@ -310,7 +310,7 @@ func TestUrgencyOutOfHours(t *testing.T) {
 			t.Errorf("rung %v, want Alice only", rung)
 		} else {
 			r := h.dialer.Requests()[0]
-			checkRequest(t, r, "URGENT urgent", "urgent", "0")
+			checkRequest(t, r, "URGENT", "urgent", "0")
 			if r.RingTimeout != 100*time.Millisecond {
 				t.Errorf("ring timeout %v", r.RingTimeout)
 			}
@@ -409,7 +409,7 @@ func TestUrgentKeyInOfficeHoursJumpsTheQueue(t *testing.T) {
 		"office: queued ahead, urgent (position 1)", "alice answered"}) {
 		t.Errorf("trace = %q", rec.Trace)
 	}
-	checkRequest(t, h.dialer.Requests()[0], "URGENT urgent", "urgent", "0")
+	checkRequest(t, h.dialer.Requests()[0], "URGENT", "urgent", "0")
 	if rec.Outcome != clubline.OutcomeAnswered || rec.Group != "office" || rec.AnsweredBy != "alice" {
 		t.Errorf("outcome %s group %q answered by %q", rec.Outcome, rec.Group, rec.AnsweredBy)
 	}

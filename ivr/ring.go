@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/clubline/clubline/media"
@@ -362,8 +363,10 @@ func (c *call) categoryPrompt() string {
 // before the category and X-Clubline-Callback: 1.
 func (c *call) dialRequest(timeout, waited time.Duration) DialRequest {
 	display := c.rec.Category
-	if c.urgent {
-		display = "URGENT " + display
+	if c.urgent && !strings.EqualFold(display, "urgent") {
+		display = strings.TrimSpace("URGENT " + display) // not "URGENT urgent"
+	} else if c.urgent {
+		display = "URGENT"
 	}
 	r := DialRequest{
 		CallerID: c.rec.From,
