@@ -579,7 +579,41 @@ func TestTrunkPasswordNeverShown(t *testing.T) {
 			t.Errorf("the trunk password shows in %s", what)
 		}
 	}
-	if !strings.Contains(logs.String(), "Proxy-Authorization") {
-		t.Error("the log holds no Proxy-Authorization: the check above proved nothing")
+	// The password was used: the provider registered the trunk and
+	// relayed the call out only with credentials computed from it.
+	if len(l.p.Relayed()) != 1 || !strings.Contains(logs.String(), "trunk registered") {
+		t.Errorf("the provider relayed %d calls, the log says registered: %v; the check above proved nothing",
+			len(l.p.Relayed()), strings.Contains(logs.String(), "trunk registered"))
+	}
+}
+
+// In office hours, a group member with only a mobile is rung on it when a
+// caller picks the group: the mobile hears the category, presses 1, and
+// the call is theirs.
+func TestTrunkGroupMemberOnMobile(t *testing.T) {
+	t.Parallel()
+	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 300 * time.Millisecond})
+	l := startTrunkLineWith(t, openTuesday, provider.Options{PSTN: addr}, "", func(text string, _ *provider.Provider) string {
+		// luc, with only his mobile, is office's member.
+		return strings.Replace(text, "members: [marie]", "members: [luc]", 1)
+	})
+	c := l.callClub("+15145550101")
+	l.chooseOffice(c)
+	m := answered(t, mob, 20*time.Second)
+	if got := m.Invite().Recipient.User; !strings.Contains(got, "5145550199") {
+		t.Errorf("rang %q, want luc's mobile +15145550199", got)
+	}
+	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
+	l.awaitHeard(m, "fr", "category_registrations", 8*time.Second)
+	if err := m.SendDigit(context.Background(), '1'); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
+	awaitTone(t, "luc", m.Heard, 440, 10*time.Second)
+	_ = c.Hangup(context.Background())
+	awaitEnd(t, m, 5*time.Second)
+	rec := l.lastCall()
+	if rec.AnsweredBy != "luc" || rec.Group != "office" || rec.Outcome != clubline.OutcomeAnswered {
+		t.Errorf("record %+v; want answered by luc in office", rec)
 	}
 }
