@@ -245,7 +245,10 @@ func (j *callbackJob) putThrough(ans *answer, leg StaffLeg) {
 	c.trace("callback %d: bridged", j.attempt)
 	c.log.Info("callback put through", "attempt", j.attempt, "staff", ans.target.Staff)
 	c.s.countCallback(j.group.ID, metrics.CallbackAnswered)
-	_, err := c.play(c.clips("callback_hello"), noKeys)
+	err := settle(c.ctx, leg) // the caller just answered (ring.go)
+	if err == nil {
+		_, err = c.play(c.clips("callback_hello"), noKeys)
+	}
 	if err == nil {
 		err = c.connected(ans)
 	} else {

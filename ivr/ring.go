@@ -299,9 +299,24 @@ var errNotConfirmed = errors.New("answered but not confirmed with 1")
 // confirmTimeout is how long a person has to press 1 after call_confirm.
 const confirmTimeout = 6 * time.Second
 
+// answerSettle is the silence played to a person who just answered
+// before the first words: a mobile network connects the audio a moment
+// after the answer, and a phone whose ACK was late starts listening late;
+// without it "Appel du club…" reaches them as "…club". Asterisk's confirm
+// macros wait a second for the same reason.
+const answerSettle = 800 * time.Millisecond
+
+// settle plays answerSettle of silence to a leg that just answered.
+func settle(ctx context.Context, leg Leg) error {
+	return leg.Play(ctx, media.Silence(answerSettle))
+}
+
 // confirm says "call from the club about <category>, press 1 to answer"
 // to the staff leg, twice at most, and waits for the 1.
 func (c *call) confirm(ctx context.Context, leg StaffLeg) error {
+	if err := settle(ctx, leg); err != nil {
+		return err
+	}
 	names := []string{"call_confirm", c.categoryPrompt(), "call_confirm_answer"}
 	src := func() media.Source { return c.s.prompts.Source(c.s.o.Languages[0], names...) }
 	digits := leg.Digits()
