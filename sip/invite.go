@@ -151,11 +151,15 @@ func (s *Server) prepare(a *attempt) (*call, *rejection) {
 		return nil, rejectInternal(errors.New("no listener for transport " + req.Transport()))
 	}
 	adv := s.advertiseIP(req, l)
+	port := l.addr.Port()
+	if seen := s.trunkSeen(a.trunk); seen.IsValid() && !s.publicIP.IsValid() && l.network == "udp" {
+		adv, port = seen.Addr(), seen.Port()
+	}
 	ms, sdp, r := s.openMedia(a, l, adv, offer)
 	if r != nil {
 		return nil, r
 	}
-	c := s.newInboundCall(a, l, adv, ms, st, sdp)
+	c := s.newInboundCall(a, l, adv, port, ms, st, sdp)
 	if !s.register(c.dlg.key(), c) {
 		ms.close()
 		return nil, rejectShutdown()
@@ -197,13 +201,13 @@ func (s *Server) openMedia(a *attempt, l *listener, adv netip.Addr, offer []byte
 
 // newInboundCall builds the dialog (our To tag, our Contact) and the call
 // with its 200 OK.
-func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, ms *mediaState,
+func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, port uint16, ms *mediaState,
 	st sessionTimer, sdp []byte) *call {
 	localTag := sipmsg.GenerateTagN(16)
 	invite := a.req.Clone()
 	invite.To().Params.Add("tag", localTag)
-	contact := sipmsg.Uri{Scheme: "sip", User: a.to, Host: uriHost(adv), Port: int(l.addr.Port())}
-	end := dialogEnd{client: s.client, host: uriHost(adv), port: int(l.addr.Port()), contact: contact}
+	contact := sipmsg.Uri{Scheme: "sip", User: a.to, Host: uriHost(adv), Port: int(port)}
+	end := dialogEnd{client: s.client, host: uriHost(adv), port: int(port), contact: contact}
 	if l.network != "udp" {
 		end.contact.UriParams = sipmsg.NewParams()
 		end.contact.UriParams.Add("transport", l.network)
@@ -362,4 +366,14 @@ func uriHost(ip netip.Addr) string {
 		return "[" + ip.String() + "]"
 	}
 	return ip.String()
+}
+
+// trunkSeen is the address the provider of trunk sees clubline at.
+func (s *Server) trunkSeen(name string) netip.AddrPort {
+	for _, t := range s.o.Trunks {
+		if name != "" && t.Name() == name {
+			return t.Seen()
+		}
+	}
+	return netip.AddrPort{}
 }

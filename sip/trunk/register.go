@@ -95,6 +95,7 @@ type session struct {
 	tag     string
 	cseq    uint32
 	learned netip.AddrPort // the address the provider sees, from Via received/rport
+	stale   netip.AddrPort // a contact registered before, to remove
 	contact netip.AddrPort // the address of the registered contact
 	expires time.Time      // when the provider forgets the contact
 	fails   int            // failures in a row
@@ -293,10 +294,12 @@ func (ss *session) registerOnce(ctx context.Context, lifetime time.Duration) (gr
 			// one it sees, which its calls can reach.
 			ss.log.Info("trunk: the provider sees clubline at another address: registering that one",
 				"local", ss.contact.String(), "seen", seen.String())
+			ss.stale = ss.contact
 			ss.learned = seen
 			ss.t.setSeen(seen)
 			continue
 		}
+		ss.stale = netip.AddrPort{}
 		return grantedExpires(res, lifetime), 0, nil
 	}
 	return 0, 0, errors.New("the address the provider sees keeps changing")
@@ -355,6 +358,12 @@ func (ss *session) registerRequest(transport string, local netip.AddrPort, lifet
 	ss.headers(req, transport, local, sipmsg.REGISTER)
 	c := &sipmsg.ContactHeader{Address: ss.contactURI()}
 	req.AppendHeader(c)
+	if ss.stale.IsValid() && ss.stale != ss.contact && lifetime > 0 {
+		old := sipmsg.Uri{Scheme: "sip", User: ss.t.a.Username, Host: hostOf(ss.stale.Addr()), Port: int(ss.stale.Port())}
+		oc := &sipmsg.ContactHeader{Address: old, Params: sipmsg.NewParams()}
+		oc.Params.Add("expires", "0")
+		req.AppendHeader(oc)
+	}
 	exp := sipmsg.ExpiresHeader(uint32(lifetime / time.Second))
 	req.AppendHeader(&exp)
 	return req
@@ -506,6 +515,7 @@ func (ss *session) ping(ctx context.Context) pingResult {
 	}
 	if seen, ok := viaReceived(res); ok && !fixed && transport == "udp" && ss.learned.IsValid() && seen != ss.learned {
 		ss.log.Info("trunk: clubline's public address changed: registering again", "was", ss.learned.String(), "now", seen.String())
+		ss.stale = ss.contact
 		ss.learned = seen
 		ss.t.setSeen(seen)
 		return pingRegister

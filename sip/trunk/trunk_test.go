@@ -87,14 +87,25 @@ func (p *provider) answer(req *sipmsg.Request) *sipmsg.Response {
 	if e := req.GetHeader("Expires"); e != nil {
 		fmt.Sscan(e.Value(), &exp)
 	}
-	c := req.Contact().Address.String()
-	if exp == 0 {
-		delete(p.contacts, c)
-	} else {
-		p.contacts[c] = time.Duration(exp) * time.Second
-	}
+	// Each Contact with its own expires, else the Expires header's (RFC
+	// 3261 §10.3), as a registrar does.
 	res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sipmsg.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", c, exp)))
+	for _, h := range req.GetHeaders("Contact") {
+		ch, ok := h.(*sipmsg.ContactHeader)
+		if !ok {
+			continue
+		}
+		c, e := ch.Address.String(), exp
+		if v, ok := ch.Params.Get("expires"); ok {
+			fmt.Sscan(v, &e)
+		}
+		if e == 0 {
+			delete(p.contacts, c)
+			continue
+		}
+		p.contacts[c] = time.Duration(e) * time.Second
+		res.AppendHeader(sipmsg.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", c, e)))
+	}
 	return res
 }
 
@@ -295,6 +306,13 @@ func TestLearnsPublicAddress(t *testing.T) {
 			t.Fatalf("the new public address was never registered (%d REGISTERs since)", p.registers()-n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// One contact at the provider: the old one removed in the same
+	// REGISTER, else the provider would ring both.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.contacts) != 1 {
+		t.Errorf("the provider has %v; want the new contact alone", p.contacts)
 	}
 }
 
