@@ -88,7 +88,7 @@ func (p *Provider) probe() error {
 		if addr == "" {
 			continue
 		}
-		tc, err := net.DialTimeout("tcp4", addr, 200*time.Millisecond)
+		tc, err := p.dial("tcp4", addr)
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (p *Provider) probe() error {
 // options sends the OPTIONS of probe n from a new UDP socket, which it
 // returns for the answer (closed if there is an error).
 func (p *Provider) options(n uint64) (net.Conn, error) {
-	c, err := net.Dial("udp4", p.Addr())
+	c, err := p.dial("udp4", p.Addr())
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,11 @@ func (p *Provider) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(p.bin, p.args()...)
+	command := exec.Command
+	if p.opts.Exec != nil {
+		command = p.opts.Exec
+	}
+	cmd := command(p.bin, p.args()...)
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -39,7 +43,7 @@ func (p *Provider) start(t testing.TB) {
 		// the main process is told to shut down, taking its workers along.
 		Pdeathsig: syscall.SIGTERM,
 	}
-	fmt.Fprintf(p.logFile, "--- %s %s\n", p.bin, strings.Join(cmd.Args[1:], " "))
+	fmt.Fprintf(p.logFile, "--- %s\n", strings.Join(cmd.Args, " "))
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
@@ -88,6 +92,12 @@ func (p *Provider) args() []string {
 	def := func(name, value string) { args = append(args, "-A", name+"="+value) }
 	str := func(name, value string) { def(name, `"`+value+`"`) }
 	def("SIP_PORT", strconv.Itoa(p.port))
+	if o.Host != "" {
+		// Besides kamailio.cfg's listen lines on 127.0.0.1.
+		for _, proto := range []string{"udp", "tcp"} {
+			args = append(args, "-l", proto+":"+net.JoinHostPort(o.Host, strconv.Itoa(p.port)))
+		}
+	}
 	str("TRUNK_USER", o.Username)
 	str("TRUNK_PASSWORD", o.Password)
 	str("TRUNK_REALM", o.Realm)

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,17 @@ type Options struct {
 	// Provider.Options for its file).
 	TLS               bool
 	CertFile, KeyFile string
+	// Host is the provider's IP address on a network of the test's own
+	// (the "internet" of a network namespace): Kamailio listens there
+	// too, for UDP and TCP on the same port, and Addr names it. Empty:
+	// 127.0.0.1 only.
+	Host string
+	// Exec, when set, makes the command that runs Kamailio, e.g. wrapped
+	// in `ip netns exec`; Dial is then how the helper reaches Host for its
+	// probes, from inside that namespace. Unset: exec.Command and
+	// net.Dial.
+	Exec func(name string, arg ...string) *exec.Cmd
+	Dial func(network, address string) (net.Conn, error)
 }
 
 // deliveries are the values of Options.Delivery, as kamailio.cfg knows them.
@@ -110,6 +122,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PSTN != "" {
 		if _, port, err := net.SplitHostPort(o.PSTN); err != nil || port == "" {
 			errs = append(errs, fmt.Errorf("provider: PSTN %q: want host:port", o.PSTN))
+		}
+	}
+	if o.Host != "" {
+		if ip, err := netip.ParseAddr(o.Host); err != nil || !ip.Is4() {
+			errs = append(errs, fmt.Errorf("provider: Host %q: want an IPv4 address", o.Host))
 		}
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
@@ -200,8 +217,23 @@ func Start(t testing.TB, o Options) *Provider {
 	return p
 }
 
-// Addr is where the provider takes SIP over UDP and TCP, "127.0.0.1:port".
-func (p *Provider) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
+// Addr is where the provider takes SIP over UDP and TCP, "127.0.0.1:port"
+// (or Options.Host's address).
+func (p *Provider) Addr() string {
+	host := "127.0.0.1"
+	if p.opts.Host != "" {
+		host = p.opts.Host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p.port))
+}
+
+// dial reaches Kamailio, with Options.Dial if set.
+func (p *Provider) dial(network, address string) (net.Conn, error) {
+	if p.opts.Dial != nil {
+		return p.opts.Dial(network, address)
+	}
+	return net.DialTimeout(network, address, 200*time.Millisecond)
+}
 
 // TLSAddr is where it takes SIP over TLS, "" without Options.TLS.
 func (p *Provider) TLSAddr() string {
