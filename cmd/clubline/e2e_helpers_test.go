@@ -224,17 +224,6 @@ func (l *line) awaitHeard(c *softphone.Call, lang, name string, within time.Dura
 		if time.Now().After(deadline) {
 			h := c.Heard()
 			segs := hearing.Segments(h)
-			for _, cand := range []string{"hold_music", "call_confirm", "connecting", "category_registrations", "call_confirm_answer", "closed", "greeting"} {
-				for _, lg := range []string{"fr", "en"} {
-					cl := l.clip(lg, cand)
-					if len(cl) > media.SampleRate {
-						cl = cl[:media.SampleRate]
-					}
-					at, sc := hearing.FindClip(h, cl)
-					l.t.Logf("DEBUG %s/%s: %.2f at %v", lg, cand, sc, at)
-				}
-			}
-
 			l.t.Fatalf("the caller did not hear %s/%s within %s (best match %.2f; heard %s: %v)", lang, name, within, score,
 				time.Duration(len(h))*time.Second/media.SampleRate, segs)
 		}
