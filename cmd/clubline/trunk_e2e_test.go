@@ -617,3 +617,21 @@ func TestTrunkGroupMemberOnMobile(t *testing.T) {
 		t.Errorf("record %+v; want answered by luc in office", rec)
 	}
 }
+
+// A provider that challenges with SHA-256 (RFC 8760): clubline registers
+// and its calls out are relayed, both answered with SHA-256.
+func TestTrunkSHA256(t *testing.T) {
+	t.Parallel()
+	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
+	l := startTrunkLine(t, tuesdayEve, provider.Options{PSTN: addr, SHA256: true}, "")
+	c := l.callClub("+15145550101")
+	l.awaitHeard(c, "fr", "closed", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '9'); err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, mob, 20*time.Second)
+	_ = m.Hangup(context.Background())
+	if relayed := l.p.Relayed(); len(relayed) != 1 {
+		t.Errorf("relayed %q; want the call to the on-call mobile, authenticated with SHA-256", relayed)
+	}
+}
