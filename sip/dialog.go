@@ -217,6 +217,13 @@ func (d *dialog) do(ctx context.Context, req *sipmsg.Request) (*sipmsg.Response,
 	if err != nil {
 		return nil, fmt.Errorf("send %s: %w", req.Method, err)
 	}
+	return finalResponse(ctx, req, tx)
+}
+
+// finalResponse waits for the final response of a client transaction (a
+// request other than INVITE), skipping provisional ones, and terminates
+// it.
+func finalResponse(ctx context.Context, req *sipmsg.Request, tx sipmsg.ClientTransaction) (*sipmsg.Response, error) {
 	defer tx.Terminate()
 	for {
 		select {

@@ -16,6 +16,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/sip/internal/sipx"
 	"github.com/clubline/clubline/sip/registrar"
 	"github.com/clubline/clubline/sip/trunk"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -262,7 +263,7 @@ type numberSet []string
 func newNumberSet(numbers []string) numberSet {
 	var s numberSet
 	for _, n := range numbers {
-		if d := digitsOf(n); d != "" {
+		if d := sipx.Digits(n); d != "" {
 			s = append(s, d)
 		} else {
 			s = append(s, strings.ToLower(n)) // a SIP user such as "office"
@@ -276,35 +277,11 @@ func (s numberSet) accepts(user string) bool {
 	if len(s) == 0 {
 		return true
 	}
-	d := digitsOf(user)
+	isNumber := sipx.Digits(user) != ""
 	for _, n := range s {
-		switch {
-		case d == "":
-			if strings.EqualFold(n, user) {
-				return true
-			}
-		case n == d:
-			return true
-		case len(n) >= 10 && len(d) >= 10 && (strings.HasSuffix(n, d) || strings.HasSuffix(d, n)):
-			// national vs international form of the same number
+		if isNumber && sipx.SameNumber(n, user) || !isNumber && strings.EqualFold(n, user) {
 			return true
 		}
 	}
 	return false
-}
-
-// digitsOf returns the digits of a phone number written with separators
-// ("+1 (514) 555-0101" → "15145550101"), or "" if s is not a number.
-func digitsOf(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
-			b.WriteRune(c)
-		case c == '+' || c == '-' || c == ' ' || c == '.' || c == '(' || c == ')':
-		default:
-			return ""
-		}
-	}
-	return b.String()
 }

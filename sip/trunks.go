@@ -144,27 +144,11 @@ func (s *Server) Do(ctx context.Context, req *sipmsg.Request, transport string, 
 	if l.udpAddr != nil {
 		req.Laddr = sipmsg.Addr{IP: l.udpAddr.IP, Port: l.udpAddr.Port}
 	}
-	tx, err := s.client.TransactionRequest(edge.AllowDial(ctx), req, asIs) // to the provider the config names (reach.go)
+	tx, err := s.client.TransactionRequest(edge.AllowDial(ctx), req, asIs) // to the provider the config names (edge.GuardedTCP)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			if err := tx.Err(); err != nil {
-				return nil, err
-			}
-			return nil, errors.New("transaction ended without a response")
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	return finalResponse(ctx, req, tx)
 }
 
 // runTrunks registers the trunks and keeps them up until the server

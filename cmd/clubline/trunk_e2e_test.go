@@ -136,6 +136,34 @@ func mobile(t *testing.T, o softphone.AnswerOptions) (*softphone.Answerer, strin
 	return a, hostport
 }
 
+// urgentCall takes caller c, who hears the closed message, to the urgent
+// line with key 9, and returns the mobile's call once it rang.
+func (l *trunkLine) urgentCall(c *softphone.Call, mob *softphone.Answerer) *softphone.Call {
+	l.t.Helper()
+	l.awaitHeard(c, "fr", "closed", 15*time.Second)
+	if err := c.SendDigit(context.Background(), '9'); err != nil {
+		l.t.Fatal(err)
+	}
+	return answered(l.t, mob, 20*time.Second)
+}
+
+// confirmAndTalk has the mobile m hear the call-confirm, press 1, and
+// then checks that m and the caller c hear each other (440 Hz from the
+// caller, 1000 Hz from the mobile); the mobile hangs up.
+func (l *trunkLine) confirmAndTalk(c, m *softphone.Call) {
+	l.t.Helper()
+	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
+	if err := m.SendDigit(context.Background(), '1'); err != nil {
+		l.t.Fatal(err)
+	}
+	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
+	go func() { _ = m.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
+	awaitTone(l.t, "the caller", c.Heard, 1000, 10*time.Second)
+	awaitTone(l.t, "the volunteer", m.Heard, 440, 10*time.Second)
+	_ = m.Hangup(context.Background())
+	awaitEnd(l.t, c, 5*time.Second)
+}
+
 // Each way a provider says which number was dialled reaches the greeting,
 // and the record keeps the trunk and the club's number.
 func TestTrunkCallReachesGreeting(t *testing.T) {
@@ -167,28 +195,14 @@ func TestTrunkUrgencyRingsOnCallMobile(t *testing.T) {
 	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 500 * time.Millisecond})
 	l := startTrunkLine(t, tuesdayEve, provider.Options{PSTN: addr}, "")
 	c := l.callClub("+15145550101")
-	l.awaitHeard(c, "fr", "closed", 15*time.Second)
-	if err := c.SendDigit(context.Background(), '9'); err != nil {
-		t.Fatal(err)
-	}
-	m := answered(t, mob, 20*time.Second)
-	inv := m.Invite()
-	if got := inv.From().Address.User; got != "+14505550100" {
+	m := l.urgentCall(c, mob)
+	if got := m.Invite().From().Address.User; got != "+14505550100" {
 		t.Errorf("the mobile sees the call from %q, want the club's number +14505550100", got)
 	}
-	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
+	l.confirmAndTalk(c, m)
 	if l.heard(c, "fr", "call_confirm") {
 		t.Error("the caller heard the call-confirm prompt meant for the volunteer")
 	}
-	if err := m.SendDigit(context.Background(), '1'); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
-	go func() { _ = m.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
-	awaitTone(t, "the caller", c.Heard, 1000, 10*time.Second)
-	awaitTone(t, "the volunteer", m.Heard, 440, 10*time.Second)
-	_ = m.Hangup(context.Background())
-	awaitEnd(t, c, 5*time.Second)
 
 	relayed := strings.Join(l.p.Relayed(), "\n")
 	if !strings.Contains(relayed, "+15145550199") {
@@ -208,13 +222,9 @@ func TestTrunkMobileVoicemailIsNotBridged(t *testing.T) {
 	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
 	l := startTrunkLine(t, tuesdayEve, provider.Options{PSTN: addr}, "+15145550188")
 	c := l.callClub("+15145550101")
-	l.awaitHeard(c, "fr", "closed", 15*time.Second)
-	if err := c.SendDigit(context.Background(), '9'); err != nil {
-		t.Fatal(err)
-	}
 	// The "voicemail" answers both calls (luc's, then the fallback) and
 	// says nothing back.
-	first := answered(t, mob, 20*time.Second)
+	first := l.urgentCall(c, mob)
 	awaitEnd(t, first, 30*time.Second)
 	second := answered(t, mob, 20*time.Second)
 	if got := second.Invite().Recipient.User; !strings.Contains(got, "5145550188") {
@@ -434,21 +444,7 @@ func TestTrunkOverTLS(t *testing.T) {
 		t.Errorf("the registration reached the provider as %q: want it over TLS", reg)
 	}
 	c := l.callClub("+15145550101")
-	l.awaitHeard(c, "fr", "closed", 15*time.Second)
-	if err := c.SendDigit(context.Background(), '9'); err != nil {
-		t.Fatal(err)
-	}
-	m := answered(t, mob, 20*time.Second)
-	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
-	if err := m.SendDigit(context.Background(), '1'); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
-	go func() { _ = m.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
-	awaitTone(t, "the caller", c.Heard, 1000, 10*time.Second)
-	awaitTone(t, "the volunteer", m.Heard, 440, 10*time.Second)
-	_ = m.Hangup(context.Background())
-	awaitEnd(t, c, 5*time.Second)
+	l.confirmAndTalk(c, l.urgentCall(c, mob))
 	// One contact at the provider: a second (the connection's port) would
 	// fork the call, and the fork's answer would wait for an ACK.
 	if n := l.metric("clubline_calls_awaiting_ack"); n != 0 {
@@ -486,27 +482,14 @@ func TestTrunkSRTP(t *testing.T) {
 	if k := c.Negotiated().SRTP; k == nil {
 		t.Fatal("the caller's call is not encrypted")
 	}
-	l.awaitHeard(c, "fr", "closed", 15*time.Second)
-	if err := c.SendDigit(context.Background(), '9'); err != nil {
-		t.Fatal(err)
-	}
-	m := answered(t, mob, 20*time.Second)
+	m := l.urgentCall(c, mob)
 	if !strings.Contains(string(m.Invite().Body()), "RTP/SAVP") {
 		t.Errorf("the call out offered:\n%s\nwant RTP/SAVP only (srtp: required)", m.Invite().Body())
 	}
 	if m.Negotiated().SRTP == nil {
 		t.Fatal("the mobile's call is not encrypted")
 	}
-	l.awaitHeard(m, "fr", "call_confirm", 8*time.Second)
-	if err := m.SendDigit(context.Background(), '1'); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = c.Play(context.Background(), media.Tone(440, 20*time.Second, 8000)) }()
-	go func() { _ = m.Play(context.Background(), media.Tone(1000, 20*time.Second, 8000)) }()
-	awaitTone(t, "the caller", c.Heard, 1000, 10*time.Second)
-	awaitTone(t, "the volunteer", m.Heard, 440, 10*time.Second)
-	_ = m.Hangup(context.Background())
-	awaitEnd(t, c, 5*time.Second)
+	l.confirmAndTalk(c, m)
 }
 
 // With a trunk, a staff softphone may still call the line from where it
@@ -559,11 +542,7 @@ func TestTrunkPasswordNeverShown(t *testing.T) {
 	})
 	// A call out, so that the provider's 407 is answered too.
 	c := l.callClub("+15145550101")
-	l.awaitHeard(c, "fr", "closed", 15*time.Second)
-	if err := c.SendDigit(context.Background(), '9'); err != nil {
-		t.Fatal(err)
-	}
-	m := answered(t, mob, 20*time.Second)
+	m := l.urgentCall(c, mob)
 	_ = m.Hangup(context.Background())
 	_ = c.Hangup(context.Background())
 	awaitEnd(t, c, 5*time.Second)
@@ -625,11 +604,7 @@ func TestTrunkSHA256(t *testing.T) {
 	mob, addr := mobile(t, softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
 	l := startTrunkLine(t, tuesdayEve, provider.Options{PSTN: addr, SHA256: true}, "")
 	c := l.callClub("+15145550101")
-	l.awaitHeard(c, "fr", "closed", 15*time.Second)
-	if err := c.SendDigit(context.Background(), '9'); err != nil {
-		t.Fatal(err)
-	}
-	m := answered(t, mob, 20*time.Second)
+	m := l.urgentCall(c, mob)
 	_ = m.Hangup(context.Background())
 	if relayed := l.p.Relayed(); len(relayed) != 1 {
 		t.Errorf("relayed %q; want the call to the on-call mobile, authenticated with SHA-256", relayed)

@@ -1,6 +1,10 @@
 package trunk
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/clubline/clubline/sip/internal/sipx"
+)
 
 // Numbers: the config writes every number in E.164 ("+15145550199"); a
 // provider may want it otherwise when dialled, and may write the club's
@@ -32,43 +36,11 @@ func (t *Trunk) DialString(number string) string {
 // trunk's dial format (providers read From in the form they dial).
 func (t *Trunk) CallerID() string { return t.DialString(t.a.CallerID) }
 
-// digits keeps the digits of a phone number written with separators
-// ("+1 (450) 555-0100" → "14505550100"); "" when s is not a number.
-func digits(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
-			b.WriteRune(c)
-		case c == '+' || c == '-' || c == ' ' || c == '.' || c == '(' || c == ')':
-		default:
-			return ""
-		}
-	}
-	return b.String()
-}
-
-// sameNumber reports whether two numbers are the same, whatever their
-// form: equal digits, or one the other's national form (the last ten
-// digits or more agree).
-func sameNumber(a, b string) bool {
-	da, db := digits(a), digits(b)
-	switch {
-	case da == "" || db == "":
-		return false
-	case da == db:
-		return true
-	case len(da) >= 10 && len(db) >= 10:
-		return strings.HasSuffix(da, db) || strings.HasSuffix(db, da)
-	}
-	return false
-}
-
 // Owns returns the trunk's number (as configured) that number is a form
 // of, if any.
 func (t *Trunk) Owns(number string) (string, bool) {
 	for _, n := range t.a.Numbers {
-		if sameNumber(n, number) {
+		if sipx.SameNumber(n, number) {
 			return n, true
 		}
 	}
