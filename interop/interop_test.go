@@ -173,6 +173,14 @@ type lineOptions struct {
 	// its ports and directories chosen: sipPort, httpAddr, dataDir, and
 	// dir, under which the voicemail goes.
 	config func(l *line) string
+	// sipPort and httpAddr, when set, are the line's instead of free
+	// loopback ports (a line in a namespace of its own, nat_test.go).
+	sipPort  int
+	httpAddr string
+	// command, when set, runs clubline (with `ip netns exec` in front).
+	command func(bin string, args ...string) *exec.Cmd
+	// readyWhere names where /readyz is asked, for the error.
+	readyWhere string
 }
 
 // noStaff is the people of a line without staff: the menu's office group,
@@ -226,8 +234,19 @@ func startClubline(t *testing.T, o lineOptions) *line {
 	t.Helper()
 	dir := t.TempDir()
 	bin := buildClubline(t, dir)
-	l := &line{t: t, dir: dir, sipPort: freeUDPPort(t), httpAddr: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
-		dataDir: filepath.Join(dir, "data")}
+	l := &line{t: t, dir: dir, sipPort: o.sipPort, httpAddr: o.httpAddr, dataDir: filepath.Join(dir, "data")}
+	if l.sipPort == 0 {
+		l.sipPort = freeUDPPort(t)
+	}
+	if l.httpAddr == "" {
+		l.httpAddr = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	}
+	if o.command == nil {
+		o.command = exec.Command
+	}
+	if o.readyWhere == "" {
+		o.readyWhere = "http://" + l.httpAddr + "/readyz"
+	}
 	if o.people == "" {
 		o.people = noStaff
 	}
@@ -243,7 +262,7 @@ func startClubline(t *testing.T, o lineOptions) *line {
 	if l.stderr, err = os.Create(filepath.Join(dir, "clubline.log")); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--config", config, "--log-level", "debug")
+	cmd := o.command(bin, "serve", "--config", config, "--log-level", "debug")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), o.env...)
 	cmd.Stdout = &l.stdout
@@ -263,7 +282,7 @@ func startClubline(t *testing.T, o lineOptions) *line {
 		if status, body, err := l.get("/readyz"); err == nil && status == http.StatusOK {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("clubline not ready on http://%s/readyz after 15s: status %d, %v\n%s", l.httpAddr, status, err, body)
+			t.Fatalf("clubline not ready on %s after 15s: status %d, %v\n%s", o.readyWhere, status, err, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -560,41 +560,10 @@ func (n netns) remove(t *testing.T) {
 // runs through `ip netns exec`.
 func startLineIn(t *testing.T, ns netns, o lineOptions) *line {
 	t.Helper()
-	dir := t.TempDir()
-	bin := buildClubline(t, dir)
-	l := &line{t: t, dir: dir, sipPort: natSIPPort, httpAddr: ns.relay(t, natHTTP), dataDir: filepath.Join(dir, "data")}
-	config := filepath.Join(dir, "clubline.yaml")
-	if err := os.WriteFile(config, []byte(o.config(l)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if l.stderr, err = os.Create(filepath.Join(dir, "clubline.log")); err != nil {
-		t.Fatal(err)
-	}
-	cmd := ns.command(bin, "serve", "--config", config, "--log-level", "debug")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), o.env...)
-	cmd.Stdout = &l.stdout
-	cmd.Stderr = l.stderr
-	l.proc = startProc(t, cmd, func() {
-		l.stderr.Close()
-		if t.Failed() {
-			l.dumpLog()
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if !l.proc.running() {
-			t.Fatalf("clubline exited before it was ready: %v\nstdout: %s", l.proc.waitErr, l.stdout.String())
-		}
-		if status, body, err := l.get("/readyz"); err == nil && status == 200 {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("clubline not ready on %s in %s (relayed from %s) after 15s: status %d, %v\n%s", natHTTP, ns.name, l.httpAddr, status, err, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return l
+	o.sipPort, o.httpAddr = natSIPPort, ns.relay(t, natHTTP)
+	o.command = ns.command
+	o.readyWhere = natHTTP + " in " + ns.name + " (relayed from " + o.httpAddr + ")"
+	return startClubline(t, o)
 }
 
 // startSIPpIn runs one call of a scenario with SIPp inside a namespace,
