@@ -1,7 +1,6 @@
 package interop_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -589,27 +588,8 @@ func startSIPpIn(t *testing.T, ns netns, sipp, scenario, ip string, mediaPort in
 		"-trace_msg", "-message_file", s.file("messages"),
 		target,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.name, sipp}, s.args...)...)
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	t.Logf("in %s: sipp %s", ns.name, strings.Join(s.args, " "))
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("sipp: %v", err)
-	}
-	go func() {
-		s.err = cmd.Wait()
-		cancel()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-s.done
-		if t.Failed() && !s.shown {
-			s.show()
-		}
-	})
+	s.start(t, 40*time.Second, "ip", append([]string{"netns", "exec", ns.name, sipp}, s.args...)...)
 	return s
 }
 

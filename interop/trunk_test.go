@@ -323,27 +323,8 @@ func startSIPpPeer(t *testing.T, sipp, scenario string, side sippSide) *sippPeer
 	if side.target != "" {
 		s.args = append(s.args, side.target)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, sipp, s.args...)
-	cmd.Dir = s.dir // anything SIPp writes by itself lands here too
-	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	t.Logf("sipp %s", strings.Join(s.args, " "))
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("sipp: %v", err)
-	}
-	go func() {
-		s.err = cmd.Wait()
-		cancel()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-s.done
-		if t.Failed() && !s.shown {
-			s.show()
-		}
-	})
+	s.start(t, 60*time.Second, sipp, s.args...)
 	if side.target == "" {
 		s.awaitBound(side.ip, side.port)
 	}
@@ -463,4 +444,31 @@ func freeMediaPortOn(t *testing.T, ip string) int {
 	}
 	t.Fatalf("no free pair of UDP ports p, p+2 on %s for SIPp's media", ip)
 	return 0
+}
+
+// start runs the peer's SIPp (name and args: sipp, or ip netns exec in
+// front of it) in its directory, where anything SIPp writes by itself
+// lands too, for at most timeout; its files are shown if the test fails.
+func (s *sippPeer) start(t *testing.T, timeout time.Duration, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = &s.out, &s.out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("sipp: %v", err)
+	}
+	go func() {
+		s.err = cmd.Wait()
+		cancel()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+		if t.Failed() && !s.shown {
+			s.show()
+		}
+	})
 }
