@@ -72,7 +72,7 @@ type dialer struct{ s *Server }
 func (d dialer) Dial(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg, error) {
 	if r.Target.URI == "" {
 		if r.Target.Number != "" {
-			return d.s.dialTrunk(ctx, r) // trunks.go
+			return d.s.trunks.dial(ctx, r) // trunks.go
 		}
 		return nil, fmt.Errorf("sip: dial %s: the target has neither a URI nor a number", r.Target)
 	}

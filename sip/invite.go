@@ -81,7 +81,7 @@ func (s *Server) answer(a *attempt) {
 	// A number that is not the club's is refused before it can hold a
 	// call slot, even for a moment: a scanner's flood of them must not
 	// turn a caller away with 503.
-	tr, r, challenged := s.admitSource(a) // trunks.go: before the number, which a stranger must not learn
+	tr, r, challenged := s.trunks.admit(a) // trunks.go: before the number, which a stranger must not learn
 	switch {
 	case challenged:
 		return
@@ -91,7 +91,7 @@ func (s *Server) answer(a *attempt) {
 	}
 	releaseChannel := func() {}
 	if tr != nil {
-		if releaseChannel, r = s.takeTrunkCall(a, tr); r != nil {
+		if releaseChannel, r = s.trunks.take(a, tr); r != nil {
 			a.reject(r)
 			return
 		}
@@ -152,7 +152,7 @@ func (s *Server) prepare(a *attempt) (*call, *rejection) {
 	}
 	adv := s.advertiseIP(req, l)
 	port := l.addr.Port()
-	if seen := s.trunkSeen(a.trunk); seen.IsValid() && !s.publicIP.IsValid() && l.network == "udp" {
+	if seen := s.trunks.seen(a.trunk); seen.IsValid() && !s.publicIP.IsValid() && l.network == "udp" {
 		adv, port = seen.Addr(), seen.Port()
 	}
 	ms, sdp, r := s.openMedia(a, l, adv, offer)
@@ -184,7 +184,7 @@ func (s *Server) openMedia(a *attempt, l *listener, adv netip.Addr, offer []byte
 		Addr:            netip.AddrPortFrom(adv, rtpPort),
 		Codecs:          s.o.Codecs,
 		DTMFPayloadType: s.o.DTMFPayloadType,
-		SRTP:            s.answerSRTP(a.trunk), // trunks.go
+		SRTP:            s.trunks.answerSRTP(a.trunk), // trunks.go
 	}, s.o.RTPTimeout, a.log)
 	ms.holdUntilConfirmed() // no RTP to the SDP's address before the ACK (call.go)
 	if offer == nil {
@@ -366,14 +366,4 @@ func uriHost(ip netip.Addr) string {
 		return "[" + ip.String() + "]"
 	}
 	return ip.String()
-}
-
-// trunkSeen is the address the provider of trunk sees clubline at.
-func (s *Server) trunkSeen(name string) netip.AddrPort {
-	for _, t := range s.o.Trunks {
-		if name != "" && t.Name() == name {
-			return t.Seen()
-		}
-	}
-	return netip.AddrPort{}
 }

@@ -51,7 +51,7 @@ type Server struct {
 	listeners []*listener
 	publicIP  netip.Addr                 // resolved PublicAddress, if any
 	stunIP    atomic.Pointer[netip.Addr] // learnt from Options.STUN when PublicAddress is not set (stun.go)
-	allowFrom []netip.Prefix             // resolved Options.AllowFrom (trunks.go)
+	trunks    *trunkSide                 // who may call, calls through the trunks (trunks.go)
 	calls     map[string]*call
 	active    int           // admitted calls: being set up or up
 	changed   chan struct{} // closed and replaced when active changes
@@ -93,6 +93,7 @@ func NewServer(o Options) (*Server, error) {
 		changed: make(chan struct{}),
 		limits:  edge.NewLimiter(o.Limits, o.Logger.With("component", "sip")),
 	}
+	s.trunks = &trunkSide{Server: s}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
 	if len(o.Numbers) == 0 {
 		s.log.Warn("no numbers configured: answering calls to any number")
@@ -209,7 +210,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.publicIP = ip
 	}
-	if err := s.resolveAllowFrom(ctx); err != nil {
+	if err := s.trunks.resolveAllowFrom(ctx); err != nil {
 		return err
 	}
 	for _, b := range s.binds {
@@ -228,7 +229,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.startKeepalive()
-	s.runTrunks()
+	s.trunks.run()
 	if s.o.STUN != "" && s.o.PublicAddress == "" && s.enter() {
 		go func() {
 			defer s.wg.Done()

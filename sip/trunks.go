@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clubline/clubline/ivr"
@@ -33,11 +34,31 @@ import (
 //     the on-call roster, the urgency fallback) or a callback number the
 //     config's patterns allow, and only through a configured trunk.
 
+// trunkSide is the server as its trunks and the gate see it: who may
+// call, the calls in and out through a trunk. Its methods are the
+// server's, apart so that Server keeps only what every call needs.
+type trunkSide struct {
+	*Server
+	allowMu   sync.Mutex
+	allowFrom []netip.Prefix // resolved Options.AllowFrom
+}
+
+// seen is the address the provider of the named trunk sees clubline at
+// (trunk.Trunk.Seen); invalid for another call.
+func (s *trunkSide) seen(name string) netip.AddrPort {
+	for _, t := range s.o.Trunks {
+		if name != "" && t.Name() == name {
+			return t.Seen()
+		}
+	}
+	return netip.AddrPort{}
+}
+
 // gated reports whether the line takes calls only from known addresses.
-func (s *Server) gated() bool { return len(s.o.Trunks) > 0 || len(s.o.AllowFrom) > 0 }
+func (s *trunkSide) gated() bool { return len(s.o.Trunks) > 0 || len(s.o.AllowFrom) > 0 }
 
 // resolveAllowFrom looks up sip.allow_from at start.
-func (s *Server) resolveAllowFrom(ctx context.Context) error {
+func (s *trunkSide) resolveAllowFrom(ctx context.Context) error {
 	var out []netip.Prefix
 	for _, a := range s.o.AllowFrom {
 		ps, err := sipx.ResolvePrefix(ctx, s.o.Resolver, a)
@@ -46,17 +67,17 @@ func (s *Server) resolveAllowFrom(ctx context.Context) error {
 		}
 		out = append(out, ps...)
 	}
-	s.mu.Lock()
+	s.allowMu.Lock()
 	s.allowFrom = out
-	s.mu.Unlock()
+	s.allowMu.Unlock()
 	return nil
 }
 
-// admitSource decides whether an INVITE's source may call: it returns the
+// admit decides whether an INVITE's source may call: it returns the
 // trunk that delivered it (nil for a caller from sip.allow_from or a staff
 // phone), or the refusal. A staff phone answered with a challenge gets it
 // through challenge, already sent.
-func (s *Server) admitSource(a *attempt) (tr *trunk.Trunk, r *rejection, challenged bool) {
+func (s *trunkSide) admit(a *attempt) (tr *trunk.Trunk, r *rejection, challenged bool) {
 	if !s.gated() {
 		return nil, nil, false
 	}
@@ -70,9 +91,9 @@ func (s *Server) admitSource(a *attempt) (tr *trunk.Trunk, r *rejection, challen
 			return t, nil, false
 		}
 	}
-	s.mu.Lock()
+	s.allowMu.Lock()
 	allow := s.allowFrom
-	s.mu.Unlock()
+	s.allowMu.Unlock()
 	for _, p := range allow {
 		if p.Contains(ip) {
 			return nil, nil, false
@@ -93,9 +114,9 @@ func (s *Server) admitSource(a *attempt) (tr *trunk.Trunk, r *rejection, challen
 	return nil, rejectForbidden("not from a trunk, allow_from or a staff phone"), false
 }
 
-// takeTrunkCall reads which number a trunk's call is for and takes one of
+// take reads which number a trunk's call is for and takes one of
 // the trunk's channels; release gives it back when the call ends.
-func (s *Server) takeTrunkCall(a *attempt, t *trunk.Trunk) (release func(), r *rejection) {
+func (s *trunkSide) take(a *attempt, t *trunk.Trunk) (release func(), r *rejection) {
 	did, ok := t.Called(a.req)
 	if !ok {
 		return nil, rejectUnknownNumber(a.to)
@@ -151,24 +172,24 @@ func (s *Server) Do(ctx context.Context, req *sipmsg.Request, transport string, 
 	return finalResponse(ctx, req, tx)
 }
 
-// runTrunks registers the trunks and keeps them up until the server
+// run registers the trunks and keeps them up until the server
 // stops; Close waits for them (they remove their registrations first).
-func (s *Server) runTrunks() {
+func (s *trunkSide) run() {
 	for _, t := range s.o.Trunks {
 		if !s.enter() {
 			return
 		}
 		go func() {
 			defer s.wg.Done()
-			t.Run(s.stop, s, s.o.Resolver, s.o.TrunkTiming, s.o.Logger.With("component", "trunk"))
+			t.Run(s.stop, s.Server, s.o.Resolver, s.o.TrunkTiming, s.o.Logger.With("component", "trunk"))
 		}()
 	}
 }
 
-// dialTrunk rings an outside number through the first trunk that can
+// dial rings an outside number through the first trunk that can
 // carry the call: registered (or IP-authenticated), a channel free, and
 // outbound minutes left this hour.
-func (s *Server) dialTrunk(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg, error) {
+func (s *trunkSide) dial(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg, error) {
 	var why []string
 	for _, t := range s.o.Trunks {
 		if t.Registers() && !t.State().Registered {
@@ -209,10 +230,10 @@ func (s *Server) dialTrunk(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg
 // answered with the trunk's account. The call's context headers
 // (X-Clubline-*) stay home: they are for the club's own phones, not for a
 // carrier.
-func (s *Server) dialThrough(ctx context.Context, t *trunk.Trunk, r ivr.DialRequest) (*OutboundLeg, error) {
+func (s *trunkSide) dialThrough(ctx context.Context, t *trunk.Trunk, r ivr.DialRequest) (*OutboundLeg, error) {
 	host, port, transport := t.NextHop()
 	target := sipmsg.Uri{Scheme: "sip", User: t.DialString(r.Target.Number), Host: t.Domain()}
-	dest, err := s.trunkDestination(ctx, host, port, transport)
+	dest, err := s.destination(ctx, host, port, transport)
 	if err != nil {
 		return nil, fmt.Errorf("sip: trunk %s: %w", t.Name(), err)
 	}
@@ -247,7 +268,7 @@ func srtpPolicy(s string) media.SRTPPolicy {
 // answerSRTP is the policy of the answer to a caller's offer: the
 // trunk's srtp for a call it delivered, else optional: encrypted media
 // when the caller offers it, plain otherwise.
-func (s *Server) answerSRTP(trunkName string) media.SRTPPolicy {
+func (s *trunkSide) answerSRTP(trunkName string) media.SRTPPolicy {
 	for _, t := range s.o.Trunks {
 		if t.Name() == trunkName && trunkName != "" {
 			return srtpPolicy(t.Account().SRTP)
@@ -256,8 +277,8 @@ func (s *Server) answerSRTP(trunkName string) media.SRTPPolicy {
 	return media.SRTPOptional
 }
 
-// trunkDestination resolves the trunk's next hop.
-func (s *Server) trunkDestination(ctx context.Context, host string, port int, transport string) (netip.AddrPort, error) {
+// destination resolves the trunk's next hop.
+func (s *trunkSide) destination(ctx context.Context, host string, port int, transport string) (netip.AddrPort, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if port == 0 {
 			port = sipx.DefaultPort(transport)
