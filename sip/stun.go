@@ -106,7 +106,11 @@ func parseStunResponse(b []byte, id []byte) (netip.Addr, error) {
 				plain = ip
 			}
 		}
-		attrs = attrs[4+(n+3)&^3:]
+		padded := 4 + (n+3)&^3 // values are padded to 4 bytes
+		if padded > len(attrs) {
+			break
+		}
+		attrs = attrs[padded:]
 	}
 	if plain.IsValid() {
 		return plain, nil
