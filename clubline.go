@@ -104,7 +104,38 @@ type Voicemail struct {
 	Path        string // WAV file, 8 kHz 16-bit mono
 	FollowUpDue time.Time
 	Status      VoicemailStatus
+
+	// Group is the staff group the message is for: the group of the
+	// queue or menu option that led to it ("" when none did; then
+	// voicemail.notify is told, and the on-call person for an urgent one).
+	Group    string
+	Language string // the caller's language, "fr" or "en"
+
+	// The follow-up, as the office works it.
+	AssignedTo  string    // staff id of who took it ("" nobody yet)
+	Notes       []Note    // in the order they were written
+	DoneAt      time.Time // when it was marked done (zero while new)
+	DoneBy      string    // staff id of who marked it done ("" when clubline did)
+	DoneHow     string    // how it was closed: one of the FollowUpClosed* values
+	RemindedAt  time.Time // when the reminder before the due time was sent (zero: not yet)
+	EscalatedAt time.Time // when its being overdue was escalated (zero: not yet)
 }
+
+// Note is a line the office wrote on a message ("rappelé, laissé un
+// message"), with who wrote it and when.
+type Note struct {
+	By   string // staff id
+	At   time.Time
+	Text string
+}
+
+// How a follow-up was closed (Voicemail.DoneHow, and the how label of
+// clubline_followups_closed_total).
+const (
+	FollowUpClosedWeb      = "web"         // marked done on the web page or the API
+	FollowUpClosedPhone    = "phone"       // by a key on the staff phone during a call with the caller
+	FollowUpClosedCallback = "called_back" // the caller got through to a person on a later call
+)
 
 // FollowUp is a message still waiting for an answer, and when it is due.
 type FollowUp struct {
@@ -160,6 +191,25 @@ type Store interface {
 	// FollowUps returns the open follow-ups due before the given time, most
 	// overdue first (a zero time: all of them).
 	FollowUps(ctx context.Context, before time.Time) ([]FollowUp, error)
+	// Voicemails returns the messages recorded in [from, to), oldest
+	// first, at most limit of them (limit <= 0: no limit), whatever their
+	// status.
+	Voicemails(ctx context.Context, from, to time.Time, limit int) ([]*Voicemail, error)
+
+	// DeleteCall deletes one call record (a caller's erasure under Law
+	// 25); ErrNotFound if the store does not hold it.
+	DeleteCall(ctx context.Context, id string) error
+	// DeleteVoicemail deletes one message and its follow-up (not its
+	// file); ErrNotFound if the store does not hold it.
+	DeleteVoicemail(ctx context.Context, id string) error
+
+	// SetState keeps one value of the line's own state under a key
+	// ("override": the switch an admin set on the web page), so that it
+	// survives a restart and every instance sees it. Like registrations it
+	// is never deferred. An empty value deletes the key.
+	SetState(ctx context.Context, key, value string) error
+	// State returns the value kept under key, or ErrNotFound.
+	State(ctx context.Context, key string) (string, error)
 
 	// DeleteCallsBefore deletes the records of calls started before t (to
 	// the millisecond: a call started at t is kept); it returns how many.
