@@ -46,6 +46,15 @@ const (
 	DefaultSilenceLevel = 200
 )
 
+// Notifications (notify in docs/config.md).
+const (
+	// DefaultRemindBefore: a message's owners are reminded this long
+	// before it is due, so a 48 h promise is not missed by a weekend.
+	DefaultRemindBefore = 4 * time.Hour
+	// DefaultSMTPPort is the submission port, with STARTTLS (RFC 6409).
+	DefaultSMTPPort = 587
+)
+
 // A trunk (trunks[] in docs/config.md): what a provider's account carries
 // when the file says nothing more.
 const (

@@ -4,13 +4,16 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +30,13 @@ type Options struct {
 	Listen   string              // "127.0.0.1:9468"; port 0 picks a free port
 	Gatherer prometheus.Gatherer // what /metrics exposes
 	Checks   map[string]Check    // named readiness checks for /readyz
-	Logger   *slog.Logger
+	// App serves every other path: the office's web page and its API
+	// (package web), which answers 401 without a session. Nil: 404.
+	App http.Handler
+	// TLSCertFile and TLSKeyFile serve HTTPS instead (http.tls), the
+	// certificate read again when its files change.
+	TLSCertFile, TLSKeyFile string
+	Logger                  *slog.Logger
 }
 
 // Server is the admin HTTP server.
@@ -50,6 +59,9 @@ func New(o Options) *Server {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if o.App != nil {
+		mux.Handle("/", o.App)
+	}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
@@ -62,6 +74,14 @@ func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen %q: %w (pick a free port, or stop what uses it)", s.opts.Listen, err)
+	}
+	if s.opts.TLSCertFile != "" {
+		certs := &certFiles{cert: s.opts.TLSCertFile, key: s.opts.TLSKeyFile}
+		if _, err := certs.get(nil); err != nil {
+			ln.Close()
+			return fmt.Errorf("http.tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get})
 	}
 	s.ln = ln
 	s.done = make(chan error, 1)
@@ -121,4 +141,42 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	fmt.Fprint(w, b.String())
+}
+
+// certFiles reads the certificate again when its files change (a renewal
+// by certbot), without a restart.
+type certFiles struct {
+	cert, key string
+	mu        sync.Mutex
+	loaded    *tls.Certificate
+	mod       time.Time
+}
+
+func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci, err1 := os.Stat(c.cert)
+	ki, err2 := os.Stat(c.key)
+	if err := errors.Join(err1, err2); err != nil {
+		if c.loaded != nil {
+			return c.loaded, nil
+		}
+		return nil, err
+	}
+	mod := ci.ModTime()
+	if ki.ModTime().After(mod) {
+		mod = ki.ModTime()
+	}
+	if c.loaded != nil && !mod.After(c.mod) {
+		return c.loaded, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		if c.loaded != nil {
+			return c.loaded, nil // a renewal half-written: keep the one that works
+		}
+		return nil, err
+	}
+	c.loaded, c.mod = &cert, mod
+	return c.loaded, nil
 }

@@ -41,6 +41,7 @@ type Config struct {
 	// order: calls out go through the first with a free channel.
 	Trunks   []Trunk
 	Callback Callback
+	Notify   Notify
 
 	schedule   *routing.Schedule
 	roster     *routing.Roster
@@ -182,6 +183,12 @@ type Voicemail struct {
 	MinLength            time.Duration // shorter recordings are dropped
 	FollowUpWithin       time.Duration
 	UrgentFollowUpWithin time.Duration
+	// Notify are the people told of a message no group owns (staff ids
+	// or e-mail addresses).
+	Notify []string
+	// Attach sends the recording with the e-mail; false: a link to the
+	// web page only.
+	Attach bool
 }
 
 // Retention is how long personal information is kept (Quebec's Law 25).
@@ -201,9 +208,14 @@ type Store struct {
 	DataDir   string
 }
 
-// HTTP is the admin listener (/metrics, /healthz, /readyz).
+// HTTP is the web listener: the office's page and its API, /metrics,
+// /healthz and /readyz.
 type HTTP struct {
 	Listen string // host:port
+	TLS    TLS    // the page's certificate; empty: plain HTTP (loopback, or behind a reverse proxy)
+	// PublicURL is where staff open the page ("https://ligne.club.example"),
+	// for the links in e-mails; empty: http://<listen>.
+	PublicURL string
 }
 
 // Prompts is where admins put WAVs that replace built-in prompts.
@@ -221,7 +233,10 @@ type Group struct {
 	AnnounceEvery time.Duration    // position and estimated wait; 0: never
 	ServiceLevel  time.Duration    // answered within this counts towards the service level
 	ShortAbandon  time.Duration    // hang-ups in the queue sooner than this are counted apart
-	Line          int
+	// Notify are told of the group's new messages and reminded of them;
+	// Escalation are told when one is overdue (staff ids or addresses).
+	Notify, Escalation []string
+	Line               int
 }
 
 // PromptRef is a prompt the file names (a closure's or a custom menu
@@ -270,7 +285,9 @@ func Default() *Config {
 			Dir: "data/voicemail", MaxLength: clubline.DefaultMaxLength, SilenceTimeout: clubline.DefaultSilenceTimeout,
 			MinLength:      clubline.DefaultMinLength,
 			FollowUpWithin: clubline.DefaultFollowUpWithin, UrgentFollowUpWithin: clubline.DefaultUrgentFollowUpWithin,
+			Attach: true,
 		},
+		Notify:    Notify{RemindBefore: clubline.DefaultRemindBefore, Escalate: true, MaskNumbers: true},
 		Retention: Retention{Calls: 365 * Day, Voicemail: 90 * Day},
 		Store:     Store{KeyPrefix: "clubline:", DataDir: "data"},
 		HTTP:      HTTP{Listen: "127.0.0.1:9468"},
@@ -395,10 +412,14 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			c.Trunks = d.trunks(v, x)
 		case "callback":
 			d.callback(v, &c.Callback, x)
+		case "notify":
+			d.notify(k, v, &c.Notify)
 		}
 	})
 	d.finishTrunks(c, x)
 	d.decodePeople(c)
+	d.checkRecipients(c)
+	d.webChecks(c)
 	if x.nameLine < 0 {
 		d.errs = append(d.errs, &Error{File: d.file, Line: x.clubLine, Key: "club.name", Msg: "missing",
 			Fix: "add the club's name under club, e.g. \"name: Club de Soccer Roussillon\""})

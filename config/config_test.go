@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -262,7 +263,7 @@ func TestDefaults(t *testing.T) {
 	if len(c.Menu.Options) != len(def.Menu.Options) || c.Menu.Default != "office" || c.Menu.Timeout != 5*time.Second {
 		t.Errorf("menu: %+v", c.Menu)
 	}
-	if c.Voicemail != def.Voicemail || c.Store != def.Store || c.HTTP != def.HTTP {
+	if !reflect.DeepEqual(c.Voicemail, def.Voicemail) || c.Store != def.Store || c.HTTP != def.HTTP {
 		t.Errorf("voicemail/store/http: %+v %+v %+v", c.Voicemail, c.Store, c.HTTP)
 	}
 	if c.Retention != (config.Retention{Calls: 365 * config.Day, Voicemail: 90 * config.Day}) {

@@ -31,7 +31,17 @@ type Staff struct {
 	// with a free channel, with call-confirm (the person presses 1 to
 	// take the call, so that their voicemail cannot); may be empty.
 	Phone string
-	Line  int
+	// Email is where their messages are sent ("" : none).
+	Email string
+	// WebPasswordEnv names the environment variable holding their web
+	// page password; WebPasswordHash is that password's argon2id or
+	// bcrypt hash instead. Neither: they cannot sign in.
+	WebPasswordEnv, WebPasswordHash string
+	Roles                           []string // RoleAdmin
+	// MWI is how their phone learns of waiting messages: MWISubscribe
+	// (default) or MWIUnsolicited.
+	MWI  string
+	Line int
 }
 
 // OnCall is who answers urgent calls outside office hours ("astreinte"):
@@ -144,6 +154,7 @@ type peopleRefs struct {
 	staff, onCall, urgency *yaml.Node
 	onCallKey              *yaml.Node
 	members                []memberRef
+	recipients             []recipientRef // lists of people to tell (notify.go)
 }
 
 // memberRef is a staff id a group lists.
@@ -191,6 +202,10 @@ func (d *decoder) groupField(key string, v *yaml.Node, p string, g *Group) {
 		d.duration(v, path, false, &g.ServiceLevel)
 	case "short_abandon":
 		d.duration(v, path, true, &g.ShortAbandon)
+	case "notify":
+		d.recipients(v, path, &g.Notify)
+	case "escalation":
+		d.recipients(v, path, &g.Escalation)
 	}
 }
 
@@ -257,6 +272,9 @@ func (d *decoder) staff(n *yaml.Node, algorithms []string, own map[string]string
 			valid = false
 		}
 		d.fields(v, "staff[]", p, func(key string, k, v *yaml.Node) {
+			if d.staffWeb(key, p, k, v, &s, bad) {
+				return
+			}
 			path := p + "." + key
 			val, ok := d.scalar(v, path)
 			if !ok {
@@ -356,8 +374,10 @@ func (d *decoder) staff(n *yaml.Node, algorithms []string, own map[string]string
 
 // The keys of the sections this file reads (see schema).
 func init() {
-	schema["groups[]"] = []string{"id", "members", "strategy", "ring_timeout", "max_wait", "announce_every", "service_level", "short_abandon"}
-	schema["staff[]"] = []string{"id", "name", "extension", "password_env", "ha1", "ha1_sha256", "phone", "password"}
+	schema["groups[]"] = []string{"id", "members", "strategy", "ring_timeout", "max_wait", "announce_every", "service_level", "short_abandon",
+		"notify", "escalation"}
+	schema["staff[]"] = []string{"id", "name", "extension", "password_env", "ha1", "ha1_sha256", "phone", "password",
+		"email", "web_password_env", "web_password_hash", "web_password", "roles", "mwi"}
 	schema["on_call"] = []string{"rotation", "overrides"}
 	schema["on_call.rotation"] = []string{"every", "starts", "members"}
 	schema["on_call.overrides[]"] = []string{"from", "to", "staff"}

@@ -39,7 +39,7 @@ func TestPeople(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Staff) != 2 || c.Staff[1] != (config.Staff{ID: "luc", Name: "Luc Gagnon", Extension: "202", PasswordEnv: "CLUBLINE_PW_LUC", Phone: "+15145550102", Line: 5}) {
+	if len(c.Staff) != 2 || !reflect.DeepEqual(c.Staff[1], config.Staff{ID: "luc", Name: "Luc Gagnon", Extension: "202", PasswordEnv: "CLUBLINE_PW_LUC", Phone: "+15145550102", Line: 5}) {
 		t.Errorf("staff: %+v", c.Staff)
 	}
 	g := c.Groups[0]

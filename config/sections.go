@@ -469,6 +469,12 @@ func (d *decoder) voicemail(n *yaml.Node, vm *Voicemail, x *crossRefs) {
 		case "urgent_follow_up_within":
 			x.urgentFollowUpWithin = resolve(v)
 			d.duration(v, p, false, &vm.UrgentFollowUpWithin)
+		case "notify":
+			d.recipients(v, p, &vm.Notify)
+		case "attach":
+			if b, ok := d.boolean(v, p); ok {
+				vm.Attach = b
+			}
 		}
 	})
 	switch {
@@ -543,20 +549,6 @@ func checkRedisURL(s string) string {
 		}
 	}
 	return ""
-}
-
-func (d *decoder) http(n *yaml.Node, h *HTTP) {
-	d.fields(n, "http", "http", func(key string, k, v *yaml.Node) {
-		s, ok := d.required(v, "http.listen", "write 127.0.0.1:9468")
-		if !ok {
-			return
-		}
-		if fix, good := validHostPort(s); !good {
-			d.add(v, "http.listen", fmt.Sprintf("%q is not host:port", s), fix)
-			return
-		}
-		h.Listen = s
-	})
 }
 
 var groupPattern = regexp.MustCompile(`^[a-z0-9_-]+$`)

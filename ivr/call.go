@@ -55,6 +55,8 @@ type call struct {
 	// callbackTo is set on the call of a callback (callback.go): the
 	// number the caller is called back at.
 	callbackTo string
+	// hist is the caller's history, read before the first ring (history.go).
+	hist *history
 
 	writes sync.WaitGroup // store writes still running
 }
@@ -215,6 +217,7 @@ func (c *call) saveVoicemail(v *clubline.Voicemail, meta string) {
 			c.log.Error("saving voicemail record; the next start saves it from its note", "voicemail", v.ID, "err", err)
 			return
 		}
+		c.s.messageChanged(nil, v)
 		if err := vmdir.RemoveMeta(meta); err != nil {
 			c.log.Error("removing the voicemail's recovery note", "voicemail", v.ID, "err", err)
 		}

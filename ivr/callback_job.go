@@ -277,6 +277,7 @@ func (j *callbackJob) giveUp(why string) {
 	vm := &clubline.Voicemail{
 		ID: c.s.newID(), CallID: c.rec.ID, From: j.number, Category: c.rec.Category, Urgent: c.urgent,
 		RecordedAt: now, FollowUpDue: now.Add(c.followUpWithin()), Status: clubline.VoicemailNew,
+		Group: j.group.ID, Language: c.lang,
 	}
 	c.rec.VoicemailID = vm.ID
 	c.rec.Outcome = clubline.OutcomeVoicemail
@@ -287,8 +288,11 @@ func (j *callbackJob) giveUp(why string) {
 	defer cancel()
 	if err := c.s.store.SaveVoicemail(ctx, vm); err != nil {
 		c.log.Error("saving the follow-up of a callback given up", "voicemail", vm.ID, "err", err)
-	} else if m := c.s.metrics; m != nil {
-		m.FollowUpsOpen.Inc()
+	} else {
+		if m := c.s.metrics; m != nil {
+			m.FollowUpsOpen.Inc()
+		}
+		c.s.messageChanged(nil, vm)
 	}
 	c.save(c.snapshot())
 	if m := c.s.metrics; m != nil {

@@ -33,6 +33,7 @@ func (c *call) connected(ans *answer) error {
 		}
 	}
 	c.saveCall()
+	c.followedUp(ans.target.Staff)
 	return c.bridged(ans)
 }
 

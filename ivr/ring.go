@@ -397,6 +397,12 @@ func (c *call) dialRequest(timeout, waited time.Duration) DialRequest {
 		r.CallerID = c.callbackTo
 		r.Display = "RAPPEL " + display
 		r.Headers["X-Clubline-Callback"] = "1"
+	} else if h := c.lookupHistory().text(c.s.o.Languages[0], c.s.loc()); h != "" {
+		r.Display = display + " — " + h
+		r.Headers["X-Clubline-History"] = h
+		if open := c.hist.open; len(open) > 0 {
+			r.Headers["X-Clubline-Open-Message"] = open[0].ID
+		}
 	}
 	return r
 }

@@ -61,6 +61,9 @@ type Options struct {
 	// back without losing their place (callback.go). The callbacks run in
 	// the Callbacks given with WithCallbacks.
 	Callback CallbackOptions
+	// Location is the club's time zone, in which a staff phone is told
+	// the day of a caller's earlier message (UTC when nil).
+	Location *time.Location
 }
 
 // Group is a staff group and how its queue works.
@@ -203,6 +206,8 @@ type Script struct {
 	acd    *routing.ACD
 	// callbacks runs the queued callbacks (WithCallbacks); nil: none.
 	callbacks *Callbacks
+	// onMessage is told of messages saved and closed (WithMessageHook).
+	onMessage func(before, after *clubline.Voicemail)
 
 	groups map[string]*Group
 	staff  map[string]*Staff

@@ -151,7 +151,7 @@ func (c *call) record() error {
 	vm := &clubline.Voicemail{
 		ID: id, CallID: c.rec.ID, From: c.rec.From, Category: c.rec.Category, Urgent: c.urgent,
 		RecordedAt: at, Duration: length, Path: path, FollowUpDue: due,
-		Status: clubline.VoicemailNew,
+		Status: clubline.VoicemailNew, Group: c.messageGroup(), Language: c.lang,
 	}
 	c.rec.VoicemailID = id
 	c.trace("voicemail: %.1fs saved (%s)", length.Seconds(), why)

@@ -35,6 +35,7 @@ type Metrics struct {
 	VoicemailWriteErrors prometheus.Counter
 
 	callbacks *prometheus.CounterVec // callback.go
+	followUps followUps              // followup.go
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -121,6 +122,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Voicemail messages that could not be written to disk in full (voicemail.dir missing or read-only, disk full, I/O error): what reached the disk is kept if it is at least the minimum length, and the caller is told the message could not be recorded.",
 		}),
 		callbacks: newCallbacks(),
+		followUps: newFollowUps(),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.CallsAwaitingAck, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
@@ -133,6 +135,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	for _, c := range m.followUps.collectors() {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.followUps.zero()
 	for _, kind := range []string{RetentionCall, RetentionVoicemail} {
 		m.RetentionDeleted.WithLabelValues(kind) // shown at 0 before the first deletion
 	}

@@ -331,3 +331,24 @@ func (q *ACD) Waits(group string) *WaitEstimator {
 	}
 	return w
 }
+
+// Queued returns copies of the tickets of callers in the lines now, group
+// by group in line order: the calls waiting that the office page shows.
+func (q *ACD) Queued() []Ticket {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []Ticket
+	groups := make([]string, 0, len(q.lines))
+	for g := range q.lines {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		for _, t := range q.lines[g] {
+			if !t.left {
+				out = append(out, Ticket{Group: t.Group, CallID: t.CallID, Urgent: t.Urgent, JoinedAt: t.JoinedAt})
+			}
+		}
+	}
+	return out
+}

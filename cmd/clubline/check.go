@@ -76,11 +76,19 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 
 	sched := c.Schedule()
+	if o, ok := readMirror(c); ok && o.Mode != "auto" {
+		cp := *sched
+		cp.Override = routing.Override(o.Mode)
+		sched = &cp
+	}
 	fmt.Fprintf(stdout, "%s: valid — %s, %s, languages %s\n", *path, c.Club.Name, c.Club.Timezone, strings.Join(c.Club.Languages, ", "))
 	// Calls to any other number get 404.
 	fmt.Fprintf(stdout, "answers calls to %s\n", strings.Join(c.AnsweredNumbers(), ", "))
 	if o := c.Hours.Override; o != routing.OverrideAuto && o != "" {
 		fmt.Fprintf(stdout, "note: hours.override is %s: the line answers as %s whatever the hours say\n", o, o)
+	}
+	if line := overrideLine(c); line != "" {
+		fmt.Fprintln(stdout, "note: "+line)
 	}
 	if c.Retention.Calls == 0 {
 		fmt.Fprintln(stdout, "note: retention.calls is off: call records are kept with no limit; under Law 25 the club must delete them itself")

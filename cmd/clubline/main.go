@@ -19,6 +19,8 @@ commands:
   serve   answer the club's line (default; with no --config: config/example.yaml and the embedded store)
   check   check a config file and show the week ahead, or what a call at --at would get
   call    place a call from the terminal: press keys, record what you hear
+  privacy a caller's Law 25 requests: export or erase what the line holds about their number
+  passwd  print the hash of a web page password, for web_password_hash
 
 Run "clubline <command> --help" for a command's flags.
 `
@@ -35,6 +37,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(rest, stdout, stderr)
 	case "call":
 		return runCall(rest, stdout, stderr)
+	case "privacy":
+		return runPrivacy(rest, os.Stdin, stdout, stderr)
+	case "passwd":
+		return runPasswd(rest, os.Stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/admin"
+	"github.com/clubline/clubline/audit"
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/metrics"
@@ -31,6 +32,7 @@ import (
 	"github.com/clubline/clubline/store/redis"
 	"github.com/clubline/clubline/store/spool"
 	"github.com/clubline/clubline/vmdir"
+	"github.com/clubline/clubline/web"
 )
 
 // Main is clubline wired together: the config file, the store, the prompts,
@@ -59,6 +61,10 @@ type Main struct {
 	// Registrar is the staff phones' registrar; nil when the config names
 	// no staff.
 	Registrar *registrar.Registrar
+	// Web is the office's page and its API, served on http.listen.
+	Web *web.Server
+	// Audit is the audit log: sign-ins, listens, changes (Law 25).
+	Audit *audit.Log
 
 	acd              *routing.ACD                  // the queues' state, shared by every config snapshot
 	trunkStats       *metrics.Trunks               // the trunks' collectors (trunks.go)
@@ -66,7 +72,12 @@ type Main struct {
 	script           atomic.Pointer[ivr.Script]    // the snapshot new calls take
 	current          atomic.Pointer[config.Config] // the config in force (the retention purge reads it)
 	retentionChanged chan struct{}                 // cap 1: a reload changed the retention limits
-	backend          string                        // "redis" or "embedded"
+	prompts          atomic.Pointer[prompts.Set]   // the prompt set in force
+	override         atomic.Pointer[overrideState] // the web page's switch (office.go); nil: never set
+	users            atomic.Pointer[map[string]web.User]
+	outbox           *notify.Outbox       // e-mails and the webhook (notify.go); nil when neither is configured
+	mwi              func(staff []string) // updates the message lights of staff phones; nil: none
+	backend          string               // "redis" or "embedded"
 	watcher          *config.Watcher
 	stop             context.CancelFunc
 	wg               sync.WaitGroup
@@ -121,6 +132,20 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	cleanups = append(cleanups, func() { m.Store.Close() })
 	m.recoverVoicemails(ctx, cfg) // before any call records, and before the count
 	m.countFollowUps(ctx)
+	m.loadOverride(ctx, cfg)
+	m.prompts.Store(set)
+	users := m.webUsers(cfg)
+	m.users.Store(&users)
+	if m.Audit, err = audit.Open(filepath.Join(cfg.Store.DataDir, "audit.jsonl")); err != nil {
+		return fmt.Errorf("%s: store.data_dir: %w", m.ConfigPath, err)
+	}
+	cleanups = append(cleanups, func() { m.Audit.Close() })
+	if m.outbox, err = m.newOutbox(cfg); err != nil {
+		return fmt.Errorf("%s: %w", m.ConfigPath, err)
+	}
+	if m.outbox != nil {
+		cleanups = append(cleanups, func() { m.outbox.Close() })
+	}
 	m.acd = routing.NewACD()
 	m.callbacks = ivr.NewCallbacks()
 	if m.Registrar, err = m.newRegistrar(cfg); err != nil {
@@ -187,11 +212,27 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}
 	cleanups = append(cleanups, func() { m.SIP.Close() })
 
+	m.Web = web.New(web.Options{
+		Store:       m.Store,
+		Users:       func() map[string]web.User { return *m.users.Load() },
+		Audit:       m.Audit,
+		Status:      m.officeStatus,
+		SetOverride: m.setOverride,
+		Changed:     m.messageChanged,
+		Language:    cfg.Club.Languages[0],
+		Location:    cfg.Club.Location,
+		Secure:      cfg.HTTP.TLS.CertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
+		Now:         m.Now,
+		Logger:      m.Logger,
+	})
 	m.Admin = admin.New(admin.Options{
-		Listen:   cfg.HTTP.Listen,
-		Gatherer: m.Registry,
-		Logger:   m.Logger,
-		Checks:   m.readyChecks(trunks),
+		Listen:      cfg.HTTP.Listen,
+		Gatherer:    m.Registry,
+		Logger:      m.Logger,
+		Checks:      m.readyChecks(trunks),
+		App:         m.Web,
+		TLSCertFile: cfg.HTTP.TLS.CertFile,
+		TLSKeyFile:  cfg.HTTP.TLS.KeyFile,
 	})
 	if err = m.Admin.Start(); err != nil {
 		return fmt.Errorf("%s: %w", m.ConfigPath, err)
@@ -216,6 +257,20 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		defer m.wg.Done()
 		m.runRetention(wctx)
 	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.runFollowUps(wctx)
+	}()
+	if m.outbox != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := m.outbox.Run(wctx); err != nil && !errors.Is(err, notify.ErrClosed) {
+				m.Logger.Error("notifications stopped: messages are kept in the outbox until restart", "err", err)
+			}
+		}()
+	}
 	m.Logger.Info("clubline started", "config", m.ConfigPath, "store", m.backend, "sip", m.SIP.Addrs(), "http", m.Admin.Addr())
 	return nil
 }
@@ -240,6 +295,9 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		m.Logger.Warn("callbacks in progress were cut by the shutdown", "error", err)
 	}
 	m.stop()
+	if m.outbox != nil {
+		_ = m.outbox.Close() // what is not sent stays in data/outbox for the next start
+	}
 	m.wg.Wait()
 	var errs []error
 	if err := m.SIP.Close(); err != nil {
@@ -252,6 +310,9 @@ func (m *Main) Shutdown(ctx context.Context) error {
 	}
 	if err := m.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	if err := m.Audit.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("audit log: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -305,6 +366,9 @@ func (m *Main) apply(cfg *config.Config) {
 		return
 	}
 	m.saveLastGood(data)
+	m.prompts.Store(set)
+	users := m.webUsers(cfg)
+	m.users.Store(&users)
 	m.script.Store(m.newScript(cfg, set))
 	m.retentionApplied(m.current.Swap(cfg), cfg)
 	m.Metrics.ConfigReloaded(true)
@@ -358,17 +422,41 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback,
 		RingTimeout: cfg.Urgency.RingTimeout}
 	opts.Trunk = len(cfg.Trunks) > 0
+	opts.Location = cfg.Club.Location
 	if cb := cfg.Callback; cb.Enabled && cb.Key != "" {
 		opts.Callback = ivr.CallbackOptions{Enabled: true, Key: rune(cb.Key[0]), Attempts: cb.Attempts,
 			RetryAfter: cb.RetryAfter, Allows: cb.Allows}
 	}
-	return ivr.New(opts, cfg.Schedule(), set, m.Store, m.Metrics, m.Logger,
+	return ivr.New(opts, m.schedule(cfg), set, m.Store, m.Metrics, m.Logger,
 		m.scriptOptions()...)
 }
 
 // openStore opens Redis when a URL is set, else the embedded store in the
 // data directory, behind the spool that keeps calls from waiting on it.
 func (m *Main) openStore(cfg *config.Config) (*spool.Spool, error) {
+	backend, err := m.openBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spool.New(backend, spool.Options{
+		Dir:    filepath.Join(cfg.Store.DataDir, "spool"),
+		Logger: m.Logger,
+		Spooled: func(n int) {
+			if m.Metrics != nil { // nil for a command of the terminal (privacy)
+				m.Metrics.StoreSpooled.Set(float64(n))
+			}
+		},
+	})
+	if err != nil {
+		backend.Close()
+		return nil, fmt.Errorf("%s: store.data_dir: %w", m.ConfigPath, err)
+	}
+	return sp, nil
+}
+
+// openBackend opens Redis when a URL is set, else the embedded store in
+// the data directory.
+func (m *Main) openBackend(cfg *config.Config) (clubline.Store, error) {
 	var backend clubline.Store
 	if cfg.Store.RedisURL != "" {
 		redis.RouteLibraryLogs(m.Logger)
@@ -385,16 +473,7 @@ func (m *Main) openStore(cfg *config.Config) (*spool.Spool, error) {
 		}
 		backend, m.backend = e, "embedded "+path
 	}
-	sp, err := spool.New(backend, spool.Options{
-		Dir:     filepath.Join(cfg.Store.DataDir, "spool"),
-		Logger:  m.Logger,
-		Spooled: func(n int) { m.Metrics.StoreSpooled.Set(float64(n)) },
-	})
-	if err != nil {
-		backend.Close()
-		return nil, fmt.Errorf("%s: store.data_dir: %w", m.ConfigPath, err)
-	}
-	return sp, nil
+	return backend, nil
 }
 
 // recoverVoicemails makes messages of the recordings a crash cut short
@@ -540,7 +619,8 @@ func (m *Main) countRegistered() {
 // scriptOptions are the parts every config snapshot's script shares: the
 // clock, the queues, the dialer and where staff phones are found.
 func (m *Main) scriptOptions() []ivr.Option {
-	opts := []ivr.Option{ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithCallbacks(m.callbacks), ivr.WithDialer(m.SIP.Dialer())}
+	opts := []ivr.Option{ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithCallbacks(m.callbacks), ivr.WithDialer(m.SIP.Dialer()),
+		ivr.WithMessageHook(m.onMessage)}
 	if m.Registrar != nil {
 		opts = append(opts, ivr.WithPhones(m.Registrar))
 	}

@@ -1,6 +1,8 @@
 package sipx
 
 import (
+	"github.com/clubline/clubline"
+
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -9,53 +11,14 @@ import (
 )
 
 // MaskNumber hides the middle of a phone number or SIP user so it can go in a
-// log line (Quebec's Law 25: numbers are personal information). A number of
-// nine digits or more keeps its country and area code and its last four
-// digits ("+15145550101" → "+1514***0101"); a shorter one keeps its last two
-// ("5550101" → "***01"); anything of four characters or fewer, and any name
-// that is not a number, keeps only its first character ("alice" → "a***").
-// The empty string stays empty.
-func MaskNumber(s string) string {
-	if s == "" {
-		return ""
-	}
-	plus := ""
-	digits := s
-	if strings.HasPrefix(s, "+") {
-		plus, digits = "+", s[1:]
-	}
-	if !isDigits(digits) {
-		// A SIP user name such as "alice" or "anonymous": keep one letter.
-		r := []rune(s)
-		return string(r[0]) + "***"
-	}
-	switch n := len(digits); {
-	case n >= 9:
-		return plus + digits[:4] + "***" + digits[n-4:]
-	case n > 4:
-		return plus + "***" + digits[n-2:]
-	default:
-		return plus + "***"
-	}
-}
+// log line (clubline.MaskNumber).
+func MaskNumber(s string) string { return clubline.MaskNumber(s) }
 
 var longDigits = regexp.MustCompile(`\+?[0-9]{7,}`)
 
 // MaskDigits masks every phone-number-like run of digits (seven or more)
 // in s, with MaskNumber: for text a peer sent or a log line built from it.
 func MaskDigits(s string) string { return longDigits.ReplaceAllStringFunc(s, MaskNumber) }
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
 
 // MaskAddr hides the last part of an IP address in a log line
 // ("203.0.113.5" → "203.0.113.x").

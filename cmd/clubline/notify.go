@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/config"
+	"github.com/clubline/clubline/notify"
+)
+
+// Telling people that a message waits: an e-mail to the people who own
+// it (and a webhook) when it arrives, a reminder before it is due, an
+// escalation once it is overdue; the message light on their phones all
+// along. The deliveries go through the outbox (data/outbox), so a mail
+// server down loses none.
+
+// followUpEvery is how often the open follow-ups are looked at for
+// reminders, escalations and the overdue count.
+const followUpEvery = time.Minute
+
+// newOutbox builds the outbox from notify.smtp and notify.webhook; nil
+// when neither is set.
+func (m *Main) newOutbox(cfg *config.Config) (*notify.Outbox, error) {
+	n := cfg.Notify
+	opts := notify.Options{
+		Dir:    filepath.Join(cfg.Store.DataDir, "outbox"),
+		Logger: m.Logger,
+		Now:    m.Now,
+		OnResult: func(channel, result string) {
+			m.Metrics.Notification(channel, result)
+		},
+	}
+	if s := n.SMTP; s.Host != "" {
+		pw := ""
+		if s.PasswordEnv != "" {
+			if pw = os.Getenv(s.PasswordEnv); pw == "" {
+				return nil, fmt.Errorf("notify.smtp.password_env: %s is not set where clubline runs: set it, or remove username and password_env for a server that takes mail without a login", s.PasswordEnv)
+			}
+		}
+		ml, err := notify.NewMailer(notify.MailerOptions{
+			Host: s.Host, Port: s.Port, Username: s.Username, Password: pw, From: s.From,
+			TLS: notify.TLSMode(s.TLS), Location: cfg.Club.Location,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("notify.smtp: %w", err)
+		}
+		opts.Email = ml
+	}
+	if w := n.Webhook; w.URL != "" {
+		secret := os.Getenv(w.SecretEnv)
+		wh, err := notify.NewWebhook(notify.WebhookOptions{URL: w.URL, Secret: secret, ShowNumber: !n.MaskNumbers, Now: m.Now})
+		if err != nil {
+			return nil, fmt.Errorf("notify.webhook (secret from %s): %w", w.SecretEnv, err)
+		}
+		opts.Webhook = wh
+	}
+	if opts.Email == nil && opts.Webhook == nil {
+		return nil, nil
+	}
+	return notify.New(opts)
+}
+
+// recipient is one person told of a message.
+type recipient struct {
+	addr  string
+	admin bool // may read the caller's number in full
+	lang  string
+}
+
+// owners are who a message is for: its group's notify list (or
+// voicemail.notify for a message of no group) and, for an urgent one,
+// whoever is on call.
+func owners(cfg *config.Config, v *clubline.Voicemail, now time.Time) []string {
+	var ids []string
+	if g := findGroup(cfg, v.Group); g != nil && len(g.Notify) > 0 {
+		ids = append(ids, g.Notify...)
+	} else {
+		ids = append(ids, cfg.Voicemail.Notify...)
+	}
+	if v.Urgent {
+		if id, _, ok := cfg.Roster().OnCall(now); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// escalation are who is told of an overdue message: its group's
+// escalation contacts, else the admins.
+func escalation(cfg *config.Config, v *clubline.Voicemail) []string {
+	if g := findGroup(cfg, v.Group); g != nil && len(g.Escalation) > 0 {
+		return g.Escalation
+	}
+	var ids []string
+	for _, s := range cfg.Staff {
+		if s.Admin() {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}
+
+func findGroup(cfg *config.Config, id string) *config.Group {
+	for i := range cfg.Groups {
+		if cfg.Groups[i].ID == id {
+			return &cfg.Groups[i]
+		}
+	}
+	return nil
+}
+
+// resolve turns staff ids and addresses into recipients, each once.
+func resolve(cfg *config.Config, ids []string) []recipient {
+	var out []recipient
+	seen := map[string]bool{}
+	lang := cfg.Club.Languages[0]
+	for _, id := range ids {
+		r := recipient{addr: id, lang: lang}
+		if !strings.Contains(id, "@") {
+			i := slices.IndexFunc(cfg.Staff, func(s config.Staff) bool { return s.ID == id })
+			if i < 0 || cfg.Staff[i].Email == "" {
+				continue
+			}
+			r.addr, r.admin = cfg.Staff[i].Email, cfg.Staff[i].Admin()
+		}
+		if !seen[strings.ToLower(r.addr)] {
+			seen[strings.ToLower(r.addr)] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// tell enqueues one notification of kind k about v for each recipient
+// (and once for the webhook when k is new).
+func (m *Main) tell(cfg *config.Config, k notify.Kind, v *clubline.Voicemail, ids []string) {
+	if m.outbox == nil {
+		return
+	}
+	base := notify.ForVoicemail(k, v)
+	base.Link = m.messageLink(cfg, v.ID)
+	base.CategoryLabel = categoryLabel(v.Category)
+	for _, r := range resolve(cfg, ids) {
+		msg := base
+		msg.To, msg.Language = []string{r.addr}, r.lang
+		msg.ShowNumber = r.admin || !cfg.Notify.MaskNumbers
+		if cfg.Voicemail.Attach && k == notify.KindNew {
+			msg.Attach = v.Path
+		}
+		if err := m.outbox.Enqueue(msg); err != nil {
+			m.Logger.Error("notification not queued", "voicemail", v.ID, "kind", k, "err", err)
+		}
+	}
+	if cfg.Notify.Webhook.URL != "" {
+		msg := base // no recipients: the webhook alone
+		if err := m.outbox.Enqueue(msg); err != nil {
+			m.Logger.Error("webhook notification not queued", "voicemail", v.ID, "kind", k, "err", err)
+		}
+	}
+}
+
+// messageLink is the message's address on the web page.
+func (m *Main) messageLink(cfg *config.Config, id string) string {
+	base := cfg.HTTP.PublicURL
+	if base == "" {
+		scheme := "http"
+		if cfg.HTTP.TLS.CertFile != "" {
+			scheme = "https"
+		}
+		addr := cfg.HTTP.Listen
+		if m.Admin != nil && m.Admin.Addr() != "" {
+			addr = m.Admin.Addr()
+		}
+		base = scheme + "://" + addr
+	}
+	return base + "/messages#msg-" + id
+}
+
+// categoryLabel is a category as people read it.
+func categoryLabel(c string) string {
+	if c == "" {
+		return ""
+	}
+	return strings.ToUpper(c[:1]) + c[1:]
+}
+
+// onMessage is told of every message saved or changed, by the call
+// script or the web page: a new one is told to its owners, and the
+// message lights of the staff concerned follow.
+func (m *Main) onMessage(before, after *clubline.Voicemail) {
+	cfg := m.current.Load()
+	if before == nil && after.Status == clubline.VoicemailNew {
+		m.tell(cfg, notify.KindNew, after, owners(cfg, after, m.Now()))
+	}
+	m.mailboxChanged(cfg, after)
+}
+
+// mailboxChanged updates the message lights of the staff a message
+// concerns (mwi.go).
+func (m *Main) mailboxChanged(cfg *config.Config, v *clubline.Voicemail) {
+	if m.mwi != nil {
+		m.mwi(mailboxStaff(cfg, v))
+	}
+}
+
+// mailboxStaff are the staff whose light a message concerns: its group's
+// members, or every staff member for a message of no group.
+func mailboxStaff(cfg *config.Config, v *clubline.Voicemail) []string {
+	if g := findGroup(cfg, v.Group); g != nil {
+		return g.Members
+	}
+	ids := make([]string, 0, len(cfg.Staff))
+	for _, s := range cfg.Staff {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// runFollowUps looks at the open follow-ups every minute: a reminder to
+// the owners of a message due within notify.remind_before, an escalation
+// for one overdue, and the overdue gauge.
+func (m *Main) runFollowUps(ctx context.Context) {
+	t := time.NewTicker(followUpEvery)
+	defer t.Stop()
+	for {
+		m.checkFollowUps(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Main) checkFollowUps(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cfg := m.current.Load()
+	now := m.Now()
+	fus, err := m.Store.FollowUps(ctx, time.Time{})
+	if err != nil {
+		m.Logger.Warn("open follow-ups not checked for reminders: tried again in a minute", "err", err)
+		return
+	}
+	overdue := 0
+	for _, f := range fus {
+		if f.Due.Before(now) {
+			overdue++
+		}
+		remind := cfg.Notify.RemindBefore > 0 && !now.Before(f.Due.Add(-cfg.Notify.RemindBefore)) && now.Before(f.Due)
+		escalate := cfg.Notify.Escalate && !now.Before(f.Due)
+		if !remind && !escalate {
+			continue
+		}
+		v, err := m.Store.Voicemail(ctx, f.VoicemailID)
+		if err != nil || v.Status != clubline.VoicemailNew {
+			continue
+		}
+		switch {
+		case remind && v.RemindedAt.IsZero():
+			m.tell(cfg, notify.KindReminder, v, owners(cfg, v, now))
+			v.RemindedAt = now
+		case escalate && v.EscalatedAt.IsZero():
+			m.tell(cfg, notify.KindEscalation, v, escalation(cfg, v))
+			v.EscalatedAt = now
+			m.Logger.Warn("a message is overdue: escalated", "voicemail", v.ID, "group", v.Group, "due", v.FollowUpDue)
+		default:
+			continue
+		}
+		if err := m.Store.SaveVoicemail(ctx, v); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error("a reminder's mark not saved: it may be sent again", "voicemail", v.ID, "err", err)
+		}
+	}
+	m.Metrics.FollowUpsOverdue(overdue)
+}
