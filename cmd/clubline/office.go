@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/config"
+	"github.com/clubline/clubline/privacy"
 	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/web"
 )
@@ -240,4 +242,32 @@ func (m *Main) messageChanged(before, after *clubline.Voicemail) {
 		m.Metrics.FollowUpsOpen.Inc()
 	}
 	m.mailboxChanged(m.current.Load(), after)
+}
+
+// officePrivacy carries out the privacy requests of the web page.
+type officePrivacy struct{ m *Main }
+
+func (p officePrivacy) opts() privacy.Options {
+	cfg := p.m.current.Load()
+	o := privacy.Options{Store: p.m.Store, VoicemailDir: cfg.Voicemail.Dir, Audit: p.m.Audit, Logger: p.m.Logger}
+	if p.m.outbox != nil {
+		o.Pending = append(o.Pending, p.m.outbox.Purge)
+	}
+	return o
+}
+
+func (p officePrivacy) Export(ctx context.Context, number string, w io.Writer) error {
+	return privacy.Export(ctx, p.opts(), number, w)
+}
+
+// Erase erases, then counts the open follow-ups again and updates the
+// message lights: the caller's messages are gone from both.
+func (p officePrivacy) Erase(ctx context.Context, number string) (string, error) {
+	erased, err := privacy.Erase(ctx, p.opts(), number)
+	p.m.countFollowUps(ctx)
+	if erased.Messages > 0 && p.m.mwi != nil {
+		cfg := p.m.current.Load()
+		p.m.mwi(mailboxStaff(cfg, &clubline.Voicemail{}))
+	}
+	return erased.String(), err
 }

@@ -219,6 +219,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Status:      m.officeStatus,
 		SetOverride: m.setOverride,
 		Changed:     m.messageChanged,
+		Privacy:     officePrivacy{m},
 		Language:    cfg.Club.Languages[0],
 		Location:    cfg.Club.Location,
 		Secure:      cfg.HTTP.TLS.CertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
