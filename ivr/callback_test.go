@@ -512,7 +512,7 @@ func TestCallbackNotAnsweredGivesUp(t *testing.T) {
 		}
 	}
 
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 {
 		t.Fatalf("voicemails %+v, want one follow-up", vms)
 	}
@@ -580,7 +580,7 @@ func TestCallbackShutdown(t *testing.T) {
 			t.Errorf("after Shutdown: %d pending, %d in line", h.callbacks.Pending(), h.acd.Waiting("office"))
 		}
 		rec := h.record("call-1")
-		if vms := h.store.Voicemails(); len(vms) != 1 || rec.VoicemailID != vms[0].ID || vms[0].From != callerID ||
+		if vms := h.store.SavedVoicemails(); len(vms) != 1 || rec.VoicemailID != vms[0].ID || vms[0].From != callerID ||
 			rec.Outcome != clubline.OutcomeVoicemail || !hasTrace(rec, "callback: clubline is stopping → follow-up") {
 			t.Errorf("follow-ups %+v, record %s %q", vms, rec.Outcome, rec.Trace)
 		}
@@ -621,7 +621,7 @@ func TestCallbackShutdown(t *testing.T) {
 		if alice.HungUpBy() != "clubline" || h.dialer.Legs(callerID)[0].HungUpBy() != "clubline" {
 			t.Errorf("legs hung up by %q and %q, want clubline", alice.HungUpBy(), h.dialer.Legs(callerID)[0].HungUpBy())
 		}
-		if vms := h.store.Voicemails(); len(vms) != 0 {
+		if vms := h.store.SavedVoicemails(); len(vms) != 0 {
 			t.Errorf("follow-ups %+v after a callback put through", vms)
 		}
 	})

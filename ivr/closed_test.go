@@ -35,7 +35,7 @@ func TestClosedWeekdayNight(t *testing.T) {
 	if rec.Trace[0] != "closed: weekly mon-fri 08:30-16:30" {
 		t.Errorf("trace = %q", rec.Trace)
 	}
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 || vms[0].Urgent || vms[0].FollowUpDue != h.now.Add(48*time.Hour) {
 		t.Errorf("voicemails = %+v", vms)
 	}
@@ -129,7 +129,7 @@ func TestUrgentKeyOutOfHours(t *testing.T) {
 	if rec.Choice != "9" || rec.Route != "urgency" || rec.Category != "urgent" {
 		t.Errorf("choice/route/category = %q/%q/%q", rec.Choice, rec.Route, rec.Category)
 	}
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 || !vms[0].Urgent || vms[0].FollowUpDue != h.now.Add(2*time.Hour) {
 		t.Fatalf("voicemails = %+v", vms)
 	}
@@ -142,7 +142,7 @@ func TestUrgentKeyDuringVoicemailInstructionOutOfHours(t *testing.T) {
 	if rec.Route != "urgency" {
 		t.Errorf("route = %q, trace %q", rec.Route, rec.Trace)
 	}
-	if vms := h.store.Voicemails(); len(vms) != 1 || !vms[0].Urgent {
+	if vms := h.store.SavedVoicemails(); len(vms) != 1 || !vms[0].Urgent {
 		t.Errorf("voicemails = %+v", vms)
 	}
 }

@@ -372,7 +372,7 @@ func TestUrgencyOutOfHours(t *testing.T) {
 		if !inOrder(leg.Heard(), []string{"fr/closed", "fr/connecting", "fr/hold_music", "fr/voicemail", "fr/beep"}) {
 			t.Errorf("heard %v", leg.Heard())
 		}
-		vms := h.store.Voicemails()
+		vms := h.store.SavedVoicemails()
 		if len(vms) != 1 || !vms[0].Urgent || vms[0].Category != "urgent" ||
 			vms[0].FollowUpDue.Sub(vms[0].RecordedAt) != 2*time.Hour {
 			t.Fatalf("voicemails = %+v, want one urgent, due in 2 h", vms)

@@ -77,7 +77,7 @@ func TestDiskFullDuringMessage(t *testing.T) {
 		slices.Contains(leg.Heard(), "fr/voicemail_saved") {
 		t.Errorf("heard %v, want to be told only the beginning was recorded", leg.Heard())
 	}
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 {
 		t.Fatalf("voicemails = %+v, want the 6 s kept", vms)
 	}
@@ -115,7 +115,7 @@ func TestDiskFullNoMessage(t *testing.T) {
 				slices.Contains(leg.Heard(), "fr/voicemail_saved") || slices.Contains(leg.Heard(), "fr/no_message") {
 				t.Errorf("heard %v, want to be told the message could not be recorded", leg.Heard())
 			}
-			if vms := h.store.Voicemails(); len(vms) != 0 || rec.VoicemailID != "" || rec.Outcome != clubline.OutcomeFailed {
+			if vms := h.store.SavedVoicemails(); len(vms) != 0 || rec.VoicemailID != "" || rec.Outcome != clubline.OutcomeFailed {
 				t.Errorf("outcome %s, voicemails %+v", rec.Outcome, vms)
 			}
 			if files := h.wavFiles(); len(files) != 0 {

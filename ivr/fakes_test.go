@@ -410,6 +410,18 @@ func (s *fakeStore) FollowUps(context.Context, time.Time) ([]clubline.FollowUp, 
 	return nil, nil
 }
 
+func (s *fakeStore) Voicemails(context.Context, time.Time, time.Time, int) ([]*clubline.Voicemail, error) {
+	return nil, nil
+}
+
+func (s *fakeStore) DeleteCall(context.Context, string) error { return clubline.ErrNotFound }
+
+func (s *fakeStore) DeleteVoicemail(context.Context, string) error { return clubline.ErrNotFound }
+
+func (s *fakeStore) SetState(context.Context, string, string) error { return s.err }
+
+func (s *fakeStore) State(context.Context, string) (string, error) { return "", clubline.ErrNotFound }
+
 func (s *fakeStore) DeleteCallsBefore(context.Context, time.Time) (int, error) { return 0, nil }
 
 func (s *fakeStore) DeleteVoicemailsBefore(context.Context, time.Time) ([]*clubline.Voicemail, error) {
@@ -464,7 +476,8 @@ func (s *fakeStore) Saves() []clubline.Call {
 	return append([]clubline.Call(nil), s.saves...)
 }
 
-func (s *fakeStore) Voicemails() []clubline.Voicemail {
+// SavedVoicemails returns every message saved, in order, versions included.
+func (s *fakeStore) SavedVoicemails() []clubline.Voicemail {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]clubline.Voicemail(nil), s.voicemails...)

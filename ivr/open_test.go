@@ -57,7 +57,7 @@ func TestOpenMenuChoiceLeavesVoicemail(t *testing.T) {
 		t.Errorf("hung up by %q, want clubline", leg.HungUpBy())
 	}
 
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 {
 		t.Fatalf("voicemails = %d, want 1", len(vms))
 	}
@@ -212,7 +212,7 @@ func TestCallerHangsUpInMenu(t *testing.T) {
 	if n := h.callsCounted(clubline.HoursOpen, clubline.OutcomeAbandoned); n != 1 {
 		t.Errorf("calls{open,abandoned} = %v", n)
 	}
-	if len(h.store.Voicemails()) != 0 || len(h.wavFiles()) != 0 {
+	if len(h.store.SavedVoicemails()) != 0 || len(h.wavFiles()) != 0 {
 		t.Errorf("a voicemail was left")
 	}
 }
@@ -235,7 +235,7 @@ func TestContextCancelledEndsCall(t *testing.T) {
 func TestUrgentOptionWhileOpen(t *testing.T) {
 	h := newHarness(t)
 	rec, _ := h.run(recording{frames: tone(100), then: "#"}, after(endOfMenu, '9'))
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 || !vms[0].Urgent || vms[0].FollowUpDue != h.now.Add(2*time.Hour) {
 		t.Fatalf("voicemails = %+v", vms)
 	}

@@ -308,7 +308,7 @@ func TestQueueZeroLeavesForVoicemail(t *testing.T) {
 	if !inOrder(rec.Trace, []string{"office: queued (position 1)", "office: left the queue for a message (0)", "voicemail: 2.0s saved (#)"}) {
 		t.Errorf("trace = %q", rec.Trace)
 	}
-	if vms := h.store.Voicemails(); len(vms) != 1 || vms[0].Category != "registrations" || vms[0].Urgent {
+	if vms := h.store.SavedVoicemails(); len(vms) != 1 || vms[0].Category != "registrations" || vms[0].Urgent {
 		t.Errorf("voicemails = %+v", vms)
 	}
 	if got := h.dialer.Cancelled(); !slices.Equal(got, []string{aliceURI}) {

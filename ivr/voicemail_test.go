@@ -28,7 +28,7 @@ func TestSilenceTimeoutEndsRecording(t *testing.T) {
 	if !hasTrace(rec, "voicemail: 2.0s saved (silence)") {
 		t.Errorf("trace = %q", rec.Trace)
 	}
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 {
 		t.Fatalf("voicemails = %d", len(vms))
 	}
@@ -59,7 +59,7 @@ func TestPauseInMessageIsKept(t *testing.T) {
 	h := newHarness(t)
 	msg := concatFrames(tone(60), silence(25), tone(40)) // a half-second pause
 	_, _ = h.run(recording{frames: msg, then: "#"}, toMessage())
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 {
 		t.Fatalf("voicemails = %d", len(vms))
 	}
@@ -71,7 +71,7 @@ func TestPauseInMessageIsKept(t *testing.T) {
 func TestShortMessageIsDeleted(t *testing.T) {
 	h := newHarness(t)
 	rec, leg := h.run(recording{frames: tone(30), then: "#"}, toMessage())
-	if len(h.store.Voicemails()) != 0 || rec.VoicemailID != "" {
+	if len(h.store.SavedVoicemails()) != 0 || rec.VoicemailID != "" {
 		t.Errorf("a voicemail was saved")
 	}
 	if files := h.wavFiles(); len(files) != 0 {
@@ -101,7 +101,7 @@ func TestHangupWhileRecordingKeepsMessage(t *testing.T) {
 	if slices.Contains(leg.Heard(), "fr/voicemail_saved") {
 		t.Errorf("played to a caller who hung up: %v", leg.Heard())
 	}
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 || vms[0].Duration != 3*time.Second {
 		t.Fatalf("voicemails = %+v", vms)
 	}
@@ -117,7 +117,7 @@ func TestMaxLengthEndsRecording(t *testing.T) {
 	h := newHarness(t)
 	h.opts.Voicemail.MaxLength = 2 * time.Second
 	rec, _ := h.run(recording{then: "tone"}, toMessage())
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 || vms[0].Duration != 2*time.Second {
 		t.Fatalf("voicemails = %+v", vms)
 	}
@@ -135,8 +135,8 @@ func TestPoundDuringInstructionSkipsToBeep(t *testing.T) {
 	if slices.Contains(leg.Heard(), "fr/voicemail_callback") || slices.Contains(leg.Heard(), "fr/voicemail_end") {
 		t.Errorf("the instruction went on after #: %v", leg.Heard())
 	}
-	if len(h.store.Voicemails()) != 1 {
-		t.Errorf("voicemails = %d", len(h.store.Voicemails()))
+	if len(h.store.SavedVoicemails()) != 1 {
+		t.Errorf("voicemails = %d", len(h.store.SavedVoicemails()))
 	}
 }
 
@@ -216,7 +216,7 @@ func TestMissingBeepStillRecords(t *testing.T) {
 	if !inOrder(leg.Heard(), []string{"fr/voicemail", "fr/technical_difficulty", "fr/voicemail", "fr/voicemail_saved"}) {
 		t.Errorf("heard %v", leg.Heard())
 	}
-	if rec.Outcome != clubline.OutcomeVoicemail || len(h.store.Voicemails()) != 1 {
+	if rec.Outcome != clubline.OutcomeVoicemail || len(h.store.SavedVoicemails()) != 1 {
 		t.Errorf("outcome = %s, trace %q", rec.Outcome, rec.Trace)
 	}
 }
@@ -292,7 +292,7 @@ func TestVoicemailPromisesConfiguredDelay(t *testing.T) {
 			if got := instructionHeard(leg.Heard()); !slices.Equal(got, want) {
 				t.Errorf("instruction\n%v\nwant\n%v\n(heard %v)", got, want, leg.Heard())
 			}
-			if vms := h.store.Voicemails(); len(vms) != 1 {
+			if vms := h.store.SavedVoicemails(); len(vms) != 1 {
 				t.Errorf("voicemails = %+v", vms)
 			}
 		})
@@ -314,7 +314,7 @@ func TestKeysDuringTheCallbackDelay(t *testing.T) {
 	if count(leg.Heard(), "fr/voicemail_end") != 2 || rec.Route != "urgency" {
 		t.Errorf("route %q, heard %v", rec.Route, leg.Heard())
 	}
-	if vms := h.store.Voicemails(); len(vms) != 1 || !vms[0].Urgent {
+	if vms := h.store.SavedVoicemails(); len(vms) != 1 || !vms[0].Urgent {
 		t.Errorf("voicemails = %+v", vms)
 	}
 }
@@ -382,7 +382,7 @@ func TestSilenceWithoutFramesEndsRecording(t *testing.T) {
 	if limit := h.opts.Voicemail.SilenceTimeout + 2*time.Second; elapsed > limit {
 		t.Errorf("the call took %s, want the silence timeout (%s) and little more", elapsed, h.opts.Voicemail.SilenceTimeout)
 	}
-	vms := h.store.Voicemails()
+	vms := h.store.SavedVoicemails()
 	if len(vms) != 1 || vms[0].Duration != 2*time.Second || rec.Outcome != clubline.OutcomeVoicemail {
 		t.Fatalf("outcome %s, voicemails %+v", rec.Outcome, vms)
 	}

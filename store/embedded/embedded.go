@@ -2,7 +2,7 @@
 // bbolt file under the data directory. Records are JSON values (the field
 // names of the Redis layout) and three index buckets keep calls by start
 // time, voicemails by recording time and open voicemails by follow-up due
-// time. See docs/data.md.
+// time; the line's state is one more bucket (state.go). See docs/data.md.
 package embedded
 
 import (
@@ -38,7 +38,7 @@ var (
 // version 2 file: it would not keep the new index up to date. The
 // registrations bucket came later without a new version: it indexes
 // nothing, Open creates it when it is missing, and an older clubline
-// ignores it.
+// ignores it. The state bucket came the same way.
 const schemaVersion = "2"
 
 // lockTimeout is how long Open waits for another process to release the
@@ -80,7 +80,7 @@ func Open(path string) (*Store, error) {
 
 func (s *Store) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketCallsStart, bucketVoicemails, bucketFollowUps, bucketRecorded, bucketRegistrations} {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketCallsStart, bucketVoicemails, bucketFollowUps, bucketRecorded, bucketRegistrations, bucketState} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -247,22 +247,43 @@ func (s *Store) Voicemail(ctx context.Context, id string) (*clubline.Voicemail, 
 	}
 	var v *clubline.Voicemail
 	err := s.db.View(func(tx *bolt.Tx) error {
-		val := tx.Bucket(bucketVoicemails).Get([]byte(id))
-		if val == nil {
-			return clubline.ErrNotFound
-		}
-		var r record.Voicemail
-		if err := json.Unmarshal(val, &r); err != nil {
-			return fmt.Errorf("decode voicemail %s: %w", id, err)
-		}
 		var err error
-		v, err = r.Domain()
+		v, err = getVoicemail(tx, id)
 		return err
 	})
 	if err != nil {
 		return nil, s.wrap("read voicemail "+id, err)
 	}
 	return v, nil
+}
+
+// Voicemails returns the messages recorded in [from, to), whatever their
+// status, oldest first (by id when two are recorded in the same
+// millisecond), at most limit (<= 0: all).
+func (s *Store) Voicemails(ctx context.Context, from, to time.Time, limit int) ([]*clubline.Voicemail, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*clubline.Voicemail
+	end := msKey(to.UnixMilli())
+	err := s.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketRecorded).Cursor()
+		for k, id := cur.Seek(msKey(from.UnixMilli())); k != nil && bytes.Compare(k[:8], end) < 0; k, id = cur.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			v, err := getVoicemail(tx, string(id))
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("list voicemails", err)
+	}
+	return out, nil
 }
 
 // FollowUps returns the open follow-ups due before the given time (zero:
@@ -327,6 +348,18 @@ func getCall(tx *bolt.Tx, id string) (*clubline.Call, error) {
 	var r record.Call
 	if err := json.Unmarshal(val, &r); err != nil {
 		return nil, fmt.Errorf("decode call %s: %w", id, err)
+	}
+	return r.Domain()
+}
+
+func getVoicemail(tx *bolt.Tx, id string) (*clubline.Voicemail, error) {
+	val := tx.Bucket(bucketVoicemails).Get([]byte(id))
+	if val == nil {
+		return nil, clubline.ErrNotFound
+	}
+	var r record.Voicemail
+	if err := json.Unmarshal(val, &r); err != nil {
+		return nil, fmt.Errorf("decode voicemail %s: %w", id, err)
 	}
 	return r.Domain()
 }

@@ -113,12 +113,13 @@ func keysBefore(b *bolt.Bucket, end []byte) (keys [][]byte, more bool) {
 	return keys, false
 }
 
-// deleteVoicemail deletes a message and its follow-up entry, and returns it
-// (nil if there was no such message). A record that does not decode is
-// deleted all the same, with every follow-up entry naming it: retention
-// must not stop at a damaged record.
+// deleteVoicemail deletes a message with its follow-up and its
+// recording-time index entries, and returns it (nil if there was no such
+// message). A record that does not decode is deleted all the same, with
+// every index entry naming it: neither retention nor an erasure may stop
+// at a damaged record.
 func deleteVoicemail(tx *bolt.Tx, id string) (*clubline.Voicemail, error) {
-	vms, due := tx.Bucket(bucketVoicemails), tx.Bucket(bucketFollowUps)
+	vms, due, rec := tx.Bucket(bucketVoicemails), tx.Bucket(bucketFollowUps), tx.Bucket(bucketRecorded)
 	val := vms.Get([]byte(id))
 	if val == nil {
 		return nil, nil
@@ -130,12 +131,20 @@ func deleteVoicemail(tx *bolt.Tx, id string) (*clubline.Voicemail, error) {
 		v, err = r.Domain()
 	}
 	if err == nil {
+		// Deleting a key that is not there is a no-op: the purge has
+		// deleted the recording-time entry already.
 		if err := due.Delete(indexKey(v.FollowUpDue, id)); err != nil {
+			return nil, err
+		}
+		if err := rec.Delete(indexKey(v.RecordedAt, id)); err != nil {
 			return nil, err
 		}
 	} else {
 		v = &clubline.Voicemail{ID: id, Path: r.Path, Status: clubline.VoicemailStatus(r.Status)}
 		if err := deleteValues(due, id); err != nil {
+			return nil, err
+		}
+		if err := deleteValues(rec, id); err != nil {
 			return nil, err
 		}
 	}

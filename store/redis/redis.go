@@ -10,6 +10,7 @@
 //	<prefix>reg:<staff>     hash: contact URI → registration JSON (registrations.go)
 //	<prefix>reg:<staff>:exp sorted set: the staff member's contacts scored by expiry (unix ms)
 //	<prefix>regs            set: staff ids that may have registrations
+//	<prefix>state:<key>     string: one value of the line's own state (state.go)
 //
 // Times are RFC 3339 in UTC with milliseconds. A field whose value is the
 // empty string or the zero time is left out of the hash; numbers and flags
@@ -20,6 +21,7 @@ package redis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -197,10 +199,14 @@ func (s *Store) SaveVoicemail(ctx context.Context, v *clubline.Voicemail) error 
 	if err := record.CheckVoicemail(v); err != nil {
 		return err
 	}
+	f, err := voicemailFields(v)
+	if err != nil {
+		return fmt.Errorf("redis store: encode voicemail %s: %w", v.ID, err)
+	}
 	key := s.VoicemailKey(v.ID)
-	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+	_, err = s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.Del(ctx, key)
-		p.HSet(ctx, key, voicemailFields(v)...)
+		p.HSet(ctx, key, f...)
 		p.ZAdd(ctx, s.VoicemailsKey(), goredis.Z{Score: float64(record.Millis(v.RecordedAt)), Member: v.ID})
 		if record.Open(v) {
 			p.ZAdd(ctx, s.FollowUpsKey(), goredis.Z{Score: float64(record.Millis(v.FollowUpDue)), Member: v.ID})
@@ -229,6 +235,57 @@ func (s *Store) Voicemail(ctx context.Context, id string) (*clubline.Voicemail, 
 		return nil, fmt.Errorf("redis store: %s: %w", s.VoicemailKey(id), err)
 	}
 	return v, nil
+}
+
+// Voicemails returns the messages recorded in [from, to), whatever their
+// status, oldest first (by id when two are recorded in the same
+// millisecond), at most limit (<= 0: all). The first call on a Store
+// completes the voicemails index with the messages an older clubline saved
+// (completeIndex), as the first purge does.
+func (s *Store) Voicemails(ctx context.Context, from, to time.Time, limit int) ([]*clubline.Voicemail, error) {
+	lo, hi := record.Millis(from), record.Millis(to)
+	if lo >= hi {
+		return nil, nil
+	}
+	if err := s.completeIndex(ctx); err != nil {
+		return nil, err
+	}
+	by := &goredis.ZRangeBy{Min: strconv.FormatInt(lo, 10), Max: "(" + strconv.FormatInt(hi, 10)}
+	if limit > 0 {
+		by.Count = int64(limit)
+	}
+	ids, err := s.rdb.ZRangeByScore(ctx, s.VoicemailsKey(), by).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: list voicemails: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*goredis.MapStringStringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.VoicemailKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis store: list voicemails: %w", err)
+	}
+	out := make([]*clubline.Voicemail, 0, len(ids))
+	for i, cmd := range cmds {
+		h := cmd.Val()
+		if len(h) == 0 {
+			// Deleted by hand without its index entry: skip it, as Calls does.
+			s.log.Warn("voicemails index names a missing voicemail", "key", s.VoicemailKey(ids[i]))
+			continue
+		}
+		v, err := parseVoicemail(h)
+		if err != nil {
+			return nil, fmt.Errorf("redis store: %s: %w", s.VoicemailKey(ids[i]), err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // FollowUps returns the open follow-ups due before the given time (zero:
@@ -310,8 +367,8 @@ func callFields(c *clubline.Call) []any {
 	return f
 }
 
-func voicemailFields(v *clubline.Voicemail) []any {
-	f := make(fields, 0, 20)
+func voicemailFields(v *clubline.Voicemail) ([]any, error) {
+	f := make(fields, 0, 38)
 	f = append(f, "id", v.ID)
 	f.str("call_id", v.CallID)
 	f.str("from", v.From)
@@ -326,7 +383,24 @@ func voicemailFields(v *clubline.Voicemail) []any {
 	f.str("path", v.Path)
 	f.time("follow_up_due", v.FollowUpDue)
 	f.str("status", string(v.Status))
-	return f
+	f.str("group", v.Group)
+	f.str("language", v.Language)
+	f.str("assigned_to", v.AssignedTo)
+	if notes := record.FromNotes(v.Notes); len(notes) > 0 {
+		// One field, the JSON array of the embedded store and the journal:
+		// a note is free text, line breaks included.
+		b, err := json.Marshal(notes)
+		if err != nil {
+			return nil, fmt.Errorf("encode the notes: %w", err)
+		}
+		f = append(f, "notes", string(b))
+	}
+	f.time("done_at", v.DoneAt)
+	f.str("done_by", v.DoneBy)
+	f.str("done_how", v.DoneHow)
+	f.time("reminded_at", v.RemindedAt)
+	f.time("escalated_at", v.EscalatedAt)
+	return f, nil
 }
 
 func parseCall(h map[string]string) (*clubline.Call, error) {
@@ -392,6 +466,19 @@ func parseVoicemail(h map[string]string) (*clubline.Voicemail, error) {
 		Path:        h["path"],
 		FollowUpDue: h["follow_up_due"],
 		Status:      h["status"],
+		Group:       h["group"],
+		Language:    h["language"],
+		AssignedTo:  h["assigned_to"],
+		DoneAt:      h["done_at"],
+		DoneBy:      h["done_by"],
+		DoneHow:     h["done_how"],
+		RemindedAt:  h["reminded_at"],
+		EscalatedAt: h["escalated_at"],
+	}
+	if n := h["notes"]; n != "" {
+		if err := json.Unmarshal([]byte(n), &r.Notes); err != nil {
+			return nil, fmt.Errorf("field notes: want a JSON array of notes: %w", err)
+		}
 	}
 	return r.Domain()
 }

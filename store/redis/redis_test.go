@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -210,8 +211,59 @@ func testLayout(t *testing.T, url, prefix string) {
 		t.Errorf("followups holds %d ids after done, want 0", n)
 	}
 
+	// The follow-up's fields; the notes are one field, a JSON array.
+	closed := &clubline.Voicemail{
+		ID: "v-2", CallID: "c-2", RecordedAt: start.Add(time.Minute), FollowUpDue: due,
+		Status: clubline.VoicemailDone, Group: "office", Language: "en", AssignedTo: "marie",
+		Notes: []clubline.Note{
+			{By: "marie", At: start.Add(time.Hour), Text: "rappelé,\nlaissé un message"},
+			{By: "luc", At: start.Add(2 * time.Hour), Text: "joint"},
+		},
+		DoneAt: start.Add(2 * time.Hour), DoneBy: "luc", DoneHow: clubline.FollowUpClosedPhone,
+		RemindedAt: due.Add(-time.Hour), EscalatedAt: due.Add(time.Hour),
+	}
+	if err := s.SaveVoicemail(ctx, closed); err != nil {
+		t.Fatal(err)
+	}
+	wantHash(t, rdb, prefix+"voicemail:v-2", map[string]string{
+		"id": "v-2", "call_id": "c-2", "urgent": "0", "recorded_at": "2025-06-24T13:06:00.123Z",
+		"duration_ms": "0", "follow_up_due": "2025-06-25T13:00:00.000Z", "status": "done",
+		"group": "office", "language": "en", "assigned_to": "marie",
+		"notes": `[{"by":"marie","at":"2025-06-24T14:05:00.123Z","text":"rappelé,\nlaissé un message"},` +
+			`{"by":"luc","at":"2025-06-24T15:05:00.123Z","text":"joint"}]`,
+		"done_at": "2025-06-24T15:05:00.123Z", "done_by": "luc", "done_how": "phone",
+		"reminded_at": "2025-06-25T12:00:00.000Z", "escalated_at": "2025-06-25T14:00:00.000Z",
+	})
+
+	// The line's state: one string per key.
+	if err := s.SetState(ctx, "override", "closed"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rdb.Get(ctx, prefix+"state:override").Result(); err != nil || got != "closed" {
+		t.Errorf("GET %sstate:override = %q, %v; want closed", prefix, got, err)
+	}
+	if err := s.SetState(ctx, "notice", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetState(ctx, "notice", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// An erasure takes the record out of its indexes too.
+	if err := s.DeleteCall(ctx, "c-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteVoicemail(ctx, "v-2"); err != nil {
+		t.Fatal(err)
+	}
+	for key, member := range map[string]string{prefix + "calls": "c-2", prefix + "voicemails": "v-2", prefix + "followups": "v-2"} {
+		if err := rdb.ZScore(ctx, key, member).Err(); !errors.Is(err, goredis.Nil) {
+			t.Errorf("ZSCORE %s %s after the deletion: %v, want nil", key, member, err)
+		}
+	}
+
 	keys := rdb.Keys(ctx, prefix+"*").Val()
-	want := []string{prefix + "call:c-1", prefix + "call:c-2", prefix + "calls", prefix + "voicemail:v-1", prefix + "voicemails"}
+	want := []string{prefix + "call:c-1", prefix + "calls", prefix + "voicemail:v-1", prefix + "voicemails", prefix + "state:override"}
 	if !sameSet(keys, want) {
 		t.Errorf("keys under %q = %q, want %q", prefix, keys, want)
 	}
@@ -313,5 +365,18 @@ func TestDanglingIndexEntry(t *testing.T) {
 	}
 	if len(cs) != 1 || cs[0].ID != "b" {
 		t.Errorf("Calls with a dangling index entry = %v, want only b", cs)
+	}
+}
+
+// TestBadNotes: a notes field that is not a JSON array of notes is an
+// error that names the key and the field, not an empty list.
+func TestBadNotes(t *testing.T) {
+	mr := miniredis.RunT(t)
+	s := newStore(t, "redis://"+mr.Addr(), "")
+	defer s.Close()
+	mr.HSet("clubline:voicemail:v1", "id", "v1", "status", "new", "notes", "rappelé")
+	_, err := s.Voicemail(t.Context(), "v1")
+	if err == nil || !strings.Contains(err.Error(), "clubline:voicemail:v1") || !strings.Contains(err.Error(), "notes") {
+		t.Errorf("Voicemail with bad notes: err = %v, want one naming the key and the field", err)
 	}
 }

@@ -105,3 +105,41 @@ func TestRetentionOlderMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestVoicemailsOlderMessages: the list of messages holds those saved by a
+// clubline that had no voicemails index, and their hashes without the
+// follow-up's fields read as messages nobody has taken.
+func TestVoicemailsOlderMessages(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			url, prefix := b.setup(t)
+			if prefix == "" {
+				prefix = "clubline:"
+			}
+			ctx := t.Context()
+			rdb := rawClient(t, url)
+			rdb.HSet(ctx, prefix+"voicemail:v-old", "id", "v-old", "call_id", "c-old", "urgent", "1",
+				"recorded_at", "2025-03-01T13:00:00.000Z", "duration_ms", "42512",
+				"follow_up_due", "2025-03-03T13:00:00.000Z", "status", "new")
+
+			s := newStore(t, url, prefix)
+			defer s.Close()
+			v := &clubline.Voicemail{ID: "v-new", RecordedAt: time.Date(2025, 6, 20, 13, 0, 0, 0, time.UTC), Status: clubline.VoicemailDone}
+			if err := s.SaveVoicemail(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			vs, err := s.Voicemails(ctx, time.Time{}, time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vs) != 2 || vs[0].ID != "v-old" || vs[1].ID != "v-new" {
+				t.Fatalf("Voicemails = %v, want v-old then v-new", vs)
+			}
+			old := vs[0]
+			if !old.Urgent || old.Duration != 42512*time.Millisecond || old.Group != "" || old.AssignedTo != "" ||
+				old.Notes != nil || !old.DoneAt.IsZero() || !old.RemindedAt.IsZero() || !old.EscalatedAt.IsZero() {
+				t.Errorf("v-old read back as %+v", old)
+			}
+		})
+	}
+}

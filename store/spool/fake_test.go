@@ -131,6 +131,41 @@ func (f *flaky) FollowUps(ctx context.Context, before time.Time) ([]clubline.Fol
 	return f.Store.FollowUps(ctx, before)
 }
 
+func (f *flaky) Voicemails(ctx context.Context, from, to time.Time, limit int) ([]*clubline.Voicemail, error) {
+	if err := f.readGate(); err != nil {
+		return nil, err
+	}
+	return f.Store.Voicemails(ctx, from, to, limit)
+}
+
+func (f *flaky) DeleteCall(ctx context.Context, id string) error {
+	if err := f.readGate(); err != nil {
+		return err
+	}
+	return f.Store.DeleteCall(ctx, id)
+}
+
+func (f *flaky) DeleteVoicemail(ctx context.Context, id string) error {
+	if err := f.readGate(); err != nil {
+		return err
+	}
+	return f.Store.DeleteVoicemail(ctx, id)
+}
+
+func (f *flaky) SetState(ctx context.Context, key, value string) error {
+	if err := f.readGate(); err != nil {
+		return err
+	}
+	return f.Store.SetState(ctx, key, value)
+}
+
+func (f *flaky) State(ctx context.Context, key string) (string, error) {
+	if err := f.readGate(); err != nil {
+		return "", err
+	}
+	return f.Store.State(ctx, key)
+}
+
 func (f *flaky) DeleteCallsBefore(ctx context.Context, t time.Time) (int, error) {
 	if err := f.readGate(); err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package spool
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -20,9 +21,10 @@ func (s *Spool) DeleteCallsBefore(ctx context.Context, t time.Time) (int, error)
 	s.purge.Lock()
 	defer s.purge.Unlock()
 	cut := t.UnixMilli()
-	dropped, kept := s.drop(
+	dropped, kept, jerr := s.drop(
 		func(e *entry) bool { return e.call != nil },
 		func(e *entry) bool { return e.call.StartedAt.UnixMilli() < cut })
+	s.logRewrite(jerr)
 	extra := 0
 	for _, e := range dropped {
 		if _, err := s.backend.Call(ctx, e.call.ID); err != nil {
@@ -49,9 +51,10 @@ func (s *Spool) DeleteVoicemailsBefore(ctx context.Context, t time.Time) ([]*clu
 	s.purge.Lock()
 	defer s.purge.Unlock()
 	cut := t.UnixMilli()
-	dropped, kept := s.drop(
+	dropped, kept, jerr := s.drop(
 		func(e *entry) bool { return e.voicemail != nil },
 		func(e *entry) bool { return e.voicemail.RecordedAt.UnixMilli() < cut })
+	s.logRewrite(jerr)
 	deleted, err := s.backend.DeleteVoicemailsBefore(ctx, t)
 	out := make([]*clubline.Voicemail, 0, len(dropped)+len(deleted))
 	skip := make(map[string]bool, len(dropped)+len(kept))
@@ -73,16 +76,26 @@ func (s *Spool) DeleteVoicemailsBefore(ctx context.Context, t time.Time) ([]*clu
 	return out, err
 }
 
+// logRewrite logs the failure to rewrite the journal after a purge. The
+// records are dropped all the same; the file keeps them until it is
+// emptied, and a restart before that would replay them, for the next purge
+// to delete again.
+func (s *Spool) logRewrite(err error) {
+	if err != nil && !errors.Is(err, ErrClosed) {
+		s.log.Error("cannot rewrite the spool journal without the records past retention", "err", err)
+	}
+}
+
 // drop forgets the pending records of a kind whose latest version is old,
-// with every earlier version of them, wherever they wait: in the queue, in
-// the journal (rewritten without them) or in the writer's hands (not
-// written). It returns the latest versions it dropped, and those of the
-// kind it kept.
-func (s *Spool) drop(kind, old func(*entry) bool) (dropped, kept []*entry) {
+// with every earlier version of them, wherever they wait (dropKeysLocked).
+// It returns the latest versions it dropped, and those of the kind it
+// kept. After Close it drops nothing and returns ErrClosed: the journal is
+// final, the next run's purge will do.
+func (s *Spool) drop(kind, old func(*entry) bool) (dropped, kept []*entry, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, nil // the journal is final: the next run's purge will do
+		return nil, nil, ErrClosed
 	}
 	keys := make(map[string]bool)
 	for k, e := range s.pending {
@@ -91,27 +104,45 @@ func (s *Spool) drop(kind, old func(*entry) bool) (dropped, kept []*entry) {
 		case old(e):
 			keys[k] = true
 			dropped = append(dropped, e)
-			delete(s.pending, k)
 		default:
 			kept = append(kept, e)
 		}
 	}
 	if len(keys) == 0 {
-		return nil, kept
+		return nil, kept, nil
+	}
+	_, err = s.dropKeysLocked(keys)
+	return dropped, kept, err
+}
+
+// dropKeysLocked forgets every version of the records with those keys,
+// wherever they wait: in the queue, in the journal (rewritten without
+// them) or in the writer's hands (not written). It reports whether it
+// found any. If the journal cannot be rewritten, the records are dropped
+// all the same (the writer skips them) and the error says the file still
+// holds them, for a restart to replay before the journal is emptied.
+func (s *Spool) dropKeysLocked(keys map[string]bool) (found bool, err error) {
+	for k := range keys {
+		if s.pending[k] != nil {
+			found = true
+			delete(s.pending, k)
+		}
 	}
 	for _, e := range s.queue {
-		e.dropped = e.dropped || keys[e.key()]
+		if keys[e.key()] {
+			e.dropped, found = true, true
+		}
 	}
 	s.queue = slices.DeleteFunc(s.queue, func(e *entry) bool { return e.dropped })
 	if s.inflight != nil && keys[s.inflight.key()] {
-		s.inflight.dropped = true
+		s.inflight.dropped, found = true, true
 	}
 	rewrite := false
 	for _, e := range s.spooled[s.replayed:] {
 		if keys[e.key()] && !e.dropped {
 			e.dropped = true
 			s.dropped++
-			rewrite = true
+			rewrite, found = true, true
 		}
 	}
 	if rewrite {
@@ -121,12 +152,8 @@ func (s *Spool) drop(kind, old func(*entry) bool) (dropped, kept []*entry) {
 				keep = append(keep, e)
 			}
 		}
-		if err := s.j.rewrite(keep, time.Now()); err != nil {
-			// The records are dropped all the same; the file keeps them
-			// until it is emptied, and a restart would replay them.
-			s.log.Error("cannot rewrite the spool journal without the records past retention", "err", err)
-		}
+		err = s.j.rewrite(keep, time.Now())
 	}
 	s.notifyLocked()
-	return dropped, kept
+	return found, err
 }

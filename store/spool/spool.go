@@ -18,9 +18,10 @@
 //
 // Reads go to the backend, except that a record still waiting in the spool
 // is returned as it was last saved (read-your-writes), in Call and Voicemail
-// and merged into Calls and FollowUps. Deletes (the retention purge) hold
-// the writer, drop the matching records still waiting, from memory and
-// from the journal, then go to the backend.
+// and merged into Calls, Voicemails and FollowUps. Deletes (the retention
+// purge, the erasure of one record) hold the writer, drop the matching
+// records still waiting, from memory and from the journal, then go to the
+// backend. The line's state, like registrations, is never spooled.
 package spool
 
 import (
@@ -287,6 +288,48 @@ func (s *Spool) Voicemail(ctx context.Context, id string) (*clubline.Voicemail, 
 		return record.CloneVoicemail(e.voicemail), nil
 	}
 	return s.backend.Voicemail(ctx, id)
+}
+
+// Voicemails returns the backend's messages recorded in [from, to), with
+// the pending versions of messages still in the spool in their place, as
+// Calls does.
+func (s *Spool) Voicemails(ctx context.Context, from, to time.Time, limit int) ([]*clubline.Voicemail, error) {
+	s.mu.Lock()
+	mine := make(map[string]*clubline.Voicemail)
+	for _, e := range s.pending {
+		if e.voicemail != nil {
+			mine[e.voicemail.ID] = e.voicemail
+		}
+	}
+	s.mu.Unlock()
+
+	n := limit
+	if limit > 0 {
+		n = limit + len(mine)
+	}
+	theirs, err := s.backend.Voicemails(ctx, from, to, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*clubline.Voicemail, 0, len(theirs)+len(mine))
+	for _, v := range theirs {
+		if mine[v.ID] == nil {
+			out = append(out, v)
+		}
+	}
+	lo, hi := from.UnixMilli(), to.UnixMilli()
+	for _, v := range mine {
+		if ms := v.RecordedAt.UnixMilli(); lo <= ms && ms < hi {
+			out = append(out, record.CloneVoicemail(v))
+		}
+	}
+	slices.SortFunc(out, func(a, b *clubline.Voicemail) int {
+		return cmp.Or(cmp.Compare(a.RecordedAt.UnixMilli(), b.RecordedAt.UnixMilli()), cmp.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // FollowUps returns the backend's open follow-ups due before the given

@@ -145,6 +145,18 @@ func testKeepsNoReference(t *testing.T, s clubline.Store) {
 	v := fullVoicemail("v1", base)
 	saveVoicemail(t, s, v)
 	v.Path = "changed after save"
+	v.Notes[0].Text = "changed after save"
+	wantVoicemail(t, getVoicemail(t, s, "v1"), fullVoicemail("v1", base))
+
+	gotV := getVoicemail(t, s, "v1")
+	gotV.Notes[0].Text = "changed by a reader"
+	gotV.Notes = append(gotV.Notes[:1], clubline.Note{Text: "added by a reader"})
+	wantVoicemail(t, getVoicemail(t, s, "v1"), fullVoicemail("v1", base))
+	vs, err := s.Voicemails(t.Context(), time.Time{}, base, 0)
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("Voicemails = %d messages, %v; want 1", len(vs), err)
+	}
+	vs[0].Notes[1].Text = "changed by a reader of the list"
 	wantVoicemail(t, getVoicemail(t, s, "v1"), fullVoicemail("v1", base))
 }
 

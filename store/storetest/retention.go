@@ -101,6 +101,7 @@ func testDeleteVoicemailsBefore(t *testing.T, s clubline.Store) {
 		{VoicemailID: "v-later", Due: later.FollowUpDue},
 	})
 	wantVoicemail(t, getVoicemail(t, s, "v-at"), at)
+	wantIDs(t, "Voicemails after the purge", listVoicemails(t, s, time.Time{}, cut.Add(24*time.Hour), 0), []string{"v-at", "v-later"})
 	getCall(t, s, "c-old")
 
 	got, err = s.DeleteVoicemailsBefore(t.Context(), cut)

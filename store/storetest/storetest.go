@@ -47,11 +47,19 @@ var contract = []contractTest{
 	{"CallsLimit", testCallsLimit},
 	{"CallsSameStart", testCallsSameStart},
 	{"VoicemailRoundTrip", testVoicemailRoundTrip},
+	{"VoicemailFollowUpFields", testVoicemailFollowUpFields},
 	{"FollowUpNewAndDone", testFollowUpNewAndDone},
 	{"FollowUpsBefore", testFollowUpsBefore},
+	{"VoicemailsRange", testVoicemailsRange},
+	{"VoicemailsLimit", testVoicemailsLimit},
+	{"VoicemailsSameRecordedAt", testVoicemailsSameRecordedAt},
 	{"DeleteCallsBefore", testDeleteCallsBefore},
 	{"DeleteCallsInBatches", testDeleteCallsInBatches},
 	{"DeleteVoicemailsBefore", testDeleteVoicemailsBefore},
+	{"DeleteCall", testDeleteCall},
+	{"DeleteVoicemail", testDeleteVoicemail},
+	{"State", testState},
+	{"StateRejectsInvalid", testStateRejectsInvalid},
 	{"Concurrent", testConcurrent},
 	{"RegistrationRoundTrip", testRegistrationRoundTrip},
 	{"RegistrationSeveralContacts", testRegistrationSeveralContacts},
@@ -86,7 +94,9 @@ func RunDurable(t *testing.T, open DurableOpener) {
 		return s
 	})
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
+	t.Run("DeleteReopen", func(t *testing.T) { testDeleteReopen(t, open) })
 	t.Run("RegistrationReopen", func(t *testing.T) { testRegistrationReopen(t, open) })
+	t.Run("StateReopen", func(t *testing.T) { testStateReopen(t, open) })
 }
 
 func closeStore(t *testing.T, s clubline.Store) {
@@ -166,20 +176,44 @@ func answeredCall(id string, start time.Time) *clubline.Call {
 	}
 }
 
-// fullVoicemail is an open, urgent message with every field set.
+// fullVoicemail is an open, urgent message with every field set but those
+// of its closing (see doneVoicemail): taken, noted, reminded and escalated.
 func fullVoicemail(id string, due time.Time) *clubline.Voicemail {
+	recorded := due.Add(-24 * time.Hour)
 	return &clubline.Voicemail{
 		ID:          id,
 		CallID:      "call-" + id,
 		From:        "+15145550123",
 		Category:    "registrations",
 		Urgent:      true,
-		RecordedAt:  due.Add(-24 * time.Hour),
+		RecordedAt:  recorded,
 		Duration:    42*time.Second + 512*time.Millisecond,
 		Path:        "/var/lib/clubline/voicemail/2025/06/" + id + ".wav",
 		FollowUpDue: due,
 		Status:      clubline.VoicemailNew,
+		Group:       "office",
+		Language:    "fr",
+		AssignedTo:  "marie",
+		Notes: []clubline.Note{
+			{By: "marie", At: recorded.Add(time.Hour + 7*time.Millisecond), Text: "rappelé, laissé un message"},
+			// Free text: line breaks, quotes and what looks like JSON survive.
+			{By: "luc", At: recorded.Add(2 * time.Hour), Text: "Parent absent.\nRéessayer après 17 h, \"urgent\" {\"x\":1}"},
+		},
+		RemindedAt:  due.Add(-time.Hour),
+		EscalatedAt: due.Add(time.Hour + 250*time.Millisecond),
 	}
+}
+
+// doneVoicemail is fullVoicemail closed on the web page, with one more note:
+// every field is set.
+func doneVoicemail(id string, due time.Time) *clubline.Voicemail {
+	v := fullVoicemail(id, due)
+	v.Status = clubline.VoicemailDone
+	v.Notes = append(v.Notes, clubline.Note{By: "luc", At: due.Add(2 * time.Hour), Text: "joint, réglé"})
+	v.DoneAt = due.Add(2*time.Hour + time.Millisecond)
+	v.DoneBy = "luc"
+	v.DoneHow = clubline.FollowUpClosedWeb
+	return v
 }
 
 func saveCall(t *testing.T, s clubline.Store, c *clubline.Call) {
@@ -330,7 +364,33 @@ func diffVoicemail(got, want *clubline.Voicemail) []string {
 	d.str("Path", got.Path, want.Path)
 	d.time("FollowUpDue", got.FollowUpDue, want.FollowUpDue)
 	d.str("Status", string(got.Status), string(want.Status))
+	d.str("Group", got.Group, want.Group)
+	d.str("Language", got.Language, want.Language)
+	d.str("AssignedTo", got.AssignedTo, want.AssignedTo)
+	if len(got.Notes) != len(want.Notes) {
+		d = append(d, fmt.Sprintf("Notes = %d notes, want %d: %s", len(got.Notes), len(want.Notes), fmtNotes(want.Notes)))
+	} else {
+		for i := range got.Notes {
+			g, w := got.Notes[i], want.Notes[i]
+			d.str(fmt.Sprintf("Notes[%d].By", i), g.By, w.By)
+			d.time(fmt.Sprintf("Notes[%d].At", i), g.At, w.At)
+			d.str(fmt.Sprintf("Notes[%d].Text", i), g.Text, w.Text)
+		}
+	}
+	d.time("DoneAt", got.DoneAt, want.DoneAt)
+	d.str("DoneBy", got.DoneBy, want.DoneBy)
+	d.str("DoneHow", got.DoneHow, want.DoneHow)
+	d.time("RemindedAt", got.RemindedAt, want.RemindedAt)
+	d.time("EscalatedAt", got.EscalatedAt, want.EscalatedAt)
 	return d
+}
+
+func fmtNotes(notes []clubline.Note) string {
+	parts := make([]string, len(notes))
+	for i, n := range notes {
+		parts[i] = fmt.Sprintf("%s@%s %q", n.By, fmtTime(n.At), n.Text)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 func fmtTime(t time.Time) string {

@@ -80,9 +80,12 @@ func CloneCall(c *clubline.Call) *clubline.Call {
 	return &cp
 }
 
-// CloneVoicemail returns a copy of v.
+// CloneVoicemail returns a deep copy of v.
 func CloneVoicemail(v *clubline.Voicemail) *clubline.Voicemail {
 	cp := *v
+	if v.Notes != nil {
+		cp.Notes = slices.Clone(v.Notes)
+	}
 	return &cp
 }
 
@@ -200,6 +203,10 @@ func (r Call) Domain() (*clubline.Call, error) {
 
 // Voicemail is the JSON form of a clubline.Voicemail, with the field names
 // of the Redis hash.
+//
+// The fields from group on came with the follow-up's web page: a record
+// written before them has none, and reads as a message for no group that
+// nobody has taken, noted or closed. All of them are left out when empty.
 type Voicemail struct {
 	ID          string `json:"id"`
 	CallID      string `json:"call_id,omitempty"`
@@ -211,6 +218,23 @@ type Voicemail struct {
 	Path        string `json:"path,omitempty"`
 	FollowUpDue string `json:"follow_up_due,omitempty"`
 	Status      string `json:"status,omitempty"`
+	Group       string `json:"group,omitempty"`
+	Language    string `json:"language,omitempty"`
+	AssignedTo  string `json:"assigned_to,omitempty"`
+	Notes       []Note `json:"notes,omitempty"`
+	DoneAt      string `json:"done_at,omitempty"`
+	DoneBy      string `json:"done_by,omitempty"`
+	DoneHow     string `json:"done_how,omitempty"`
+	RemindedAt  string `json:"reminded_at,omitempty"`
+	EscalatedAt string `json:"escalated_at,omitempty"`
+}
+
+// Note is the JSON form of a clubline.Note: one element of a message's
+// notes, which Redis keeps as one JSON array in the field notes.
+type Note struct {
+	By   string `json:"by,omitempty"`
+	At   string `json:"at,omitempty"`
+	Text string `json:"text"`
 }
 
 // FromVoicemail converts v to its stored form.
@@ -226,31 +250,84 @@ func FromVoicemail(v *clubline.Voicemail) Voicemail {
 		Path:        v.Path,
 		FollowUpDue: FormatTime(v.FollowUpDue),
 		Status:      string(v.Status),
+		Group:       v.Group,
+		Language:    v.Language,
+		AssignedTo:  v.AssignedTo,
+		Notes:       FromNotes(v.Notes),
+		DoneAt:      FormatTime(v.DoneAt),
+		DoneBy:      v.DoneBy,
+		DoneHow:     v.DoneHow,
+		RemindedAt:  FormatTime(v.RemindedAt),
+		EscalatedAt: FormatTime(v.EscalatedAt),
 	}
+}
+
+// FromNotes converts notes to their stored form (nil for none).
+func FromNotes(notes []clubline.Note) []Note {
+	if len(notes) == 0 {
+		return nil
+	}
+	out := make([]Note, len(notes))
+	for i, n := range notes {
+		out[i] = Note{By: n.By, At: FormatTime(n.At), Text: n.Text}
+	}
+	return out
 }
 
 // Domain converts the stored form back to a clubline.Voicemail.
 func (r Voicemail) Domain() (*clubline.Voicemail, error) {
-	recorded, err := ParseTime(r.RecordedAt)
-	if err != nil {
-		return nil, fmt.Errorf("voicemail %s: recorded_at: %w", r.ID, err)
+	v := &clubline.Voicemail{
+		ID:         r.ID,
+		CallID:     r.CallID,
+		From:       r.From,
+		Category:   r.Category,
+		Urgent:     r.Urgent,
+		Duration:   time.Duration(r.DurationMS) * time.Millisecond,
+		Path:       r.Path,
+		Status:     clubline.VoicemailStatus(r.Status),
+		Group:      r.Group,
+		Language:   r.Language,
+		AssignedTo: r.AssignedTo,
+		DoneBy:     r.DoneBy,
+		DoneHow:    r.DoneHow,
 	}
-	due, err := ParseTime(r.FollowUpDue)
-	if err != nil {
-		return nil, fmt.Errorf("voicemail %s: follow_up_due: %w", r.ID, err)
+	for _, f := range []struct {
+		name string
+		text string
+		to   *time.Time
+	}{
+		{"recorded_at", r.RecordedAt, &v.RecordedAt},
+		{"follow_up_due", r.FollowUpDue, &v.FollowUpDue},
+		{"done_at", r.DoneAt, &v.DoneAt},
+		{"reminded_at", r.RemindedAt, &v.RemindedAt},
+		{"escalated_at", r.EscalatedAt, &v.EscalatedAt},
+	} {
+		t, err := ParseTime(f.text)
+		if err != nil {
+			return nil, fmt.Errorf("voicemail %s: %s: %w", r.ID, f.name, err)
+		}
+		*f.to = t
 	}
-	return &clubline.Voicemail{
-		ID:          r.ID,
-		CallID:      r.CallID,
-		From:        r.From,
-		Category:    r.Category,
-		Urgent:      r.Urgent,
-		RecordedAt:  recorded,
-		Duration:    time.Duration(r.DurationMS) * time.Millisecond,
-		Path:        r.Path,
-		FollowUpDue: due,
-		Status:      clubline.VoicemailStatus(r.Status),
-	}, nil
+	if len(r.Notes) > 0 {
+		v.Notes = make([]clubline.Note, len(r.Notes))
+		for i, n := range r.Notes {
+			at, err := ParseTime(n.At)
+			if err != nil {
+				return nil, fmt.Errorf("voicemail %s: notes[%d].at: %w", r.ID, i, err)
+			}
+			v.Notes[i] = clubline.Note{By: n.By, At: at, Text: n.Text}
+		}
+	}
+	return v, nil
+}
+
+// CheckStateKey returns an error for a key no store can keep the line's
+// state under.
+func CheckStateKey(key string) error {
+	if key == "" {
+		return errors.New("store: state without a key")
+	}
+	return nil
 }
 
 // TraceLine makes a trace step fit on one line: the Redis store keeps the
