@@ -17,6 +17,7 @@ import (
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip/internal/sipx"
+	"github.com/clubline/clubline/sip/mwi"
 	"github.com/clubline/clubline/sip/registrar"
 	"github.com/clubline/clubline/sip/trunk"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -144,6 +145,21 @@ type Options struct {
 	// OnTrunkRefused is told when a trunk could not place a call:
 	// reason "not_registered", "channels" or "minutes" (metrics.Trunks).
 	OnTrunkRefused func(trunk, reason string)
+
+	// Mailbox, when set, turns on message-waiting indication (mwi.go):
+	// staff phones subscribe to message-summary, authenticated by the
+	// Registrar (required then), and the light shows whether messages
+	// wait. It returns how many open messages concern the staff member
+	// (newMsgs) and how many of them are urgent; it is called off any
+	// call, within 5s, once per round of NOTIFYs (MailboxChanged).
+	Mailbox func(ctx context.Context, staffID string) (newMsgs, urgent int, err error)
+	// UnsolicitedMWI names the staff members whose registered phones get
+	// a NOTIFY on each change without subscribing (some phones expect
+	// that and never subscribe). Nil: nobody.
+	UnsolicitedMWI func(staffID string) bool
+	// MWIExpires bounds the interval of a subscription (mwi.Expiry: 60s,
+	// 600s, default 600s).
+	MWIExpires mwi.Expiry
 }
 
 // Defaults.
@@ -246,6 +262,13 @@ func (o Options) withDefaults() (Options, []listenAddr, error) {
 	if o.OnUnstarted == nil {
 		o.OnUnstarted = func(clubline.Call) {}
 	}
+	if o.Mailbox != nil && o.Registrar == nil {
+		errs = append(errs, errors.New("Mailbox needs a Registrar: the phones that subscribe authenticate with it"))
+	}
+	if o.UnsolicitedMWI == nil {
+		o.UnsolicitedMWI = func(string) bool { return false }
+	}
+	o.MWIExpires = o.MWIExpires.WithDefaults()
 	return o, addrs, errors.Join(errs...)
 }
 

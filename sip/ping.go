@@ -55,15 +55,7 @@ func (s *Server) optionsRequest(reg *clubline.Registration) (*sipmsg.Request, er
 	if l == nil {
 		return nil, fmt.Errorf("no listener for transport %q", transport)
 	}
-	host := s.public()
-	if !host.IsValid() {
-		host = l.addr.Addr()
-		if host.IsUnspecified() {
-			if ip, ok := localIPFor(dest); ok {
-				host = ip
-			}
-		}
-	}
+	host := l.sentBy(s.public(), dest)
 	var target sipmsg.Uri
 	if err := sipmsg.ParseUri(reg.Contact, &target); err != nil {
 		target = sipmsg.Uri{Scheme: "sip", Host: uriHost(dest.Addr()), Port: int(dest.Port())}
@@ -96,4 +88,21 @@ func (s *Server) optionsRequest(reg *clubline.Registration) (*sipmsg.Request, er
 	}
 	req.SetBody(nil)
 	return req, nil
+}
+
+// sentBy is the address a request from the listener to dest names in its
+// Via and Contact: the public address when one is known (public), else
+// the listener's, else for a wildcard listener the local address that
+// routes to dest.
+func (l *listener) sentBy(public netip.Addr, dest netip.AddrPort) netip.Addr {
+	if public.IsValid() {
+		return public
+	}
+	host := l.addr.Addr()
+	if host.IsUnspecified() {
+		if ip, ok := localIPFor(dest); ok {
+			host = ip
+		}
+	}
+	return host
 }

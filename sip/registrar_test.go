@@ -154,6 +154,13 @@ var testStaff = []struct{ id, ext, password string }{
 
 func newRegHarness(t *testing.T, mutate ...func(*registrar.Options)) *regHarness {
 	t.Helper()
+	return newRegHarnessWith(t, nil, mutate...)
+}
+
+// newRegHarnessWith is newRegHarness with the server's options changed
+// by server too (nil: not).
+func newRegHarnessWith(t *testing.T, server func(*sip.Options), mutate ...func(*registrar.Options)) *regHarness {
+	t.Helper()
 	rh := &regHarness{store: newRegStore(), clock: newFakeClock()}
 	ro := &registrar.Options{Realm: regRealm, Store: rh.store, Now: rh.clock.Now,
 		OnChange: func() { rh.changes.Add(1) }}
@@ -176,7 +183,12 @@ func newRegHarness(t *testing.T, mutate ...func(*registrar.Options)) *regHarness
 	}
 	rh.reg = reg
 	rh.harness = newHarness(t, func(ctx context.Context, _ ivr.Inbound) { <-ctx.Done() },
-		func(o *sip.Options) { o.Registrar = reg })
+		func(o *sip.Options) {
+			o.Registrar = reg
+			if server != nil {
+				server(o)
+			}
+		})
 	for _, a := range rh.srv.Addrs() {
 		if hp, ok := strings.CutPrefix(a, "udp://"); ok {
 			rh.uri = "sip:" + hp

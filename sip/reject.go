@@ -10,6 +10,7 @@ import (
 	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
+	"github.com/clubline/clubline/sip/mwi"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -185,6 +186,38 @@ func rejectAttendedTransfer() *rejection {
 	return rejected(sipmsg.StatusNotImplemented, "Attended Transfer Not Supported",
 		"attended transfer (Refer-To with Replaces)", sipx.Warning(399, "Only blind transfers are supported"))
 }
+
+// rejectSubscribe refuses a SUBSCRIBE (mwi.go) for what package mwi
+// found wrong: 489 for an event package not served (with Allow-Events,
+// RFC 6665 §4.2.1.1), 406 for an Accept without the message summary,
+// 423 below the shortest interval (with Min-Expires), 481 in a dialog
+// clubline does not know, 500 for a CSeq gone down (RFC 3261 §12.2.2),
+// 400 for the rest.
+func rejectSubscribe(err error) *rejection {
+	var brief *mwi.TooBriefError
+	switch {
+	case errors.Is(err, mwi.ErrBadEvent):
+		return rejected(statusBadEvent, "Bad Event", "event package not served",
+			sipmsg.NewHeader("Allow-Events", mwi.Event))
+	case errors.Is(err, mwi.ErrNotAcceptable):
+		return rejected(sipmsg.StatusNotAcceptable, "Not Acceptable", err.Error(),
+			sipmsg.NewHeader("Accept", mwi.ContentType))
+	case errors.As(err, &brief):
+		return rejected(statusIntervalTooBrief, "Interval Too Brief", err.Error(),
+			sipmsg.NewHeader("Min-Expires", seconds(brief.Min)))
+	case errors.Is(err, mwi.ErrNoDialog):
+		return rejected(sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "no such subscription")
+	case errors.Is(err, mwi.ErrOutOfOrder):
+		return rejected(sipmsg.StatusInternalServerError, "Out Of Order", err.Error())
+	}
+	return rejectBadRequest(err.Error())
+}
+
+// Statuses sipgo names no constant for.
+const (
+	statusIntervalTooBrief = 423
+	statusBadEvent         = 489
+)
 
 func rejectShutdown() *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable", "server shutting down")

@@ -3,7 +3,8 @@
 // INFO, session timers), pairs it with an RTP leg from package media, and
 // hands the call to the script as an ivr.Leg. It rings staff phones
 // (Dial, Dialer) and serves their hold, resume and blind transfer (REFER)
-// as ivr.StaffEvents.
+// as ivr.StaffEvents, and their message-waiting lights (SUBSCRIBE,
+// MailboxChanged: mwi.go).
 //
 // Each answered call and each staff leg has one supervising goroutine that
 // owns its end: BYE, INFO, re-INVITE and REFER handlers, the RTP watchdog
@@ -52,6 +53,7 @@ type Server struct {
 	publicIP  netip.Addr                 // resolved PublicAddress, if any
 	stunIP    atomic.Pointer[netip.Addr] // learnt from Options.STUN when PublicAddress is not set (stun.go)
 	trunks    *trunkSide                 // who may call, calls through the trunks (trunks.go)
+	mwi       *mwiSide                   // message-waiting indication (mwi.go)
 	calls     map[string]*call
 	active    int           // admitted calls: being set up or up
 	changed   chan struct{} // closed and replaced when active changes
@@ -94,6 +96,7 @@ func NewServer(o Options) (*Server, error) {
 		limits:  edge.NewLimiter(o.Limits, o.Logger.With("component", "sip")),
 	}
 	s.trunks = &trunkSide{Server: s}
+	s.mwi = newMWISide(s)
 	s.stop, s.stopNow = context.WithCancel(context.Background())
 	if len(o.Numbers) == 0 {
 		s.log.Warn("no numbers configured: answering calls to any number")
@@ -147,6 +150,7 @@ func (s *Server) routes() {
 	s.srv.OnUpdate(s.tracked(s.onUpdate))
 	s.srv.OnRefer(s.tracked(s.onRefer))
 	s.srv.OnRegister(s.tracked(s.onRegister))
+	s.srv.OnSubscribe(s.tracked(s.mwi.onSubscribe))
 	s.srv.OnNoRoute(s.tracked(s.onOther))
 }
 
@@ -230,6 +234,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.startKeepalive()
 	s.trunks.run()
+	s.mwi.run()
 	if s.o.STUN != "" && s.o.PublicAddress == "" && s.enter() {
 		go func() {
 			defer s.wg.Done()

@@ -28,7 +28,9 @@ import (
 //     addresses of registered staff phones, which must then authenticate
 //     the INVITE with their SIP password. Anything else gets 403 before
 //     clubline looks at the number dialled, with no challenge: a scanner
-//     learns neither which numbers nor which users exist.
+//     learns neither which numbers nor which users exist. A SUBSCRIBE to
+//     a message-waiting light (mwi.go) is let in the same way: only from
+//     a staff phone's address, then on its credentials.
 //   - Nothing in a request chooses where clubline dials: an outbound call
 //     goes only to a number the script took from the config (staff phones,
 //     the on-call roster, the urgency fallback) or a callback number the
@@ -112,6 +114,21 @@ func (s *trunkSide) admit(a *attempt) (tr *trunk.Trunk, r *rejection, challenged
 		return nil, nil, false
 	}
 	return nil, rejectForbidden("not from a trunk, allow_from or a staff phone"), false
+}
+
+// admitSubscriber decides whether a new SUBSCRIBE's source may even try
+// its credentials (mwi.go): with the gate on, only the address of a
+// registered staff phone may; anything else gets 403 without a
+// challenge, as an INVITE from a stranger.
+func (s *trunkSide) admitSubscriber(req *sipmsg.Request) *rejection {
+	if !s.gated() {
+		return nil
+	}
+	ip, err := netip.ParseAddr(sipx.SourceIP(req.Source()))
+	if err == nil && s.o.Registrar != nil && s.o.Registrar.IsPhoneAddress(ip.Unmap()) {
+		return nil
+	}
+	return rejectForbidden("SUBSCRIBE not from a staff phone")
 }
 
 // take reads which number a trunk's call is for and takes one of

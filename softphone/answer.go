@@ -98,9 +98,15 @@ type Answerer struct {
 	rang, cancelled atomic.Int32
 	calls           chan *Call
 
-	mu     sync.Mutex
-	active map[string]*Call // by Call-ID
-	closed bool
+	notifies  atomic.Int32        // message-summary NOTIFYs received (mwi.go)
+	summaries chan MessageSummary // what those accepted said
+
+	mu          sync.Mutex
+	active      map[string]*Call         // by Call-ID
+	subs        map[string]*Subscription // message-summary subscriptions, by Call-ID
+	lastSummary MessageSummary
+	summarised  bool // lastSummary is set
+	closed      bool
 }
 
 // Listen opens the phone's SIP socket and starts receiving calls until
@@ -127,7 +133,8 @@ func Listen(ctx context.Context, o AnswerOptions) (*Answerer, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &Answerer{o: o, log: o.Logger.With("component", "answerer", "user", o.User),
-		calls: make(chan *Call, 16), active: make(map[string]*Call)}
+		calls: make(chan *Call, 16), active: make(map[string]*Call),
+		subs: make(map[string]*Subscription), summaries: make(chan MessageSummary, 32)}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	var err error
 	if a.ua, err = newUA(o.LocalIP, o.Logger, &a.deaf); err != nil {
@@ -211,6 +218,10 @@ func (a *Answerer) routes(srv *sipgo.Server) {
 		}
 	})
 	srv.OnNotify(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if isSummary(req) {
+			a.onSummary(req, tx) // mwi.go
+			return
+		}
 		if c := a.call(req); c != nil {
 			c.onNotify(req, tx)
 			return

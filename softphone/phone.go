@@ -1,9 +1,10 @@
 // Package softphone is a SIP phone written in Go: it dials, hears, presses
 // keys, plays audio and hangs up, over real SIP (sipgo) and RTP (package
 // media); it also registers and answers as a staff phone (Register,
-// Listen). It is clubline's "mystery caller" (clubline call …) and the
-// caller and staff phones of the end-to-end tests; it never carries a
-// real call. What it heard is put into words by package hearing.
+// Listen) and follows its message-waiting light (Answerer.Subscribe). It
+// is clubline's "mystery caller" (clubline call …) and the caller and
+// staff phones of the end-to-end tests; it never carries a real call.
+// What it heard is put into words by package hearing.
 //
 // One Call owns its own sipgo user agent and sockets and releases all of
 // them when it ends: once Done is closed, nothing of it is left running.

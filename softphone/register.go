@@ -211,7 +211,7 @@ func register(ctx context.Context, client *sipgo.Client, target, self sipmsg.Uri
 		if tries == 1 && !staleChallenge(res) {
 			break
 		}
-		authz, aerr := answerChallenge(res, o, target.String())
+		authz, aerr := answerChallenge(res, credentials{o.User, o.Password, o.Algorithm}, "REGISTER", target.String())
 		if aerr != nil {
 			return nil, aerr
 		}
@@ -252,9 +252,14 @@ func staleChallenge(res *sipmsg.Response) bool {
 	return false
 }
 
-// answerChallenge picks a challenge of the 401 and computes the
-// Authorization value (RFC 2617 qop=auth, RFC 8760).
-func answerChallenge(res *sipmsg.Response, o RegisterOptions, uri string) (string, error) {
+// credentials answer a registrar's digest challenge: the user name (the
+// extension), the password, and the only algorithm to answer ("" for the
+// first the phone can).
+type credentials struct{ user, password, algorithm string }
+
+// answerChallenge picks a challenge of the 401 to a request of method
+// and computes the Authorization value (RFC 2617 qop=auth, RFC 8760).
+func answerChallenge(res *sipmsg.Response, o credentials, method, uri string) (string, error) {
 	for _, h := range res.GetHeaders("WWW-Authenticate") {
 		scheme, rest, _ := strings.Cut(strings.TrimSpace(h.Value()), " ")
 		if !strings.EqualFold(scheme, "Digest") {
@@ -265,7 +270,7 @@ func answerChallenge(res *sipmsg.Response, o RegisterOptions, uri string) (strin
 		if alg == "" {
 			alg = "MD5"
 		}
-		if o.Algorithm != "" && !strings.EqualFold(alg, o.Algorithm) {
+		if o.algorithm != "" && !strings.EqualFold(alg, o.algorithm) {
 			continue
 		}
 		h := hashOf(alg)
@@ -277,8 +282,8 @@ func answerChallenge(res *sipmsg.Response, o RegisterOptions, uri string) (strin
 			h.Write([]byte(s))
 			return hex.EncodeToString(h.Sum(nil))
 		}
-		ha1 := hx(o.User + ":" + p["realm"] + ":" + o.Password)
-		ha2 := hx("REGISTER:" + uri)
+		ha1 := hx(o.user + ":" + p["realm"] + ":" + o.password)
+		ha2 := hx(method + ":" + uri)
 		cnonce, nc := randomHex(8), "00000001"
 		var resp, qop string
 		if strings.Contains(p["qop"], "auth") {
@@ -288,14 +293,14 @@ func answerChallenge(res *sipmsg.Response, o RegisterOptions, uri string) (strin
 			resp = hx(ha1 + ":" + p["nonce"] + ":" + ha2)
 		}
 		out := fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s`,
-			o.User, p["realm"], p["nonce"], uri, resp, alg)
+			o.user, p["realm"], p["nonce"], uri, resp, alg)
 		if qop != "" {
 			out += fmt.Sprintf(`, qop=auth, nc=%s, cnonce="%s"`, nc, cnonce)
 		}
 		return out, nil
 	}
 	return "", &StatusError{Code: res.StatusCode, Reason: res.Reason + " (no challenge the phone can answer)",
-		Method: "REGISTER", Response: res}
+		Method: method, Response: res}
 }
 
 func hashOf(alg string) hash.Hash {

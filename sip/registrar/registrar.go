@@ -422,9 +422,10 @@ func authzParams(authz string) string {
 
 // Authenticate checks the digest credentials of an INVITE from a staff
 // phone (a call placed from a softphone while the line only takes calls
-// from known addresses). It returns the staff id, or the answer to send
-// instead: a 401 challenge, 403 for wrong credentials, 503 past the
-// limits. The same guard as REGISTER's limits the guesses.
+// from known addresses), or of a SUBSCRIBE (Subscriber). It returns the
+// staff id, or the answer to send instead: a 401 challenge, 403 for
+// wrong credentials, 503 past the limits. The same guard as REGISTER's
+// limits the guesses.
 func (r *Registrar) Authenticate(req *sipmsg.Request) (staff string, res *sipmsg.Response) {
 	ip := sipx.SourceIP(req.Source())
 	authz, _ := sipx.Header(req, "Authorization")
@@ -447,10 +448,47 @@ func (r *Registrar) Authenticate(req *sipmsg.Request) (staff string, res *sipmsg
 		return "", r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
 	case err != nil:
 		r.guard.failed(claimed, ip, now)
-		r.log.Warn("INVITE refused: wrong credentials", "user", sipx.MaskNumber(user), "source", sipx.MaskAddr(ip))
+		r.log.Warn(string(req.Method)+" refused: wrong credentials", "user", sipx.MaskNumber(user), "source", sipx.MaskAddr(ip))
 		return "", r.reply(req, sipmsg.StatusForbidden, "Forbidden")
 	}
 	st := r.byUser[user]
 	r.guard.succeeded(st.ID, ip, now)
 	return st.ID, nil
+}
+
+// Subscriber authenticates a SUBSCRIBE to a staff member's own mailbox
+// (message-waiting indication, package sip/mwi) with the digest and the
+// guard of REGISTER. It returns the staff id, or the answer to send
+// instead: a 401 challenge, 403 for wrong credentials or for a mailbox
+// that is not the authenticated staff member's (the Request-URI and To
+// users must each be their id or extension, as a REGISTER's To), 400
+// for credentials computed for another Request-URI, 503 past the limits.
+func (r *Registrar) Subscriber(req *sipmsg.Request) (staff string, res *sipmsg.Response) {
+	staff, res = r.Authenticate(req)
+	if res != nil {
+		return "", res
+	}
+	st := r.staffByID[staff]
+	authz, _ := sipx.Header(req, "Authorization")
+	if !uriMatches(authz, req.Recipient) {
+		r.log.Info("SUBSCRIBE refused: digest uri is not the Request-URI", "staff", staff)
+		return "", r.reply(req, sipmsg.StatusBadRequest, "Bad Request")
+	}
+	own := func(user string) bool { return user == st.ID || user == st.Extension }
+	if to := req.To(); to == nil || !own(to.Address.User) || !own(req.Recipient.User) {
+		r.log.Warn("SUBSCRIBE refused: not the authenticated staff member's mailbox", "staff", staff,
+			"source", sipx.MaskAddr(sipx.SourceIP(req.Source())))
+		return "", r.reply(req, sipmsg.StatusForbidden, "Forbidden")
+	}
+	return staff, nil
+}
+
+// Extension is the extension of a staff member: the user of their
+// mailbox's address; false for an unknown id.
+func (r *Registrar) Extension(staff string) (string, bool) {
+	st, ok := r.staffByID[staff]
+	if !ok {
+		return "", false
+	}
+	return st.Extension, true
 }

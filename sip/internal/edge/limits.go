@@ -23,6 +23,11 @@ import (
 //     Options, Other per Window). REGISTER has the registrar's own limits
 //     (sip/registrar/guard.go); requests inside a dialog, ACK and CANCEL
 //     are never counted here: they belong to a call already let in.
+//   - SUBSCRIBE counts as an other request, inside a dialog too: a
+//     subscription is no call, a phone refreshes it once in minutes, and
+//     a To tag is no proof of anything (its credentials go through the
+//     registrar's limits as well). A staff phone's address is spared
+//     like any other (Exempt).
 //   - The request that goes over a limit gets 503 with Retry-After, and the
 //     address is blocked for BlockFor: everything it sends is then dropped
 //     unanswered (read and discarded over UDP before it is even parsed),
@@ -174,7 +179,8 @@ func (l *Limiter) check(req *sipmsg.Request) (Verdict, string) {
 	if l.isBlocked(ip, now) {
 		return Drop, BlockedSource
 	}
-	if sipx.ToTag(req) != "" || req.IsAck() || req.IsCancel() || req.Method == sipmsg.REGISTER {
+	inDialog := sipx.ToTag(req) != "" && req.Method != sipmsg.SUBSCRIBE
+	if inDialog || req.IsAck() || req.IsCancel() || req.Method == sipmsg.REGISTER {
 		return Pass, ""
 	}
 	b, reason := l.other, BlockedRequestRate

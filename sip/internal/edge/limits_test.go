@@ -88,3 +88,35 @@ func TestLimiterSpares(t *testing.T) {
 		}
 	}
 }
+
+// SUBSCRIBE counts as an other request, with a To tag too (a refresh, or
+// a forged one); from a staff phone's address it is spared like the rest.
+func TestLimiterCountsSubscribe(t *testing.T) {
+	reasons := map[string]int{}
+	l := NewLimiter(Limits{Other: 2, Window: 10 * time.Second, Trusted: []netip.Prefix{},
+		Exempt:    func(ip netip.Addr) bool { return ip == netip.MustParseAddr("192.0.2.9") },
+		OnBlocked: func(r string) { reasons[r]++ }}, slog.New(slog.DiscardHandler))
+	refresh := func(src string) *sipmsg.Request {
+		req := request(sipmsg.SUBSCRIBE, src)
+		tag := sipmsg.NewParams()
+		tag.Add("tag", "x")
+		req.AppendHeader(&sipmsg.ToHeader{Address: req.Recipient, Params: tag})
+		return req
+	}
+	const stranger = "192.0.2.7:5060"
+	want := []Verdict{Pass, Pass, Refuse, Drop}
+	for i, req := range []*sipmsg.Request{request(sipmsg.SUBSCRIBE, stranger), refresh(stranger),
+		refresh(stranger), request(sipmsg.SUBSCRIBE, stranger)} {
+		if v := l.Check(req); v != want[i] {
+			t.Errorf("SUBSCRIBE %d from a stranger: %v, want %v", i+1, v, want[i])
+		}
+	}
+	if reasons[BlockedRequestRate] != 1 {
+		t.Errorf("OnBlocked: %v, want request_rate 1", reasons)
+	}
+	for i := range 5 {
+		if v := l.Check(refresh("192.0.2.9:5060")); v != Pass {
+			t.Fatalf("SUBSCRIBE %d from a staff phone's address: %v, want Pass", i+1, v)
+		}
+	}
+}

@@ -7,13 +7,16 @@ import (
 )
 
 // compactNames maps long header names to their compact form (RFC 3261 §7.3.3,
-// RFC 4028 for Session-Expires). sipgo resolves the compact forms of the
-// headers it parses; the others arrive under whichever name the peer used.
+// RFC 4028 for Session-Expires, RFC 6665 for Event and Allow-Events).
+// sipgo resolves the compact forms of the headers it parses; the others
+// arrive under whichever name the peer used.
 var compactNames = map[string]string{
 	"supported":       "k",
 	"session-expires": "x",
 	"content-type":    "c",
 	"refer-to":        "r",
+	"event":           "o",
+	"allow-events":    "u",
 }
 
 // knownMethods are the methods RFC 3261 and its extensions define.
