@@ -378,7 +378,7 @@ func TestPagesRender(t *testing.T) {
 			t.Errorf("%s: missing security headers", p)
 		}
 	}
-	_, b, _ := c.do("GET", "/messages", nil)
+	_, b, _ := c.do("GET", "/messages?lang=fr", nil)
 	if !strings.Contains(string(b), `id="msg-v1"`) || !strings.Contains(string(b), "Marquer traité") {
 		t.Errorf("messages page lacks v1 or French: %s", b)
 	}

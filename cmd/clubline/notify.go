@@ -280,3 +280,27 @@ func (m *Main) checkFollowUps(ctx context.Context) {
 	}
 	m.Metrics.FollowUpsOverdue(overdue)
 }
+
+// mailbox counts the open messages that concern a staff member (their
+// groups', and those of no group), and the urgent ones: what their phone's
+// message light shows.
+func (m *Main) mailbox(ctx context.Context, staff string) (open, urgent int, err error) {
+	cfg := m.current.Load()
+	fus, err := m.Store.FollowUps(ctx, time.Time{})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range fus {
+		v, err := m.Store.Voicemail(ctx, f.VoicemailID)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(mailboxStaff(cfg, v), staff) {
+			open++
+			if v.Urgent {
+				urgent++
+			}
+		}
+	}
+	return open, urgent, nil
+}

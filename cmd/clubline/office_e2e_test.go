@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/md5"
+	"fmt"
 	"archive/zip"
 	"bytes"
 	"context"
@@ -35,7 +37,7 @@ func officeStaff(t *testing.T) (yaml string) {
 		return h
 	}
 	return `staff:
-  - { id: marie, name: Marie Tremblay, extension: "201", ha1: "0123456789abcdef0123456789abcdef", email: marie@club.example,
+  - { id: marie, name: Marie Tremblay, extension: "201", ha1: "` + marieHA1 + `", email: marie@club.example,
       web_password_hash: "` + hash("marie-pw-1") + `", roles: [admin] }
   - { id: luc, name: Luc Gagnon, extension: "202", ha1: "0123456789abcdef0123456789abcdef", email: luc@club.example,
       web_password_hash: "` + hash("luc-pw-123") + `" }
@@ -314,6 +316,55 @@ func TestOfficePrivacyExportErase(t *testing.T) {
 		t.Errorf("the log holds the full number")
 	}
 	l.awaitMetric("clubline_followups_open", 1)
+}
+
+// marieHA1 is the digest hash of marie's phone password "marie-sip" in
+// the realm clubline.
+var marieHA1 = fmt.Sprintf("%x", md5.Sum([]byte("201:clubline:marie-sip")))
+
+// The message light: marie's phone, registered and subscribed to her
+// mailbox, is told "yes" when a caller leaves a message for her group,
+// and "no" once luc marks it done on the web page.
+func TestOfficeMessageLight(t *testing.T) {
+	t.Parallel()
+	sink := smtpsink.Start(t)
+	l := startOffice(t, openTuesday, sink, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	phone, err := softphone.Listen(ctx, softphone.AnswerOptions{User: "201", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = phone.Close() })
+	server := "sip:" + l.m.sipAddr("udp")
+	if _, err := phone.Register(ctx, server, softphone.RegisterOptions{User: "201", Password: "marie-sip", Expires: time.Hour}); err != nil {
+		t.Fatalf("marie's phone registers: %v", err)
+	}
+	if _, err := phone.Subscribe(ctx, server, softphone.SubscribeOptions{User: "201", Password: "marie-sip", Expires: 10 * time.Minute}); err != nil {
+		t.Fatalf("marie's phone subscribes: %v", err)
+	}
+	if s, err := phone.WaitSummary(ctx, nil); err != nil || s.Waiting {
+		t.Fatalf("the light at first: %+v %v, want off", s, err)
+	}
+	c := l.dial(softphone.Options{})
+	l.leaveMessage(c, time.Second) // a message of no group: every staff member's light
+	_ = c.Hangup(ctx)
+	on, err := phone.WaitSummary(ctx, func(s softphone.MessageSummary) bool { return s.Waiting })
+	if err != nil || on.New != 1 {
+		t.Fatalf("the light after a message: %+v %v, want on with 1 new", on, err)
+	}
+	luc := l.api("luc", "luc-pw-123")
+	var list struct{ Messages []web.Message }
+	luc.call("GET", "/api/messages", nil, &list)
+	if len(list.Messages) != 1 {
+		t.Fatalf("messages: %+v", list.Messages)
+	}
+	if code := luc.call("POST", "/api/messages/"+list.Messages[0].ID+"/done", nil, nil); code != 200 {
+		t.Fatalf("done: %d", code)
+	}
+	if off, err := phone.WaitSummary(ctx, func(s softphone.MessageSummary) bool { return !s.Waiting }); err != nil || off.New != 0 {
+		t.Fatalf("the light after done: %+v %v, want off", off, err)
+	}
 }
 
 func keys[V any](m map[string]V) []string {

@@ -195,7 +195,16 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		},
 		Logger:    m.Logger,
 		Registrar: m.Registrar,
-		Limits:    m.sipLimits(cfg, trunks),
+		Mailbox:   m.mailbox,
+		UnsolicitedMWI: func(staff string) bool {
+			for _, s := range m.current.Load().Staff {
+				if s.ID == staff {
+					return s.MWI == config.MWIUnsolicited
+				}
+			}
+			return false
+		},
+		Limits: m.sipLimits(cfg, trunks),
 
 		TCPIdleTimeout:          cfg.SIP.Limits.TCPIdleTimeout,
 		TCPMaxPerSource:         cfg.SIP.Limits.TCPPerSource,
@@ -206,6 +215,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
 	}
 	m.script.Store(m.newScript(cfg, set))
+	m.mwi = func(staff []string) { m.SIP.MailboxChanged(staff...) }
 	m.countRegistered()
 	if err = m.SIP.Start(ctx); err != nil {
 		return fmt.Errorf("%s: sip.listen: %w", m.ConfigPath, err)
