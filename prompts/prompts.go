@@ -39,6 +39,9 @@ var builtinFS embed.FS
 // not change once made, so one may be shared by every call.
 type Set struct {
 	clips map[string]map[string][]media.Frame
+	// origins says where a clip comes from when it is not the built-in
+	// one (origin.go).
+	origins map[string]map[string]Origin
 }
 
 // Builtin returns the embedded prompt set. It is decoded on the first call;
@@ -163,11 +166,32 @@ func (c *clipSource) ReadFrame(f *media.Frame) error {
 // clone returns a copy of s whose maps may be changed; the frames are
 // shared.
 func (s *Set) clone() *Set {
-	c := &Set{clips: make(map[string]map[string][]media.Frame, len(s.clips))}
+	c := &Set{
+		clips:   make(map[string]map[string][]media.Frame, len(s.clips)),
+		origins: make(map[string]map[string]Origin, len(s.origins)),
+	}
 	for lang, clips := range s.clips {
 		c.clips[lang] = maps.Clone(clips)
 	}
+	for lang, origins := range s.origins {
+		c.origins[lang] = maps.Clone(origins)
+	}
 	return c
+}
+
+// put sets one clip of a set being made (a clone) and where it comes from.
+func (s *Set) put(lang, name string, frames []media.Frame, o Origin) {
+	if s.clips[lang] == nil {
+		s.clips[lang] = map[string][]media.Frame{}
+	}
+	s.clips[lang][name] = frames
+	if s.origins == nil {
+		s.origins = map[string]map[string]Origin{}
+	}
+	if s.origins[lang] == nil {
+		s.origins[lang] = map[string]Origin{}
+	}
+	s.origins[lang][name] = o
 }
 
 // Catalogue returns the names every built-in language has: the sentences,
