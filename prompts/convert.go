@@ -139,10 +139,10 @@ func prepare(prompt string, x []float64) ([]float64, error) {
 func (cv *Converter) decode(ctx context.Context, filename string, data []byte) ([]float64, int, error) {
 	switch {
 	case len(data) == 0:
-		return nil, 0, audioErr(ErrEmpty, "the file %s is empty: upload the recording again", quoted(filename))
+		return nil, 0, audioErr(ErrEmpty, "%s is empty: upload the recording again", theFile(filename))
 	case len(data) > MaxUploadBytes:
-		return nil, 0, audioErr(ErrTooLong, "the file %s is %d MB; a prompt's file is at most %d MB (and under %d s): cut it, or export it as MP3",
-			quoted(filename), len(data)>>20, MaxUploadBytes>>20, int(MaxDuration.Seconds()))
+		return nil, 0, audioErr(ErrTooLong, "%s is %d MB; a prompt's file is at most %d MB (and under %d s): cut it, or export it as MP3",
+			theFile(filename), len(data)>>20, MaxUploadBytes>>20, int(MaxDuration.Seconds()))
 	}
 	kind := sniff(data)
 	if kind == "WAV" {
@@ -155,21 +155,22 @@ func (cv *Converter) decode(ctx context.Context, filename string, data []byte) (
 	}
 	if cv == nil || (cv.FFmpeg == "" && cv.Sox == "") {
 		if kind == "" {
-			return nil, 0, audioErr(ErrUnreadable, "the file %s is not a sound file clubline recognizes: upload a WAV, MP3, OGG, FLAC or M4A recording",
-				quoted(filename))
+			return nil, 0, audioErr(ErrUnreadable, "%s is not a sound file clubline recognizes: upload a WAV recording (ffmpeg on the server would also read MP3, OGG, FLAC, M4A…)",
+				theFile(filename))
 		}
-		return nil, 0, audioErr(ErrNeedsTool, "the file %s is %s: clubline reads WAV itself, and other formats with ffmpeg or sox, "+
+		return nil, 0, audioErr(ErrNeedsTool, "%s is %s: clubline reads WAV itself, and other formats with ffmpeg or sox, "+
 			"neither of which is installed on the server: install one (apt-get install -y ffmpeg), or export the recording as WAV and upload that",
-			quoted(filename), kind)
+			theFile(filename), kind)
 	}
 	return cv.viaTool(ctx, kind, filename, data)
 }
 
-func quoted(filename string) string {
+// theFile names an uploaded file in a message: the file "take 2.mp3".
+func theFile(filename string) string {
 	if filename == "" {
-		return "uploaded"
+		return "the uploaded file"
 	}
-	return fmt.Sprintf("%q", filepath.Base(filename))
+	return fmt.Sprintf("the file %q", filepath.Base(filename))
 }
 
 // sniff names the format of data from its first bytes; "" when unknown.
@@ -232,12 +233,12 @@ func (cv *Converter) viaTool(ctx context.Context, kind, filename string, data []
 	}
 	dir, err := os.MkdirTemp("", "clubline-convert-")
 	if err != nil {
-		return nil, 0, fmt.Errorf("converting %s: %w", quoted(filename), err)
+		return nil, 0, fmt.Errorf("converting %s: %w", theFile(filename), err)
 	}
 	defer os.RemoveAll(dir)
 	in, out := filepath.Join(dir, "in."+ext), filepath.Join(dir, "out.wav")
 	if err := os.WriteFile(in, data, 0o600); err != nil {
-		return nil, 0, fmt.Errorf("converting %s: %w", quoted(filename), err)
+		return nil, 0, fmt.Errorf("converting %s: %w", theFile(filename), err)
 	}
 	limit := fmt.Sprint(int(maxInput.Seconds()))
 	tool, args := cv.FFmpeg, []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y",
@@ -262,31 +263,31 @@ func (cv *Converter) viaTool(ctx context.Context, kind, filename string, data []
 			what = "in a format clubline does not recognize"
 		}
 		if tctx.Err() != nil {
-			return nil, 0, audioErr(ErrUnreadable, "the file %s (%s) took more than %s to convert with %s: upload a shorter recording, or a WAV",
-				quoted(filename), what, timeout, name)
+			return nil, 0, audioErr(ErrUnreadable, "%s (%s) took more than %s to convert with %s: upload a shorter recording, or a WAV",
+				theFile(filename), what, timeout, name)
 		}
 		fix := "export the recording as WAV and upload that"
 		if cv.FFmpeg == "" {
 			fix = "install ffmpeg (apt-get install -y ffmpeg), which reads more formats than sox, or " + fix
 		}
-		return nil, 0, audioErr(ErrUnreadable, "the file %s (%s) could not be read by %s (%s): %s",
-			quoted(filename), what, name, stderr.firstLine(err), fix)
+		return nil, 0, audioErr(ErrUnreadable, "%s (%s) could not be read by %s (%s): %s",
+			theFile(filename), what, name, stderr.firstLine(err), fix)
 	}
 	info, err := os.Stat(out)
 	if err != nil {
-		return nil, 0, fmt.Errorf("converting %s: %w", quoted(filename), err)
+		return nil, 0, fmt.Errorf("converting %s: %w", theFile(filename), err)
 	}
 	if info.Size() > MaxUploadBytes {
-		return nil, 0, audioErr(ErrTooLong, "the file %s decodes to more than %d MB of audio: cut it to under %d s",
-			quoted(filename), MaxUploadBytes>>20, int(MaxDuration.Seconds()))
+		return nil, 0, audioErr(ErrTooLong, "%s decodes to more than %d MB of audio: cut it to under %d s",
+			theFile(filename), MaxUploadBytes>>20, int(MaxDuration.Seconds()))
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
-		return nil, 0, fmt.Errorf("converting %s: %w", quoted(filename), err)
+		return nil, 0, fmt.Errorf("converting %s: %w", theFile(filename), err)
 	}
 	x, rate, err := parseWAV(b)
 	if err != nil {
-		return nil, 0, fmt.Errorf("converting %s with %s: %w", quoted(filename), filepath.Base(tool), err)
+		return nil, 0, fmt.Errorf("converting %s with %s: %w", theFile(filename), filepath.Base(tool), err)
 	}
 	return x, rate, nil
 }

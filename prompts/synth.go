@@ -196,14 +196,14 @@ func (sy *Synth) espeak(ctx context.Context, voice, text string) ([]byte, error)
 	out.max = maxSpeech
 	var stderr limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		if tctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("espeak-ng took more than %s", sy.o.Timeout)
-		}
-		return nil, fmt.Errorf("espeak-ng: %s", stderr.firstLine(err))
-	}
-	if out.over {
+	err = cmd.Run()
+	switch {
+	case out.over:
 		return nil, fmt.Errorf("espeak-ng said more than a minute: shorten club.name")
+	case err != nil && tctx.Err() != nil && ctx.Err() == nil:
+		return nil, fmt.Errorf("espeak-ng took more than %s", sy.o.Timeout)
+	case err != nil:
+		return nil, fmt.Errorf("espeak-ng: %s", stderr.firstLine(err))
 	}
 	return out.Bytes(), nil
 }
