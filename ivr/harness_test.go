@@ -75,6 +75,9 @@ type harness struct {
 	create func(path string) (ivr.Recorder, error)
 	// callbacks, when set, runs queued callbacks (ivr.WithCallbacks).
 	callbacks *ivr.Callbacks
+	// recordings, when set, keeps prompts recorded by phone
+	// (ivr.WithRecordings).
+	recordings ivr.PromptRecordings
 }
 
 func newHarness(t *testing.T) *harness {
@@ -145,6 +148,9 @@ func (h *harness) script() *ivr.Script {
 	}
 	if h.callbacks != nil {
 		opts = append(opts, ivr.WithCallbacks(h.callbacks))
+	}
+	if h.recordings != nil {
+		opts = append(opts, ivr.WithRecordings(h.recordings))
 	}
 	return ivr.New(h.opts, fixedSchedule{h.status}, h.prompts, h.store, h.m,
 		slog.New(slog.DiscardHandler), opts...)

@@ -33,6 +33,10 @@ type Inbound struct {
 	To   string // the number dialled (request-URI user), or the trunk's number the call was for
 	// Trunk is the trunk that delivered the call ("" for a direct call).
 	Trunk string
+	// Staff is the staff member whose phone placed the call, once the
+	// registrar authenticated it ("" for any other caller). Only such a
+	// call reaches Options.Studio.
+	Staff string
 	Leg   Leg
 	Log   *slog.Logger // carries the call id; never logs a full number or a digit
 }

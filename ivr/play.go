@@ -47,13 +47,18 @@ func (c *call) play(ph phrase, stop keySet) (rune, error) {
 	if len(ph) == 0 {
 		return 0, nil
 	}
+	return c.playSource(c.source(ph), ph.String(), stop)
+}
+
+// playSource plays src as play plays a phrase; what names it in errors.
+func (c *call) playSource(src media.Source, what string, stop keySet) (rune, error) {
 	if c.gone() {
 		return 0, errEnded
 	}
 	pctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- c.leg.Play(pctx, c.source(ph)) }()
+	go func() { done <- c.leg.Play(pctx, src) }()
 	var key rune
 	digits := c.digits // nil once a key is taken: later keys wait for the next step
 	for {
@@ -63,7 +68,7 @@ func (c *call) play(ph phrase, stop keySet) (rune, error) {
 				return key, errEnded
 			}
 			if err != nil && key == 0 {
-				return 0, failf("playing %s: %v", ph, err)
+				return 0, failf("playing %s: %v", what, err)
 			}
 			return key, nil
 		case k, ok := <-digits:

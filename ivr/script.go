@@ -64,6 +64,9 @@ type Options struct {
 	// Location is the club's time zone, in which a staff phone is told
 	// the day of a caller's earlier message (UTC when nil).
 	Location *time.Location
+	// Studio lets staff with the admin role record the club's prompts by
+	// phone (studio.go), into the recordings given with WithRecordings.
+	Studio StudioOptions
 }
 
 // Group is a staff group and how its queue works.
@@ -95,6 +98,8 @@ type Staff struct {
 	Name      string
 	Extension string // what a transfer names them by ("203"), besides their id
 	Phone     string // an outside number, rung only with Options.Trunk
+	// Admin may record the club's prompts by phone (Options.Studio).
+	Admin bool
 }
 
 // UrgencyOptions say where the urgent line rings.
@@ -208,6 +213,9 @@ type Script struct {
 	callbacks *Callbacks
 	// onMessage is told of messages saved and closed (WithMessageHook).
 	onMessage func(before, after *clubline.Voicemail)
+	// recordings keeps what staff record by phone (WithRecordings); nil:
+	// no recording by phone.
+	recordings PromptRecordings
 
 	groups map[string]*Group
 	staff  map[string]*Staff
@@ -251,6 +259,9 @@ func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Met
 	}
 	if s.o.Callback.Enabled && s.callbacks == nil {
 		s.log.Warn("callbacks are enabled but nothing runs them (ivr.WithCallbacks): none is offered")
+	}
+	if s.o.Studio.Code != "" && s.recordings == nil {
+		s.log.Warn("recording prompts by phone has a code but nowhere to keep them (ivr.WithRecordings): it is refused")
 	}
 	return s
 }
@@ -353,13 +364,18 @@ func randomID() string {
 }
 
 // Run carries one answered call from the greeting to the hang-up and
-// returns when it is over: it hangs up itself unless the caller did, and
+// returns when it is over (a staff member who dialled Options.Studio's
+// code records prompts instead, studio.go): it hangs up itself unless the caller did, and
 // leaves no goroutine behind but a callback the caller asked for, which
 // runs in the script's Callbacks. The call record is written when the
 // call starts and again when it ends (and by its callback).
 func (s *Script) Run(ctx context.Context, in Inbound) {
 	if in.Leg == nil {
 		s.log.Error("call without a leg", "call", in.ID)
+		return
+	}
+	if s.isStudioCall(in) {
+		s.studio(ctx, in)
 		return
 	}
 	c := s.newCall(ctx, in)

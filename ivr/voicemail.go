@@ -111,7 +111,7 @@ func (c *call) record() error {
 		return c.notRecorded(fmt.Errorf("creating voicemail file: %w", err))
 	}
 	sink := newMessageSink(w, vo)
-	why, recErr := c.capture(sink)
+	why, recErr := c.capture(sink, vo)
 	writeErr := sink.err() // capture returns it too when it stopped the sink
 	if closeErr := w.Close(); closeErr != nil && writeErr == nil {
 		writeErr = closeErr
@@ -208,10 +208,10 @@ func (c *call) bye(name string) error {
 
 // capture runs the leg's Record into sink until # is pressed, the sink
 // says stop (silence, max length, write error), the caller hangs up or
-// the call ends. It returns why it stopped, and an error when the leg or
-// the disk failed. Record has returned when capture does.
-func (c *call) capture(sink *messageSink) (string, error) {
-	vo := c.s.o.Voicemail
+// the call ends; vo are the limits the sink was made with. It returns why
+// it stopped, and an error when the leg or the disk failed. Record has
+// returned when capture does.
+func (c *call) capture(sink *messageSink, vo VoicemailOptions) (string, error) {
 	rctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	done := make(chan error, 1)

@@ -58,7 +58,7 @@ func Load(overrideDir string) (*Set, error) {
 			add(dir, "is not a language folder clubline knows: use %s",
 				strings.Join(langDirs(overrideDir, base), " or "))
 		default:
-			problems = append(problems, loadLang(set.clips[name], dir)...)
+			problems = append(problems, loadLang(set, name, dir)...)
 		}
 	}
 	if len(problems) > 0 {
@@ -78,8 +78,8 @@ func langDirs(dir string, base *Set) []string {
 
 func isWAV(name string) bool { return strings.EqualFold(filepath.Ext(name), ".wav") }
 
-// loadLang decodes every clip of one language folder into clips.
-func loadLang(clips map[string][]media.Frame, dir string) []*FileError {
+// loadLang decodes every clip of one language folder into set.
+func loadLang(set *Set, lang, dir string) []*FileError {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return []*FileError{{Path: dir, Err: unreadable(err)}}
@@ -110,7 +110,7 @@ func loadLang(clips map[string][]media.Frame, dir string) []*FileError {
 			var frames []media.Frame
 			frames, err = decodeFile(path)
 			if err == nil {
-				clips[name] = frames
+				set.put(lang, name, frames, Origin{Kind: FromDir, Note: path})
 			}
 		}
 		if err != nil {

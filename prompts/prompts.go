@@ -39,6 +39,9 @@ var builtinFS embed.FS
 // not change once made, so one may be shared by every call.
 type Set struct {
 	clips map[string]map[string][]media.Frame
+	// origins says where a clip comes from when it is not the built-in
+	// one (origin.go).
+	origins map[string]map[string]Origin
 }
 
 // Builtin returns the embedded prompt set. It is decoded on the first call;
@@ -163,16 +166,37 @@ func (c *clipSource) ReadFrame(f *media.Frame) error {
 // clone returns a copy of s whose maps may be changed; the frames are
 // shared.
 func (s *Set) clone() *Set {
-	c := &Set{clips: make(map[string]map[string][]media.Frame, len(s.clips))}
+	c := &Set{
+		clips:   make(map[string]map[string][]media.Frame, len(s.clips)),
+		origins: make(map[string]map[string]Origin, len(s.origins)),
+	}
 	for lang, clips := range s.clips {
 		c.clips[lang] = maps.Clone(clips)
+	}
+	for lang, origins := range s.origins {
+		c.origins[lang] = maps.Clone(origins)
 	}
 	return c
 }
 
+// put sets one clip of a set being made (a clone) and where it comes from.
+func (s *Set) put(lang, name string, frames []media.Frame, o Origin) {
+	if s.clips[lang] == nil {
+		s.clips[lang] = map[string][]media.Frame{}
+	}
+	s.clips[lang][name] = frames
+	if s.origins == nil {
+		s.origins = map[string]map[string]Origin{}
+	}
+	if s.origins[lang] == nil {
+		s.origins[lang] = map[string]Origin{}
+	}
+	s.origins[lang][name] = o
+}
+
 // Catalogue returns the names every built-in language has: the sentences,
 // categories, holidays, days, months, numbers 0 to 59 (and 60, 80, 100),
-// ordinals 1 to 31, keys, and the sounds. Each language also has the
+// ordinals 1 to 31, keys, the sounds, and what recording by phone says. Each language also has the
 // fragments its own word order needs (French hour_0..hour_23, English am
 // and pm, ...), which the functions of compose.go return.
 func Catalogue() []string {
@@ -193,7 +217,13 @@ func Catalogue() []string {
 	for i := 0; i < 10; i++ {
 		names = append(names, "digit_"+strconv.Itoa(i))
 	}
-	return names
+	// Recording by phone: each prompt offered and each language by name.
+	for _, r := range recordables {
+		if r.Phone {
+			names = append(names, "studio_name_"+r.Name)
+		}
+	}
+	return append(names, "studio_lang_"+French, "studio_lang_"+English)
 }
 
 var catalogueWords = []string{
@@ -228,4 +258,8 @@ var catalogueWords = []string{
 	"callback_offer", "callback_number", "callback_confirm", "callback_refused",
 	"callback_noted", "callback_hello", "callback_staff", "callback_staff_dialing",
 	"callback_no_answer", "callback_retry",
+	// recording prompts by phone
+	"studio_welcome", "studio_item", "studio_choose", "studio_record",
+	"studio_playback", "studio_review", "studio_saved", "studio_not_heard",
+	"studio_too_long", "studio_not_saved", "studio_done", "studio_denied",
 }
