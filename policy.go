@@ -46,6 +46,10 @@ const (
 	DefaultSilenceLevel = 200
 )
 
+// DefaultRecordCode is what a staff member with the admin role dials to
+// record the club's prompts by phone (prompts.record_code).
+const DefaultRecordCode = "*77"
+
 // Notifications (notify in docs/config.md).
 const (
 	// DefaultRemindBefore: a message's owners are reminded this long

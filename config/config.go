@@ -61,7 +61,14 @@ type Club struct {
 	// LanguageKey is the key that switches to the next language during
 	// the greeting; empty when there is only one language.
 	LanguageKey string
+	// Article is the French article said before the name ("le Club…"):
+	// one of Articles; "auto" reads it from the name.
+	Article string
 }
+
+// Articles are the values of club.article (prompts.Articles, which says
+// each; a test of cmd keeps the two lists equal).
+var Articles = []string{"auto", "le", "la", "l'", "les", "none"}
 
 // SIP is what the SIP server listens on and answers.
 type SIP struct {
@@ -218,9 +225,11 @@ type HTTP struct {
 	PublicURL string
 }
 
-// Prompts is where admins put WAVs that replace built-in prompts.
+// Prompts is where admins put WAVs that replace built-in prompts, and
+// the code staff with the admin role dial to record them by phone.
 type Prompts struct {
-	Dir string // <dir>/<lang>/<name>.wav; empty: built-in prompts only
+	Dir        string // <dir>/<lang>/<name>.wav; empty: built-in prompts only
+	RecordCode string // "*77"; "": no recording by phone
 }
 
 // Group is a staff group a route can name, and its queue.
@@ -266,7 +275,8 @@ func Default() *Config {
 		opts = append(opts, MenuOption{Key: key, Category: c, Route: route})
 	}
 	return &Config{
-		Club: Club{Timezone: defaultTimezone, Location: loc, Languages: []string{"fr", "en"}, LanguageKey: "8"},
+		Club:    Club{Timezone: defaultTimezone, Location: loc, Languages: []string{"fr", "en"}, LanguageKey: "8", Article: "auto"},
+		Prompts: Prompts{RecordCode: clubline.DefaultRecordCode},
 		SIP: SIP{
 			Listen:     []Listener{{"udp", "0.0.0.0:5060"}, {"tcp", "0.0.0.0:5060"}},
 			RTPPorts:   PortRange{10000, 10999},
@@ -398,7 +408,7 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 		case "http":
 			d.http(v, &c.HTTP)
 		case "prompts":
-			d.fields(v, "prompts", "prompts", func(_ string, _, v *yaml.Node) { d.str(v, "prompts.dir", &c.Prompts.Dir) })
+			d.prompts(v, &c.Prompts)
 		case "groups":
 			x.groupsLine = k.Line
 			c.Groups = d.groups(v)

@@ -16,7 +16,7 @@ import (
 // items of a list. It drives strict decoding and the "did you mean" hints.
 var schema = map[string][]string{
 	"":                 {"club", "sip", "hours", "menu", "voicemail", "retention", "store", "http", "prompts", "groups", "staff", "on_call", "urgency", "trunks", "callback"},
-	"club":             {"name", "timezone", "languages", "language_key"},
+	"club":             {"name", "timezone", "languages", "language_key", "article"},
 	"sip":              {"listen", "public_address", "rtp_ports", "rtp_timeout", "numbers", "max_calls", "drain_timeout", "realm", "digest_algorithms", "limits", "allow_from", "tls", "stun"},
 	"sip.tls":          {"cert_file", "key_file"},
 	"sip.limits":       {"window", "invites", "options", "other", "block_for", "trusted", "registers", "wrong_passwords", "wrong_password_every", "tcp_idle_timeout", "tcp_per_source", "awaiting_ack", "awaiting_ack_per_source"},
@@ -29,7 +29,7 @@ var schema = map[string][]string{
 	"retention":        {"calls", "voicemail"},
 	"store":            {"redis_url", "key_prefix", "data_dir"},
 	"http":             {"listen"},
-	"prompts":          {"dir"},
+	"prompts":          {"dir", "record_code"},
 	"groups[]":         {"id"}, // and the queue keys, see people.go
 	"callback":         {"enabled", "key", "attempts", "retry_after", "allowed", "denied"},
 }

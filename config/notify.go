@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -412,4 +413,26 @@ func loopbackListen(hostPort string) bool {
 	}
 	h := strings.Trim(hostPort[:i], "[]")
 	return isLoopbackHost(h)
+}
+
+var recordCodePattern = regexp.MustCompile(`^[0-9*#]{2,8}$`)
+
+// prompts reads the prompts section.
+func (d *decoder) prompts(n *yaml.Node, p *Prompts) {
+	d.fields(n, "prompts", "prompts", func(key string, k, v *yaml.Node) {
+		switch key {
+		case "dir":
+			d.str(v, "prompts.dir", &p.Dir)
+		case "record_code":
+			var s string
+			d.str(v, "prompts.record_code", &s)
+			s = strings.TrimSpace(s)
+			if s != "" && !recordCodePattern.MatchString(s) || s != "" && !strings.ContainsAny(s, "*#") {
+				d.add(v, "prompts.record_code", fmt.Sprintf("%q is not a code a phone dials", s),
+					`write 2 to 8 of 0-9, * and #, with a * or #, in quotes, e.g. "*77"; or "" for no recording by phone`)
+				return
+			}
+			p.RecordCode = s
+		}
+	})
 }

@@ -69,6 +69,10 @@ func (d *decoder) club(n *yaml.Node, c *Club, x *crossRefs) {
 			if ok {
 				c.Languages = vals
 			}
+		case "article":
+			if s, ok := d.oneOf(v, "club.article", Articles); ok {
+				c.Article = s
+			}
 		case "language_key":
 			x.languageKey = resolve(v)
 			s, ok := d.scalar(v, p)

@@ -69,6 +69,7 @@ type call struct {
 	id       string
 	from, to string
 	trunk    string // the trunk that delivered the call, if any
+	staff    string // the staff member whose phone authenticated the INVITE, if any
 	started  time.Time
 	inviteTx sipmsg.ServerTransaction
 	invite   *sipmsg.Request  // the INVITE, with our To tag
@@ -92,7 +93,7 @@ func newCall(s *Server, id string, dlg *dialog, tx sipmsg.ServerTransaction, ms 
 }
 
 func (c *call) inbound() ivr.Inbound {
-	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, Leg: c, Log: c.log}
+	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, Staff: c.staff, Leg: c, Log: c.log}
 }
 
 // run supervises the call from the 200 OK to the end: it waits for the ACK,

@@ -55,6 +55,7 @@ type attempt struct {
 	from, to string
 	src      string // source IP address
 	trunk    string // the trunk that delivered the call, if any
+	staff    string // the staff member whose phone authenticated the INVITE, if any
 	log      *slog.Logger
 }
 
@@ -92,6 +93,14 @@ func (s *Server) answer(a *attempt) {
 	releaseChannel := func() {}
 	if tr != nil {
 		if releaseChannel, r = s.trunks.take(a, tr); r != nil {
+			a.reject(r)
+			return
+		}
+	} else if code, ok := s.staffCode(a.to); ok {
+		a.to = code
+		if r, challenged := s.trunks.staffOnly(a); challenged {
+			return
+		} else if r != nil {
 			a.reject(r)
 			return
 		}
@@ -216,6 +225,7 @@ func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, port ui
 	}
 	c := newCall(s, a.id, newUASDialog(invite, localTag, end), a.tx, ms, a.log)
 	c.from, c.to, c.trunk, c.started, c.invite, c.timer = a.from, a.to, a.trunk, a.started, invite, st
+	c.staff = a.staff
 	c.peerUpdate = sipx.HasToken(invite, "Allow", "update")
 	c.ackChan(invite.CSeq().SeqNo) // before the 200 OK: the ACK may beat the supervisor
 

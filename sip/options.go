@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,10 @@ type Options struct {
 	// match ignoring separators, and a national number matches its E.164
 	// form ("5145550101" and "+15145550101"). Empty answers every number.
 	Numbers []string
+	// StaffCodes are request-URI users answered only for a staff phone
+	// that answers a digest challenge on the INVITE ("*77": recording the
+	// club's prompts); for anyone else they are unknown numbers (404).
+	StaffCodes []string
 	// MaxCalls is the number of calls handled at once; beyond it INVITEs get
 	// 503 with Retry-After. Zero: no limit.
 	MaxCalls int
@@ -307,4 +312,13 @@ func (s numberSet) accepts(user string) bool {
 		}
 	}
 	return false
+}
+
+// staffCode returns the staff code a request-URI user is, unescaped (a
+// phone may send "*77" as "%2A77"); ok is false for any other user.
+func (s *Server) staffCode(user string) (code string, ok bool) {
+	if u, err := url.PathUnescape(user); err == nil {
+		user = u
+	}
+	return user, user != "" && slices.Contains(s.o.StaffCodes, user)
 }

@@ -111,9 +111,35 @@ func (s *trunkSide) admit(a *attempt) (tr *trunk.Trunk, r *rejection, challenged
 			return nil, nil, true
 		}
 		a.log = a.log.With("staff", staff)
+		a.staff = staff
 		return nil, nil, false
 	}
 	return nil, rejectForbidden("not from a trunk, allow_from or a staff phone"), false
+}
+
+// staffOnly admits a call to a staff code (Options.StaffCodes) only from
+// a staff phone whose INVITE answers a digest challenge; to anyone else
+// the code is an unknown number, so a stranger learns nothing of it.
+func (s *trunkSide) staffOnly(a *attempt) (r *rejection, challenged bool) {
+	if a.staff != "" {
+		return nil, false
+	}
+	reg := s.o.Registrar
+	ip, err := netip.ParseAddr(a.src)
+	if reg == nil || err != nil || !reg.IsPhoneAddress(ip.Unmap()) {
+		return rejectUnknownNumber(a.to), false
+	}
+	staff, res := reg.Authenticate(a.req)
+	if res != nil {
+		if res.StatusCode == sipmsg.StatusForbidden {
+			return rejectUnknownNumber(a.to), false
+		}
+		s.respond(a.tx, res)
+		return nil, true
+	}
+	a.log = a.log.With("staff", staff)
+	a.staff = staff
+	return nil, false
 }
 
 // admitSubscriber decides whether a new SUBSCRIBE's source may even try

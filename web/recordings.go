@@ -11,9 +11,9 @@ import (
 	"github.com/clubline/clubline/audit"
 )
 
-// maxUpload bounds an uploaded recording: 30 s of CD-quality stereo WAV
-// is 5 MB; an MP3 of a greeting is far less.
-const maxUpload = 20 << 20
+// maxUpload bounds an uploaded recording: 30 s of studio-quality stereo
+// WAV (96 kHz, 24-bit) is 17 MB; an MP3 of a greeting far less.
+const maxUpload = 64 << 20
 
 func (s *Server) recordings(w http.ResponseWriter, r *http.Request, a *access) {
 	if s.o.Recordings == nil {
@@ -65,7 +65,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, a *access) {
 	if err := s.o.Recordings.Upload(r.Context(), lang, name, a.user.ID, body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "the file is over 20 MB: a greeting needs less than 30 seconds of audio")
+			writeError(w, http.StatusRequestEntityTooLarge, "the file is over 64 MB: a prompt needs less than 30 seconds of audio")
 			return
 		}
 		writeError(w, http.StatusBadRequest, err.Error())

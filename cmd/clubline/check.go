@@ -117,6 +117,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	printPeople(stdout, *path, c, now)
 	fmt.Fprintln(stdout)
 	printTrunks(stdout, c) // trunks.go
+	fmt.Fprintln(stdout)
+	printPrompts(stdout, c) // recordings.go
 	return 0
 }
 

@@ -327,8 +327,3 @@ func (l *line) awaitMetricWithin(sample string, want float64, within time.Durati
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// slogTo is a debug logger writing to w.
-func slogTo(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}

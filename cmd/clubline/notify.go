@@ -29,7 +29,7 @@ const followUpEvery = time.Minute
 // when neither is set.
 func (m *Main) newOutbox(cfg *config.Config) (*notify.Outbox, error) {
 	n := cfg.Notify
-	opts := notify.Options{
+	opts := notify.OutboxOptions{
 		Dir:    filepath.Join(cfg.Store.DataDir, "outbox"),
 		Logger: m.Logger,
 		Now:    m.Now,
@@ -64,7 +64,7 @@ func (m *Main) newOutbox(cfg *config.Config) (*notify.Outbox, error) {
 	if opts.Email == nil && opts.Webhook == nil {
 		return nil, nil
 	}
-	return notify.New(opts)
+	return notify.NewOutbox(opts)
 }
 
 // recipient is one person told of a message.

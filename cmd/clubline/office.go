@@ -67,9 +67,8 @@ func (m *Main) setOverride(ctx context.Context, mode, by string) error {
 		return err
 	}
 	m.override.Store(&o)
-	cfg := m.current.Load()
-	writeMirror(overrideMirror(cfg), string(b))
-	m.script.Store(m.newScript(cfg, m.prompts.Load()))
+	writeMirror(overrideMirror(m.current.Load()), string(b))
+	m.rebuild()
 	m.Logger.Info("override switched on the web page: new calls follow it", "mode", mode, "by", by)
 	return nil
 }

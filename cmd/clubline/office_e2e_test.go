@@ -1,19 +1,19 @@
 package main
 
 import (
-	"crypto/md5"
-	"fmt"
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +63,7 @@ func startOffice(t *testing.T, at time.Time, sink *smtpsink.Sink, logs io.Writer
 	}
 	return startLineIn(t, dir, path, at, func(m *Main) {
 		if logs != nil {
-			m.Logger = slogTo(logs)
+			m.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 	})
 }
@@ -373,22 +373,4 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// syncBuffer is a log sink safe for the line's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/metrics"
+	"github.com/clubline/clubline/notify"
 	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/sip"
@@ -72,7 +73,10 @@ type Main struct {
 	script           atomic.Pointer[ivr.Script]    // the snapshot new calls take
 	current          atomic.Pointer[config.Config] // the config in force (the retention purge reads it)
 	retentionChanged chan struct{}                 // cap 1: a reload changed the retention limits
-	prompts          atomic.Pointer[prompts.Set]   // the prompt set in force
+	prompts          atomic.Pointer[prompts.Set]   // the prompts in force but the club's recordings (recordings.go)
+	synth            *prompts.Synth                // says the club-naming prompts for club.name
+	recs             *prompts.Recordings           // the club's own recordings
+	rebuildMu        sync.Mutex                    // one rebuild of the script at a time: reload, recording, override
 	override         atomic.Pointer[overrideState] // the web page's switch (office.go); nil: never set
 	users            atomic.Pointer[map[string]web.User]
 	outbox           *notify.Outbox       // e-mails and the webhook (notify.go); nil when neither is configured
@@ -133,7 +137,10 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	m.recoverVoicemails(ctx, cfg) // before any call records, and before the count
 	m.countFollowUps(ctx)
 	m.loadOverride(ctx, cfg)
-	m.prompts.Store(set)
+	if err = m.openRecordings(cfg); err != nil {
+		return fmt.Errorf("%s: %w", m.ConfigPath, err)
+	}
+	m.prompts.Store(m.basePrompts(cfg, set))
 	users := m.webUsers(cfg)
 	m.users.Store(&users)
 	if m.Audit, err = audit.Open(filepath.Join(cfg.Store.DataDir, "audit.jsonl")); err != nil {
@@ -178,6 +185,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		RTPPortMax:     cfg.SIP.RTPPorts.Max,
 		RTPTimeout:     cfg.SIP.RTPTimeout,
 		Numbers:        cfg.AnsweredNumbers(),
+		StaffCodes:     staffCodes(cfg),
 		Trunks:         trunks,
 		AllowFrom:      cfg.SIP.AllowFrom,
 		TrunkTiming:    m.TrunkTiming,
@@ -214,7 +222,8 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: sip: %w", m.ConfigPath, err)
 	}
-	m.script.Store(m.newScript(cfg, set))
+	m.script.Store(m.newScript(cfg, m.composed()))
+	m.warnClub(cfg)
 	m.mwi = func(staff []string) { m.SIP.MailboxChanged(staff...) }
 	m.countRegistered()
 	if err = m.SIP.Start(ctx); err != nil {
@@ -230,6 +239,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		SetOverride: m.setOverride,
 		Changed:     m.messageChanged,
 		Privacy:     officePrivacy{m},
+		Recordings:  webRecordings{m},
 		Language:    cfg.Club.Languages[0],
 		Location:    cfg.Club.Location,
 		Secure:      cfg.HTTP.TLS.CertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
@@ -272,6 +282,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	go func() {
 		defer m.wg.Done()
 		m.runFollowUps(wctx)
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.watchRecordings(wctx)
 	}()
 	if m.outbox != nil {
 		m.wg.Add(1)
@@ -377,11 +392,16 @@ func (m *Main) apply(cfg *config.Config) {
 		return
 	}
 	m.saveLastGood(data)
-	m.prompts.Store(set)
+	base := m.basePrompts(cfg, set)
 	users := m.webUsers(cfg)
 	m.users.Store(&users)
-	m.script.Store(m.newScript(cfg, set))
-	m.retentionApplied(m.current.Swap(cfg), cfg)
+	m.rebuildMu.Lock()
+	m.prompts.Store(base)
+	m.script.Store(m.newScript(cfg, m.composed()))
+	old := m.current.Swap(cfg)
+	m.rebuildMu.Unlock()
+	m.warnClub(cfg)
+	m.retentionApplied(old, cfg)
 	m.Metrics.ConfigReloaded(true)
 	m.Metrics.ConfigLoaded.SetToCurrentTime()
 	for _, what := range restartNeeded(m.Config, cfg) {
@@ -428,8 +448,9 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 	}
 	m.Metrics.Groups(ids...)
 	for _, s := range cfg.Staff {
-		opts.Staff = append(opts.Staff, ivr.Staff{ID: s.ID, Name: s.Name, Extension: s.Extension, Phone: s.Phone})
+		opts.Staff = append(opts.Staff, ivr.Staff{ID: s.ID, Name: s.Name, Extension: s.Extension, Phone: s.Phone, Admin: s.Admin()})
 	}
+	opts.Studio = ivr.StudioOptions{Code: cfg.Prompts.RecordCode}
 	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback,
 		RingTimeout: cfg.Urgency.RingTimeout}
 	opts.Trunk = len(cfg.Trunks) > 0
@@ -631,7 +652,7 @@ func (m *Main) countRegistered() {
 // clock, the queues, the dialer and where staff phones are found.
 func (m *Main) scriptOptions() []ivr.Option {
 	opts := []ivr.Option{ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithCallbacks(m.callbacks), ivr.WithDialer(m.SIP.Dialer()),
-		ivr.WithMessageHook(m.onMessage)}
+		ivr.WithMessageHook(m.onMessage), ivr.WithRecordings(m.recs)}
 	if m.Registrar != nil {
 		opts = append(opts, ivr.WithPhones(m.Registrar))
 	}
