@@ -23,6 +23,9 @@ var words = map[string]map[string]string{
 		"wrong_login": "Identifiant ou mot de passe incorrect.", "language": "English", "notes": "Notes", "status": "État",
 		"answered": "répondu", "voicemail": "message", "abandoned": "raccroché", "rejected": "refusé", "failed": "échec",
 		"followed_by": "suivi", "admin_only": "Réservé aux administrateurs.", "audit": "Journal d'accès",
+		"category_registrations": "Inscriptions", "category_programs": "Programmes", "category_schedules": "Horaires et tournois",
+		"category_equipment": "Équipement", "category_coaching": "Entraîneurs", "category_sponsors": "Commandites",
+		"category_development": "Développement", "category_urgent": "Urgence", "category_message": "Message",
 	},
 	"en": {
 		"title": "Club line", "now": "Now", "messages": "Messages", "calls": "Calls", "recordings": "Recordings",
@@ -44,7 +47,22 @@ var words = map[string]map[string]string{
 		"wrong_login": "Wrong staff id or password.", "language": "Français", "notes": "Notes", "status": "Status",
 		"answered": "answered", "voicemail": "message", "abandoned": "hung up", "rejected": "refused", "failed": "failed",
 		"followed_by": "followed up", "admin_only": "Admins only.", "audit": "Access log",
+		"category_registrations": "Registrations", "category_programs": "Programs", "category_schedules": "Schedules and tournaments",
+		"category_equipment": "Equipment", "category_coaching": "Coaching", "category_sponsors": "Sponsors",
+		"category_development": "Development", "category_urgent": "Urgent", "category_message": "Message",
 	},
+}
+
+// category is a call's category as the page shows it: the built-in ones
+// translated, a club's own as written.
+func category(lang, c string) string {
+	if c == "" {
+		return ""
+	}
+	if w := word(lang, "category_"+c); w != "category_"+c {
+		return w
+	}
+	return c
 }
 
 func word(lang, key string) string {

@@ -18,7 +18,8 @@ import (
 var assets embed.FS
 
 var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"t": word,
+	"t":   word,
+	"cat": category,
 	"clock": func(t time.Time, loc *time.Location) string {
 		if t.IsZero() {
 			return ""

@@ -50,7 +50,7 @@ func TestBrowserOffice(t *testing.T) {
 	shots := artifacts(t)
 	shot := func(name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: a PNG
 			if err != nil {
 				return err
 			}

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clubline/clubline/config"
+	"github.com/clubline/clubline/prompts"
 )
 
 const exampleConfig = "../../config/example.yaml"
@@ -219,4 +223,11 @@ func lineOf(t *testing.T, path, text string) int {
 	}
 	t.Fatalf("%s holds no %q", path, text)
 	return 0
+}
+
+// club.article takes the articles the prompts know how to say.
+func TestArticlesAgree(t *testing.T) {
+	if !slices.Equal(config.Articles, prompts.Articles) {
+		t.Errorf("config.Articles %v, prompts.Articles %v", config.Articles, prompts.Articles)
+	}
 }

@@ -151,6 +151,9 @@ func (m *Main) officeStatus(ctx context.Context) (web.Status, error) {
 		out.NextChange, out.Next = &t, "opens"
 	}
 	if o := m.override.Load(); o != nil {
+		if o.Mode != web.ModeAuto {
+			out.Why = strings.Replace(out.Why, "until hours.override is back to auto", "until an admin sets the override back to automatic", 1)
+		}
 		out.Override = web.Override{Mode: o.Mode, By: o.By}
 		if !o.At.IsZero() {
 			t := o.At

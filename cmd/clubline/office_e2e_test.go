@@ -198,7 +198,7 @@ func TestOfficeMailServerDownLosesNothing(t *testing.T) {
 	sink.Refuse(true)
 	l := startOffice(t, openTuesday, sink, nil)
 	c := l.dial(softphone.Options{})
-	l.leaveMessage(c, time.Second)
+	l.leaveMessage(c, 2*time.Second)
 	_ = c.Hangup(context.Background())
 	deadline := time.Now().Add(20 * time.Second)
 	for sink.Tries() == 0 && time.Now().Before(deadline) {
@@ -255,7 +255,7 @@ func TestOfficePrivacyExportErase(t *testing.T) {
 	l := startOffice(t, openTuesday, sink, &logs)
 	for _, from := range []string{"+15145550101", "+14505550177"} {
 		c := l.dial(softphone.Options{From: from})
-		l.leaveMessage(c, time.Second)
+		l.leaveMessage(c, 2*time.Second)
 		_ = c.Hangup(context.Background())
 	}
 	l.awaitMetric("clubline_followups_open", 2)
@@ -347,7 +347,7 @@ func TestOfficeMessageLight(t *testing.T) {
 		t.Fatalf("the light at first: %+v %v, want off", s, err)
 	}
 	c := l.dial(softphone.Options{})
-	l.leaveMessage(c, time.Second) // a message of no group: every staff member's light
+	l.leaveMessage(c, 2*time.Second) // a message of no group: every staff member's light
 	_ = c.Hangup(ctx)
 	on, err := phone.WaitSummary(ctx, func(s softphone.MessageSummary) bool { return s.Waiting })
 	if err != nil || on.New != 1 {

@@ -230,6 +230,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("%s: sip.listen: %w", m.ConfigPath, err)
 	}
 	cleanups = append(cleanups, func() { m.SIP.Close() })
+	m.mailboxChanged(cfg, &clubline.Voicemail{}) // phones whose registrations were restored learn the state
 
 	m.Web = web.New(web.Options{
 		Store:       m.Store,
@@ -292,7 +293,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			if err := m.outbox.Run(wctx); err != nil && !errors.Is(err, notify.ErrClosed) {
+			if err := m.outbox.Run(wctx); err != nil && !errors.Is(err, notify.ErrClosed) && !errors.Is(err, context.Canceled) {
 				m.Logger.Error("notifications stopped: messages are kept in the outbox until restart", "err", err)
 			}
 		}()
@@ -401,6 +402,7 @@ func (m *Main) apply(cfg *config.Config) {
 	old := m.current.Swap(cfg)
 	m.rebuildMu.Unlock()
 	m.warnClub(cfg)
+	m.mailboxChanged(cfg, &clubline.Voicemail{}) // the groups may have changed
 	m.retentionApplied(old, cfg)
 	m.Metrics.ConfigReloaded(true)
 	m.Metrics.ConfigLoaded.SetToCurrentTime()
