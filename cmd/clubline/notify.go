@@ -304,3 +304,12 @@ func (m *Main) mailbox(ctx context.Context, staff string) (open, urgent int, err
 	}
 	return open, urgent, nil
 }
+
+// mailboxSource is the SIP server's Mailbox: nil without a registrar
+// (no staff phone to light).
+func (m *Main) mailboxSource() func(ctx context.Context, staff string) (int, int, error) {
+	if m.Registrar == nil {
+		return nil
+	}
+	return m.mailbox
+}

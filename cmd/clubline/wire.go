@@ -203,7 +203,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		},
 		Logger:    m.Logger,
 		Registrar: m.Registrar,
-		Mailbox:   m.mailbox,
+		Mailbox:   m.mailboxSource(),
 		UnsolicitedMWI: func(staff string) bool {
 			for _, s := range m.current.Load().Staff {
 				if s.ID == staff {
@@ -224,7 +224,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	}
 	m.script.Store(m.newScript(cfg, m.composed()))
 	m.warnClub(cfg)
-	m.mwi = func(staff []string) { m.SIP.MailboxChanged(staff...) }
+	if m.Registrar != nil {
+		m.mwi = func(staff []string) { m.SIP.MailboxChanged(staff...) }
+	}
 	m.countRegistered()
 	if err = m.SIP.Start(ctx); err != nil {
 		return fmt.Errorf("%s: sip.listen: %w", m.ConfigPath, err)
