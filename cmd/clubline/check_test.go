@@ -231,3 +231,36 @@ func TestArticlesAgree(t *testing.T) {
 		t.Errorf("config.Articles %v, prompts.Articles %v", config.Articles, prompts.Articles)
 	}
 }
+
+// The greeting must say the club's name: another club's line warns when
+// the greeting in use is the built-in one (no espeak-ng to say the name,
+// no recording), and says where each club-naming prompt comes from.
+func TestCheckGreetingNamesTheClub(t *testing.T) {
+	data, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "brossard.yaml")
+	text := strings.Replace(string(data), "name: Club de Soccer Roussillon", "name: Club de Soccer Brossard", 1)
+	text = strings.Replace(text, "data_dir: data", "data_dir: "+filepath.Join(dir, "data"), 1)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", t.TempDir()) // no espeak-ng
+	code, out, errOut := check(t, "--config", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"  fr/greeting: built-in: says Club de Soccer Roussillon\n",
+		"en/greeting say 'Club de Soccer Roussillon' but club.name is 'Club de Soccer Brossard': record your greeting by phone (*77) or on the Recordings page",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Error("check wrote into the data folder")
+	}
+}

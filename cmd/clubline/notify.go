@@ -227,7 +227,11 @@ func mailboxStaff(cfg *config.Config, v *clubline.Voicemail) []string {
 // the owners of a message due within notify.remind_before, an escalation
 // for one overdue, and the overdue gauge.
 func (m *Main) runFollowUps(ctx context.Context) {
-	t := time.NewTicker(followUpEvery)
+	every := followUpEvery
+	if m.FollowUpEvery > 0 {
+		every = m.FollowUpEvery
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		m.checkFollowUps(ctx)

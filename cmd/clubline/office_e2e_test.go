@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -373,4 +375,41 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// raw posts body as is (an upload).
+func (a *apiClient) raw(method, path string, body []byte) int {
+	a.t.Helper()
+	req, _ := http.NewRequest(method, a.base+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("X-CSRF-Token", a.csrf)
+	res, err := a.c.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
+// stereoTone is a 16-bit stereo WAV at rate of a tone at hz.
+func stereoTone(t *testing.T, rate int, hz float64, d time.Duration) []byte {
+	t.Helper()
+	n := int(d.Seconds() * float64(rate))
+	var data bytes.Buffer
+	for i := range n {
+		v := int16(12000 * math.Sin(2*math.Pi*hz*float64(i)/float64(rate)))
+		_ = binary.Write(&data, binary.LittleEndian, [2]int16{v, v})
+	}
+	var b bytes.Buffer
+	b.WriteString("RIFF")
+	_ = binary.Write(&b, binary.LittleEndian, uint32(36+data.Len()))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(2), uint32(rate), uint32(rate * 4), uint16(4), uint16(16)} {
+		_ = binary.Write(&b, binary.LittleEndian, v)
+	}
+	b.WriteString("data")
+	_ = binary.Write(&b, binary.LittleEndian, uint32(data.Len()))
+	b.Write(data.Bytes())
+	return b.Bytes()
 }

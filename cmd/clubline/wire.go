@@ -51,6 +51,9 @@ type Main struct {
 	TuneRegistrar func(*registrar.Options)
 	// TrunkTiming, when set, shortens the trunks' retries (tests).
 	TrunkTiming trunk.Timing
+	// FollowUpEvery, when set, is how often the open follow-ups are looked
+	// at for reminders and escalations (default a minute; tests shorten it).
+	FollowUpEvery time.Duration
 
 	// Set by Start.
 	Config   *config.Config // the config in force at start-up
