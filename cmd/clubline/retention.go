@@ -111,6 +111,12 @@ func (m *Main) runRetention(ctx context.Context) {
 			last = &r
 		}
 		purge(ctx, m.Store, m.Now(), r, m.current.Load().Voicemail.Dir, m.Metrics, m.Logger)
+		if r.Calls > 0 && m.Audit != nil {
+			// The audit log lives as long as the calls it traces.
+			if _, err := m.Audit.DeleteBefore(m.Now().Add(-r.Calls)); err != nil {
+				m.Logger.Error("retention: could not delete the old audit entries; the next pass tries again", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
