@@ -39,6 +39,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/metrics"
 	"github.com/clubline/clubline/routing"
 )
@@ -200,23 +201,6 @@ func e164(s string) (string, bool) {
 	return "", false
 }
 
-// maskNumber hides the middle of a number for a trace, as the sip package
-// masks numbers in its logs: "+15145550199" → "+1514***0199".
-func maskNumber(s string) string {
-	plus, digits := "", s
-	if strings.HasPrefix(s, "+") {
-		plus, digits = "+", s[1:]
-	}
-	switch n := len(digits); {
-	case n >= 9:
-		return plus + digits[:4] + "***" + digits[n-4:]
-	case n > 4:
-		return plus + "***" + digits[n-2:]
-	default:
-		return plus + "***"
-	}
-}
-
 // numberClips says a number digit by digit: a North American one without
 // its +1 ("5 1 4 5 5 5 0 1 9 9"), any other with its country code.
 func numberClips(lang, e164 string) []string {
@@ -329,7 +313,7 @@ func (c *call) chooseCallback(g *Group, t *routing.Ticket, number string) (strin
 			}
 			failures++
 			if ok {
-				c.trace("%s: callback number refused (%s)", g.ID, maskNumber(n))
+				c.trace("%s: callback number refused (%s)", g.ID, clubline.MaskNumber(n))
 			} else {
 				c.trace("%s: callback number refused (not a number)", g.ID)
 			}
@@ -372,7 +356,7 @@ func (c *call) typedNumber(pressed ...rune) (string, error) {
 // goodbye; the call then ends, and Run starts the callback.
 func (c *call) callbackConfirmed(g *Group, t *routing.Ticket, number string) error {
 	c.cb = &pendingCallback{group: g, ticket: t, number: number, reserved: c.s.callbacks.reserve()}
-	c.trace("%s: callback asked at %s", g.ID, maskNumber(number))
+	c.trace("%s: callback asked at %s", g.ID, clubline.MaskNumber(number))
 	c.log.Info("callback asked", "group", g.ID)
 	_, err := c.play(c.clips("callback_noted"), noKeys)
 	return err

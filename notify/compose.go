@@ -307,17 +307,9 @@ func splitNumber(s string) (plus bool, digits string) {
 	return plus, digits
 }
 
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
+// isDigits reports whether s is digits only (what splitNumber left of
+// a number).
+func isDigits(s string) bool { return s != "" && clubline.Digits(s) == s }
 
 // sameNumber reports whether a and b are the same phone number, whatever
 // the separators, and with or without North America's country code 1
