@@ -133,7 +133,6 @@ type Note struct {
 // clubline_followups_closed_total).
 const (
 	FollowUpClosedWeb      = "web"         // marked done on the web page or the API
-	FollowUpClosedPhone    = "phone"       // by a key on the staff phone during a call with the caller
 	FollowUpClosedCallback = "called_back" // the caller got through to a person on a later call
 )
 

@@ -146,9 +146,13 @@ func (d *decoder) smtp(n *yaml.Node, s *SMTP) {
 		d.add(n, "notify.smtp.from", "missing", `write the sender, e.g. "Club de Soccer Roussillon <ligne@club.example>"`)
 	}
 	if s.Port == 0 {
-		s.Port = clubline.DefaultSMTPPort
-		if s.TLS == SMTPTLSImplicit {
+		switch s.TLS {
+		case SMTPTLSImplicit:
 			s.Port = 465
+		case SMTPTLSNone:
+			s.Port = 25
+		default:
+			s.Port = clubline.DefaultSMTPPort
 		}
 	}
 	if s.TLS == "" {
@@ -157,9 +161,9 @@ func (d *decoder) smtp(n *yaml.Node, s *SMTP) {
 			s.TLS = SMTPTLSImplicit
 		}
 	}
-	if s.TLS == SMTPTLSNone && s.PasswordEnv != "" && !isLoopbackHost(s.Host) {
-		d.add(n, "notify.smtp.tls", "none would send the SMTP password in clear over the network",
-			"write tls: starttls (port 587) or tls: implicit (port 465)")
+	if s.TLS == SMTPTLSNone && (s.PasswordEnv != "" || s.Username != "") {
+		d.add(n, "notify.smtp.tls", "none would send the SMTP password in clear",
+			"write tls: starttls (port 587) or tls: implicit (port 465); tls: none is for a relay that takes mail without a login")
 	}
 	if s.Username != "" && s.PasswordEnv == "" {
 		d.add(n, "notify.smtp.password_env", "missing: a username is given without a password", "add password_env: CLUBLINE_SMTP_PASSWORD")
@@ -328,10 +332,10 @@ func (d *decoder) checkRecipients(c *Config) {
 			}
 		}
 	}
-	if c.Notify.SMTP.Host == "" && c.Notify.Webhook.URL == "" {
+	if c.Notify.SMTP.Host == "" {
 		for _, r := range d.people.recipients {
 			if len(r.nodes) > 0 {
-				d.add(r.nodes[0], r.key, "people are listed to be told of messages, but notify has no smtp server or webhook",
+				d.add(r.nodes[0], r.key, "people are listed to be e-mailed of messages, but notify has no smtp server",
 					"add notify: { smtp: { host: smtp.example.org, from: ligne@club.example, username: …, password_env: CLUBLINE_SMTP_PASSWORD } }")
 				break
 			}

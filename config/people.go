@@ -351,6 +351,9 @@ func (d *decoder) staff(n *yaml.Node, algorithms []string, own map[string]string
 				bad(v, req.key, "missing", req.fix)
 			}
 		}
+		if s.WebPasswordEnv != "" && s.WebPasswordHash != "" {
+			bad(v, "web_password_env", "both web_password_env and web_password_hash are given", "keep one: the variable, or the hash")
+		}
 		switch {
 		case hasKey(v, "password"):
 		case s.PasswordEnv != "" && (s.HA1 != "" || s.HA1SHA256 != ""):

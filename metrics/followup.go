@@ -10,7 +10,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // How a follow-up was closed (clubline_followups_closed_total): the
 // clubline.FollowUpClosed* values.
-var FollowUpHows = []string{"web", "phone", "called_back"}
+var FollowUpHows = []string{"web", "called_back"}
 
 // Channels and results of clubline_notifications_total.
 const (
@@ -32,7 +32,7 @@ func newFollowUps() followUps {
 	return followUps{
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_followups_closed_total",
-			Help: "Messages whose follow-up was closed, by how (web: marked done on the web page or the API; phone: by a key on the staff phone during a call with the caller; called_back: the caller reached a person on a later call).",
+			Help: "Messages whose follow-up was closed, by how (web: marked done on the web page or the API; called_back: the caller reached a person on a later call).",
 		}, []string{"how"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clubline_notifications_total",

@@ -53,6 +53,11 @@ var words = map[string]map[string]string{
 	},
 }
 
+// CategoryLabel is a call's category in words, in lang ("fr", "en"): the
+// built-in ones translated, a club's own as written. The e-mails say it
+// the same way.
+func CategoryLabel(lang, c string) string { return category(lang, c) }
+
 // category is a call's category as the page shows it: the built-in ones
 // translated, a club's own as written.
 func category(lang, c string) string {

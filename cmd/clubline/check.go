@@ -337,6 +337,20 @@ func printPeople(w io.Writer, path string, c *config.Config, now time.Time) {
 				Fix: "set it where clubline runs, e.g. in its systemd unit"})
 		}
 	}
+	unset := func(env, key string, line int, what string) {
+		if env == "" {
+			return
+		}
+		if v, set := os.LookupEnv(env); !set || v == "" {
+			warnings = append(warnings, &config.Error{File: path, Line: line, Key: key,
+				Msg: env + " is not set here: " + what, Fix: "set it where clubline runs, e.g. in its systemd unit"})
+		}
+	}
+	for i, s := range c.Staff {
+		unset(s.WebPasswordEnv, fmt.Sprintf("staff[%d].web_password_env", i+1), s.Line, s.Name+" cannot sign in to the web page where it is unset")
+	}
+	unset(c.Notify.SMTP.PasswordEnv, "notify.smtp.password_env", c.Notify.Line, "no e-mail can be sent where it is unset (clubline starts without e-mail)")
+	unset(c.Notify.Webhook.SecretEnv, "notify.webhook.secret_env", c.Notify.Line, "the web hook is off where it is unset (clubline starts without it)")
 	if len(warnings) == 0 {
 		return
 	}

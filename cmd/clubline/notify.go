@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/notify"
+	"github.com/clubline/clubline/web"
 )
 
 // Telling people that a message waits: an e-mail to the people who own
@@ -26,7 +26,9 @@ import (
 const followUpEvery = time.Minute
 
 // newOutbox builds the outbox from notify.smtp and notify.webhook; nil
-// when neither is set.
+// when neither can be used. A channel that cannot be set up (its password
+// or secret unset where clubline runs) is logged and left out: the line
+// answers all the same, and the messages wait on the web page.
 func (m *Main) newOutbox(cfg *config.Config) (*notify.Outbox, error) {
 	n := cfg.Notify
 	opts := notify.OutboxOptions{
@@ -40,26 +42,28 @@ func (m *Main) newOutbox(cfg *config.Config) (*notify.Outbox, error) {
 	if s := n.SMTP; s.Host != "" {
 		pw := ""
 		if s.PasswordEnv != "" {
-			if pw = os.Getenv(s.PasswordEnv); pw == "" {
-				return nil, fmt.Errorf("notify.smtp.password_env: %s is not set where clubline runs: set it, or remove username and password_env for a server that takes mail without a login", s.PasswordEnv)
-			}
+			pw = os.Getenv(s.PasswordEnv)
 		}
 		ml, err := notify.NewMailer(notify.MailerOptions{
 			Host: s.Host, Port: s.Port, Username: s.Username, Password: pw, From: s.From,
 			TLS: notify.TLSMode(s.TLS), Location: cfg.Club.Location,
 		})
-		if err != nil {
-			return nil, fmt.Errorf("notify.smtp: %w", err)
+		switch {
+		case s.PasswordEnv != "" && pw == "":
+			m.Logger.Error("notify.smtp.password_env is not set where clubline runs: no e-mail is sent until it is set and clubline restarted; messages wait on the web page", "env", s.PasswordEnv)
+		case err != nil:
+			m.Logger.Error("notify.smtp cannot be used: no e-mail is sent; messages wait on the web page", "err", err)
+		default:
+			opts.Email, m.email = ml, true
 		}
-		opts.Email = ml
 	}
 	if w := n.Webhook; w.URL != "" {
-		secret := os.Getenv(w.SecretEnv)
-		wh, err := notify.NewWebhook(notify.WebhookOptions{URL: w.URL, Secret: secret, ShowNumber: !n.MaskNumbers, Now: m.Now})
+		wh, err := notify.NewWebhook(notify.WebhookOptions{URL: w.URL, Secret: os.Getenv(w.SecretEnv), ShowNumber: !n.MaskNumbers, Now: m.Now})
 		if err != nil {
-			return nil, fmt.Errorf("notify.webhook (secret from %s): %w", w.SecretEnv, err)
+			m.Logger.Error("notify.webhook cannot be used: the web hook is off until clubline restarts with it fixed", "secret_env", w.SecretEnv, "err", err)
+		} else {
+			opts.Webhook = wh
 		}
-		opts.Webhook = wh
 	}
 	if opts.Email == nil && opts.Webhook == nil {
 		return nil, nil
@@ -146,10 +150,13 @@ func (m *Main) tell(cfg *config.Config, k notify.Kind, v *clubline.Voicemail, id
 	}
 	base := notify.ForVoicemail(k, v)
 	base.Link = m.messageLink(cfg, v.ID)
-	base.CategoryLabel = categoryLabel(v.Category)
 	for _, r := range resolve(cfg, ids) {
+		if !m.email {
+			break // no mail server: the web page shows the message
+		}
 		msg := base
 		msg.To, msg.Language = []string{r.addr}, r.lang
+		msg.CategoryLabel = web.CategoryLabel(r.lang, v.Category)
 		msg.ShowNumber = r.admin || !cfg.Notify.MaskNumbers
 		if cfg.Voicemail.Attach && k == notify.KindNew {
 			msg.Attach = v.Path
@@ -160,6 +167,7 @@ func (m *Main) tell(cfg *config.Config, k notify.Kind, v *clubline.Voicemail, id
 	}
 	if cfg.Notify.Webhook.URL != "" {
 		msg := base // no recipients: the webhook alone
+		msg.CategoryLabel = web.CategoryLabel(cfg.Club.Languages[0], v.Category)
 		if err := m.outbox.Enqueue(msg); err != nil {
 			m.Logger.Error("webhook notification not queued", "voicemail", v.ID, "kind", k, "err", err)
 		}
@@ -181,14 +189,6 @@ func (m *Main) messageLink(cfg *config.Config, id string) string {
 		base = scheme + "://" + addr
 	}
 	return base + "/messages#msg-" + id
-}
-
-// categoryLabel is a category as people read it.
-func categoryLabel(c string) string {
-	if c == "" {
-		return ""
-	}
-	return strings.ToUpper(c[:1]) + c[1:]
 }
 
 // onMessage is told of every message saved or changed, by the call
@@ -267,6 +267,9 @@ func (m *Main) checkFollowUps(ctx context.Context) {
 		if err != nil || v.Status != clubline.VoicemailNew {
 			continue
 		}
+		// A message due sooner than remind_before after it arrived (an
+		// urgent one: 2 h) is reminded of halfway, not at once.
+		remind = remind && !now.Before(v.FollowUpDue.Add(-min(cfg.Notify.RemindBefore, v.FollowUpDue.Sub(v.RecordedAt)/2)))
 		switch {
 		case remind && v.RemindedAt.IsZero():
 			m.tell(cfg, notify.KindReminder, v, owners(cfg, v, now))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/config"
+	"github.com/clubline/clubline/notify"
 	"github.com/clubline/clubline/privacy"
 	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/web"
@@ -255,6 +256,10 @@ func (p officePrivacy) opts() privacy.Options {
 	if p.m.outbox != nil {
 		o.Pending = append(o.Pending, p.m.outbox.Purge)
 	}
+	// What the outbox does not hold (files set aside as unreadable, or
+	// left by a run with notifications since switched off).
+	dir := filepath.Join(cfg.Store.DataDir, "outbox")
+	o.Pending = append(o.Pending, func(n string) (int, error) { return notify.PurgeDir(dir, n) })
 	return o
 }
 

@@ -83,6 +83,7 @@ type Main struct {
 	override         atomic.Pointer[overrideState] // the web page's switch (office.go); nil: never set
 	users            atomic.Pointer[map[string]web.User]
 	outbox           *notify.Outbox       // e-mails and the webhook (notify.go); nil when neither is configured
+	email            bool                 // the outbox has a mail server
 	mwi              func(staff []string) // updates the message lights of staff phones; nil: none
 	backend          string               // "redis" or "embedded"
 	watcher          *config.Watcher
@@ -598,6 +599,14 @@ func restartNeeded(old, cur *config.Config) []string {
 	}
 	if fmt.Sprint(old.Trunks) != fmt.Sprint(cur.Trunks) {
 		keys = append(keys, "trunks")
+	}
+	// Who is told applies at once; how (the mail server, the web hook)
+	// only at start-up.
+	if old.Notify.SMTP != cur.Notify.SMTP || old.Notify.Webhook != cur.Notify.Webhook || old.Notify.MaskNumbers != cur.Notify.MaskNumbers {
+		keys = append(keys, "notify (smtp, webhook, mask_numbers)")
+	}
+	if old.Prompts.RecordCode != cur.Prompts.RecordCode {
+		keys = append(keys, "prompts.record_code")
 	}
 	return keys
 }

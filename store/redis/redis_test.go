@@ -219,7 +219,7 @@ func testLayout(t *testing.T, url, prefix string) {
 			{By: "marie", At: start.Add(time.Hour), Text: "rappelé,\nlaissé un message"},
 			{By: "luc", At: start.Add(2 * time.Hour), Text: "joint"},
 		},
-		DoneAt: start.Add(2 * time.Hour), DoneBy: "luc", DoneHow: clubline.FollowUpClosedPhone,
+		DoneAt: start.Add(2 * time.Hour), DoneBy: "luc", DoneHow: clubline.FollowUpClosedWeb,
 		RemindedAt: due.Add(-time.Hour), EscalatedAt: due.Add(time.Hour),
 	}
 	if err := s.SaveVoicemail(ctx, closed); err != nil {
@@ -231,7 +231,7 @@ func testLayout(t *testing.T, url, prefix string) {
 		"group": "office", "language": "en", "assigned_to": "marie",
 		"notes": `[{"by":"marie","at":"2025-06-24T14:05:00.123Z","text":"rappelé,\nlaissé un message"},` +
 			`{"by":"luc","at":"2025-06-24T15:05:00.123Z","text":"joint"}]`,
-		"done_at": "2025-06-24T15:05:00.123Z", "done_by": "luc", "done_how": "phone",
+		"done_at": "2025-06-24T15:05:00.123Z", "done_by": "luc", "done_how": "web",
 		"reminded_at": "2025-06-25T12:00:00.000Z", "escalated_at": "2025-06-25T14:00:00.000Z",
 	})
 
