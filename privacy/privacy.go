@@ -264,6 +264,13 @@ func Erase(ctx context.Context, o Options, number string) (Erased, error) {
 	for _, p := range h.notePath {
 		out.Files += removeRecording(strings.TrimSuffix(p, ".json.part")+".wav", &errs)
 	}
+	// A store that keeps freed bytes in its file (the embedded store)
+	// rewrites it without them.
+	if c, ok := o.Store.(interface{ Compact() error }); ok && (out.Calls > 0 || out.Messages > 0) {
+		if err := c.Compact(); err != nil {
+			errs = append(errs, fmt.Errorf("compacting the store's file: %w", err))
+		}
+	}
 	if o.Logger != nil {
 		o.Logger.Info("privacy: a caller's data was erased at their request (Law 25)", "erased", out.String(), "complete", len(errs) == 0)
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +49,9 @@ const lockTimeout = time.Second
 // Store is a clubline.Store in a bbolt file. It is safe for concurrent use;
 // bbolt serialises writers and lets readers run alongside them.
 type Store struct {
+	// mu is held to read for every transaction, and to write by Compact,
+	// which swaps db for a compacted copy.
+	mu   sync.RWMutex
 	db   *bolt.DB
 	path string
 }
@@ -150,7 +154,7 @@ func (s *Store) Call(ctx context.Context, id string) (*clubline.Call, error) {
 		return nil, err
 	}
 	var c *clubline.Call
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		c, err = getCall(tx, id)
 		return err
@@ -169,7 +173,7 @@ func (s *Store) Calls(ctx context.Context, from, to time.Time, limit int) ([]*cl
 	}
 	var out []*clubline.Call
 	end := msKey(to.UnixMilli())
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		cur := tx.Bucket(bucketCallsStart).Cursor()
 		for k, id := cur.Seek(msKey(from.UnixMilli())); k != nil && bytes.Compare(k[:8], end) < 0; k, id = cur.Next() {
 			if limit > 0 && len(out) >= limit {
@@ -246,7 +250,7 @@ func (s *Store) Voicemail(ctx context.Context, id string) (*clubline.Voicemail, 
 		return nil, err
 	}
 	var v *clubline.Voicemail
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		v, err = getVoicemail(tx, id)
 		return err
@@ -266,7 +270,7 @@ func (s *Store) Voicemails(ctx context.Context, from, to time.Time, limit int) (
 	}
 	var out []*clubline.Voicemail
 	end := msKey(to.UnixMilli())
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		cur := tx.Bucket(bucketRecorded).Cursor()
 		for k, id := cur.Seek(msKey(from.UnixMilli())); k != nil && bytes.Compare(k[:8], end) < 0; k, id = cur.Next() {
 			if limit > 0 && len(out) >= limit {
@@ -293,7 +297,7 @@ func (s *Store) FollowUps(ctx context.Context, before time.Time) ([]clubline.Fol
 		return nil, err
 	}
 	var out []clubline.FollowUp
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		cur := tx.Bucket(bucketFollowUps).Cursor()
 		for k, id := cur.First(); k != nil; k, id = cur.Next() {
 			ms := keyMillis(k)
@@ -315,7 +319,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.wrap("ping", s.db.View(func(tx *bolt.Tx) error {
+	return s.wrap("ping", s.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketMeta) == nil {
 			return errors.New("meta bucket missing")
 		}
@@ -325,11 +329,22 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the file and releases its lock.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.wrap("close", s.db.Close())
 }
 
 func (s *Store) update(what string, fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return s.wrap(what, s.db.Update(fn))
+}
+
+// view runs a read transaction; Compact waits for it.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.View(fn)
 }
 
 // wrap names the file in an error, leaving ErrNotFound as it is.

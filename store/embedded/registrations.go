@@ -79,7 +79,7 @@ func (s *Store) Registrations(ctx context.Context, staffID string, now time.Time
 	}
 	var out []*clubline.Registration
 	expired := false
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return eachRegistration(tx.Bucket(bucketRegistrations), staffID, func(_ []byte, r *clubline.Registration) error {
 			if r.Live(now) {
 				out = append(out, r)

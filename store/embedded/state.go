@@ -38,7 +38,7 @@ func (s *Store) State(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	var value string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketState).Get([]byte(key))
 		if v == nil {
 			return clubline.ErrNotFound

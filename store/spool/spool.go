@@ -504,3 +504,12 @@ func (s *Spool) reportLocked() {
 	}
 	s.reported = n
 }
+
+// Compact compacts the backend, when it can (the embedded store: a
+// caller's erasure then leaves nothing of them in its file).
+func (s *Spool) Compact() error {
+	if c, ok := s.backend.(interface{ Compact() error }); ok {
+		return c.Compact()
+	}
+	return nil
+}
