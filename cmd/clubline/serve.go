@@ -42,8 +42,15 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "clubline serve: not started")
 		return 1
 	}
-	fmt.Fprintf(stdout, "clubline: answering on %s; metrics on http://%s/metrics\n",
-		strings.Join(m.SIP.Addrs(), ", "), m.Admin.Addr())
+	scheme := "http"
+	if m.Config.HTTP.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "clubline: answering on %s; the office's page on %s://%s/, metrics on %s://%s/metrics\n",
+		strings.Join(m.SIP.Addrs(), ", "), scheme, m.Admin.Addr(), scheme, m.Admin.Addr())
+	if len(*m.users.Load()) == 0 {
+		fmt.Fprintln(stdout, "clubline: nobody can sign in to the office's page yet: give a staff member web_password_env (or web_password_hash from `clubline passwd`) and roles: [admin] (docs/api.md)")
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
