@@ -120,7 +120,7 @@ func (s *Server) nowPage(w http.ResponseWriter, r *http.Request, a *access) {
 
 func (s *Server) messagesPage(w http.ResponseWriter, r *http.Request, a *access) {
 	status := r.URL.Query().Get("status")
-	if status != "done" {
+	if status != "done" && status != "all" { // all: a call's message, from the Calls page
 		status = "open"
 	}
 	list, err := s.listMessages(r.Context(), status)
