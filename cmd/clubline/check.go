@@ -113,6 +113,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  %-32s  %s\n", e.when(), e.what)
 		}
 	}
+	printCommitments(stdout, c, now) // commitments.go
 	fmt.Fprintln(stdout)
 	printPeople(stdout, *path, c, now)
 	fmt.Fprintln(stdout)

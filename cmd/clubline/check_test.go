@@ -264,3 +264,31 @@ func TestCheckGreetingNamesTheClub(t *testing.T) {
 		t.Error("check wrote into the data folder")
 	}
 }
+
+// The reception standard: check names the weeks of the year ahead with
+// fewer than 5 days of 7 hours, holidays and closures counted.
+func TestCheckReceptionStandard(t *testing.T) {
+	code, out, errOut := check(t, "--config", exampleConfig, "--at", "2026-12-05 10:00")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"warning: 10 of the next 52 weeks offer fewer than 5 days of 7h of office hours",
+		"  week of 2026-12-28: 0 days (Vacances des fêtes)\n",
+		"  week of 2027-03-22: 4 days (Vendredi saint)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check lacks %q:\n%s", want, out)
+		}
+	}
+	// Six days of 8 to 17 and no holiday: every week keeps the standard.
+	path := filepath.Join(t.TempDir(), "long.yaml")
+	cfg := "club:\n  name: Test\nhours:\n  weekly:\n    mon-sat: 08:00-17:00\n  holidays: none\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, errOut = check(t, "--config", path, "--at", "2026-12-05 10:00")
+	if !strings.Contains(out, "Reception standard: every week of the next 52 offers at least 5 days of 7h of office hours\n") {
+		t.Errorf("a line open six days a week:\n%s%s", out, errOut)
+	}
+}
