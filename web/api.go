@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -35,6 +36,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/calls", s.need(false, s.calls))
 	m.HandleFunc("POST /api/override", s.need(true, s.override))
 	m.HandleFunc("GET /api/audit", s.need(true, s.auditLog))
+	m.HandleFunc("GET /api/report", s.need(false, s.report))
 	m.HandleFunc("GET /api/recordings", s.need(true, s.recordings))
 	m.HandleFunc("GET /api/recordings/{lang}/{name}/audio", s.need(true, s.recordingAudio))
 	m.HandleFunc("POST /api/recordings/{lang}/{name}", s.need(true, s.upload))
@@ -588,4 +590,28 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request, a *access) {
 		entries = []audit.Entry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// report serves the service report: ?from=2026-11-01&to=2026-11-30
+// (days, the last included; default the last 7 days), &format=csv for
+// CSV, text otherwise.
+func (s *Server) report(w http.ResponseWriter, r *http.Request, a *access) {
+	if s.o.Report == nil {
+		writeError(w, http.StatusNotFound, "no report here")
+		return
+	}
+	q := r.URL.Query()
+	format := "text"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if q.Get("format") == "csv" {
+		format = "csv"
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="clubline-report.csv"`)
+	}
+	var buf bytes.Buffer
+	if err := s.o.Report(r.Context(), q.Get("from"), q.Get("to"), format, &buf); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	_, _ = w.Write(buf.Bytes())
 }

@@ -153,7 +153,11 @@ type Options struct {
 	// metrics, the message-waiting lights. before is nil for none.
 	Changed    func(before, after *clubline.Voicemail)
 	Recordings Recordings // nil: no recordings page
-	Privacy    Privacy    // nil: no privacy requests from the page
+	// Report writes the service report of [from, to) as "text" or
+	// "csv"; nil: none. from and to are days in the club's time zone
+	// ("" : the default period).
+	Report  func(ctx context.Context, from, to, format string, w io.Writer) error
+	Privacy Privacy // nil: no privacy requests from the page
 	// Language is the page's language when the browser did not choose
 	// one: the club's first ("fr").
 	Language string

@@ -172,7 +172,7 @@ func TestEveryAPIRouteNeedsASession(t *testing.T) {
 		"GET /api/status", "GET /api/messages?status=open", "GET /api/messages/v1", "GET /api/messages/v1/audio",
 		"POST /api/messages/v1/done", "POST /api/messages/v1/reopen", "POST /api/messages/v1/assign", "POST /api/messages/v1/note",
 		"POST /api/override", "GET /api/calls", "GET /api/audit", "GET /api/recordings", "POST /api/recordings/fr/greeting",
-		"POST /api/privacy/export", "POST /api/privacy/erase", "POST /api/logout", "GET /api/me", "GET /api/nothing",
+		"POST /api/privacy/export", "POST /api/privacy/erase", "POST /api/logout", "GET /api/me", "GET /api/nothing", "GET /api/report",
 	} {
 		method, path, _ := strings.Cut(r, " ")
 		if code, b, _ := c.do(method, path, nil); code != http.StatusUnauthorized {

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -254,6 +255,11 @@ func TestPrivacyCommand(t *testing.T) {
 	defer cancel()
 	if err := l.shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	var rep strings.Builder
+	if code := runReport([]string{"--config", l.config, "--from", "2026-11-24", "--to", "2026-11-24", "--csv"}, &rep, io.Discard); code != 0 ||
+		!strings.Contains(rep.String(), "messages_open,,1\n") || !strings.Contains(rep.String(), "calls,,1\n") {
+		t.Errorf("clubline report: %d\n%s", code, rep.String())
 	}
 	zipPath := filepath.Join(t.TempDir(), "export.zip")
 	var out, errOut strings.Builder

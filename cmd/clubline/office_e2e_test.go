@@ -190,6 +190,11 @@ func TestOfficeMessageByEmailThenDone(t *testing.T) {
 	if len(list.Messages) != 0 {
 		t.Errorf("the message is still listed open: %+v", list.Messages)
 	}
+	var rep []byte
+	if code := marie.call("GET", "/api/report?from=2026-11-24&to=2026-11-24", nil, &rep); code != 200 ||
+		!strings.Contains(string(rep), "Messages: 1; followed up 1, 1 of them in time (100% of the messages)") {
+		t.Errorf("the week's report: %d\n%s", code, rep)
+	}
 	if l.metric(`clubline_notifications_total{channel="email",result="sent"}`) < 2 {
 		t.Errorf("notifications sent: %v", l.metric(`clubline_notifications_total{channel="email",result="sent"}`))
 	}

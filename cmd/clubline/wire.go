@@ -247,6 +247,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Changed:     m.messageChanged,
 		Privacy:     officePrivacy{m},
 		Recordings:  webRecordings{m},
+		Report:      m.webReport,
 		Language:    cfg.Club.Languages[0],
 		Location:    cfg.Club.Location,
 		Secure:      cfg.HTTP.TLS.CertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
