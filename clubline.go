@@ -70,6 +70,9 @@ type Call struct {
 	// TransferredTo is where a staff member transferred the call: a staff
 	// id or a group id ("" if nobody did).
 	TransferredTo string
+	// Survey is the caller's answer to the post-call survey, 1 to 5 (0:
+	// none). It is never tied to the number outside this record.
+	Survey int
 
 	Outcome     Outcome
 	Stage       Stage

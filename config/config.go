@@ -42,6 +42,9 @@ type Config struct {
 	Trunks   []Trunk
 	Callback Callback
 	Notify   Notify
+	// Survey is the post-call survey: one question to the caller after a
+	// staff member hung up, the answer 1 to 5 (off by default).
+	Survey Survey
 
 	schedule   *routing.Schedule
 	roster     *routing.Roster
@@ -64,6 +67,11 @@ type Club struct {
 	// Article is the French article said before the name ("le Club…"):
 	// one of Articles; "auto" reads it from the name.
 	Article string
+}
+
+// Survey is the survey section.
+type Survey struct {
+	Enabled bool
 }
 
 // Articles are the values of club.article (prompts.Articles, which says
@@ -424,6 +432,12 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			d.callback(v, &c.Callback, x)
 		case "notify":
 			d.notify(k, v, &c.Notify)
+		case "survey":
+			d.fields(v, "survey", "survey", func(key string, _, v *yaml.Node) {
+				if b, ok := d.boolean(v, "survey.enabled"); ok {
+					c.Survey.Enabled = b
+				}
+			})
 		}
 	})
 	d.finishTrunks(c, x)

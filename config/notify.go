@@ -71,7 +71,8 @@ func (s Staff) Admin() bool { return slices.Contains(s.Roles, RoleAdmin) }
 func (s Staff) CanSignIn() bool { return s.WebPasswordEnv != "" || s.WebPasswordHash != "" }
 
 func init() {
-	schema[""] = append(schema[""], "notify")
+	schema[""] = append(schema[""], "notify", "survey")
+	schema["survey"] = []string{"enabled"}
 	schema["notify"] = []string{"smtp", "webhook", "remind_before", "escalate", "mask_numbers"}
 	schema["notify.smtp"] = []string{"host", "port", "username", "password_env", "from", "tls", "password"}
 	schema["notify.webhook"] = []string{"url", "secret_env", "secret"}

@@ -66,8 +66,9 @@ func (c *call) bridged(ans *answer) error {
 			if ev, err = c.relay(leg, events); err != nil {
 				return err
 			}
-			if ev == nil {
-				return nil // the staff member hung up
+			if ev == nil { // the staff member hung up
+				c.release(ans) // free for the next caller while this one answers the survey
+				return c.survey()
 			}
 		}
 		switch ev.Kind {

@@ -421,3 +421,38 @@ func TestUrgentKeyInOfficeHoursJumpsTheQueue(t *testing.T) {
 	}
 	h.checkQueuesIdle("office")
 }
+
+// The post-call survey: Alice hangs up, the caller hears the question and
+// presses 4; the score is in the record and the metric, by group, and
+// Alice is free again before the caller answers.
+func TestSurveyAfterStaffHangsUp(t *testing.T) {
+	h := newQueueHarness(t)
+	h.opts.Survey.Enabled = true
+	h.opts.Groups[0].Members = []string{"alice"}
+	h.store.register("alice", aliceURI)
+	h.dialer.set(aliceURI, phone{answerAfter: 20 * time.Millisecond})
+	c := h.start(recording{}, toOffice(), after("fr/survey_question", '4'))
+	alice := h.bridge.waitBridge(t, 1)
+	alice.end("staff")
+	rec := c.wait()
+	if rec.Survey != 4 || !hasTrace(rec, "survey: 4") {
+		t.Errorf("survey %d, trace %q", rec.Survey, rec.Trace)
+	}
+	if count(c.leg.Heard(), "fr/survey_thanks") != 1 {
+		t.Error("the caller was not thanked")
+	}
+	if n, err := testutil.GatherAndCount(h.reg, "clubline_survey_score"); err != nil || n != 1 {
+		t.Errorf("clubline_survey_score series: %d %v, want the office's", n, err)
+	}
+}
+
+// Off by default: the caller is hung up as before.
+func TestNoSurveyByDefault(t *testing.T) {
+	h := newQueueHarness(t)
+	c, alice := aliceAnswers(t, h)
+	alice.end("staff")
+	rec := c.wait()
+	if rec.Survey != 0 || count(c.leg.Heard(), "fr/survey_question") != 0 {
+		t.Errorf("a survey without survey.enabled: %d", rec.Survey)
+	}
+}

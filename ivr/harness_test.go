@@ -59,6 +59,7 @@ type harness struct {
 	prompts *fakePrompts
 	store   *fakeStore
 	m       *metrics.Metrics
+	reg     *prometheus.Registry // m's
 	ctx     context.Context
 
 	// Putting callers through: the fake phones, the fake bridge, and the
@@ -82,12 +83,13 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	m, err := metrics.New(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &harness{
-		t: t,
+		t: t, reg: reg,
 		opts: ivr.Options{
 			Languages:   []string{"fr", "en"},
 			LanguageKey: "8",

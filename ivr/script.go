@@ -61,6 +61,9 @@ type Options struct {
 	// back without losing their place (callback.go). The callbacks run in
 	// the Callbacks given with WithCallbacks.
 	Callback CallbackOptions
+	// Survey asks the caller one question after a staff member hung up
+	// (survey.go).
+	Survey SurveyOptions
 	// Location is the club's time zone, in which a staff phone is told
 	// the day of a caller's earlier message (UTC when nil).
 	Location *time.Location

@@ -26,6 +26,7 @@ type followUps struct {
 	closed        *prometheus.CounterVec
 	notifications *prometheus.CounterVec
 	overdue       prometheus.Gauge
+	survey        *prometheus.HistogramVec
 }
 
 func newFollowUps() followUps {
@@ -38,6 +39,11 @@ func newFollowUps() followUps {
 			Name: "clubline_notifications_total",
 			Help: "Notifications of messages (new, reminder, escalation), by channel (email, webhook) and result (sent; retry: a temporary failure, tried again later; failed: given up, see the log).",
 		}, []string{"channel", "result"}),
+		survey: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "clubline_survey_score",
+			Help:    "Callers' answers to the post-call survey (survey.enabled), 1 (poor) to 5 (excellent), by the group that answered them. Never tied to a number.",
+			Buckets: []float64{1, 2, 3, 4, 5},
+		}, []string{"group"}),
 		overdue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clubline_followups_overdue",
 			Help: "Open follow-ups past their due time, as of the last check (every minute).",
@@ -46,7 +52,7 @@ func newFollowUps() followUps {
 }
 
 func (f followUps) collectors() []prometheus.Collector {
-	return []prometheus.Collector{f.closed, f.notifications, f.overdue}
+	return []prometheus.Collector{f.closed, f.notifications, f.overdue, f.survey}
 }
 
 func (f followUps) zero() {
@@ -70,3 +76,8 @@ func (m *Metrics) Notification(channel, result string) {
 
 // FollowUpsOverdue sets the count of open follow-ups past due.
 func (m *Metrics) FollowUpsOverdue(n int) { m.followUps.overdue.Set(float64(n)) }
+
+// SurveyAnswered counts one caller's answer to the post-call survey.
+func (m *Metrics) SurveyAnswered(group string, score int) {
+	m.followUps.survey.WithLabelValues(group).Observe(float64(score))
+}

@@ -262,4 +262,6 @@ var catalogueWords = []string{
 	"studio_welcome", "studio_item", "studio_choose", "studio_record",
 	"studio_playback", "studio_review", "studio_saved", "studio_not_heard",
 	"studio_too_long", "studio_not_saved", "studio_done", "studio_denied",
+	// the post-call survey
+	"survey_question", "survey_thanks",
 }

@@ -51,6 +51,9 @@ type Report struct {
 	Urgent       int // calls on the urgent line
 	UrgentPerson int // of them, reached a person
 
+	SurveyAnswers int // callers who answered the post-call survey
+	SurveySum     int // the sum of their scores (1 to 5)
+
 	Messages     int // recorded in the period
 	Done         int // of them, followed up
 	DoneInTime   int // of those, before their due time
@@ -78,6 +81,10 @@ func Build(ctx context.Context, st clubline.Store, o Options) (*Report, error) {
 			r.OpenHours++
 		}
 		r.ByOutcome[c.Outcome]++
+		if c.Survey > 0 {
+			r.SurveyAnswers++
+			r.SurveySum += c.Survey
+		}
 		cat := cmp.Or(c.Category, "(none)")
 		if r.ByCategory[cat] == nil {
 			r.ByCategory[cat] = map[clubline.Outcome]int{}
@@ -184,6 +191,9 @@ func (r *Report) Text(w io.Writer, loc *time.Location) {
 		r.Queued, r.Answered, pct(r.Answered, r.Queued), r.WithinSL, pct(r.WithinSL, r.Queued), r.Abandoned, r.ToVoicemail)
 	fmt.Fprintf(w, "  waits: median %s, 90th percentile %s\n", r.WaitP50.Round(time.Second), r.WaitP90.Round(time.Second))
 	fmt.Fprintf(w, "Urgent calls: %d; a person was reached for %d (%s)\n", r.Urgent, r.UrgentPerson, pct(r.UrgentPerson, r.Urgent))
+	if r.SurveyAnswers > 0 {
+		fmt.Fprintf(w, "Survey: %d answers, %.1f out of 5 on average\n", r.SurveyAnswers, float64(r.SurveySum)/float64(r.SurveyAnswers))
+	}
 	fmt.Fprintf(w, "\nMessages: %d; followed up %d, %d of them in time (%s of the messages), %d late; %d still open, %d of them overdue\n",
 		r.Messages, r.Done, r.DoneInTime, pct(r.DoneInTime, r.Messages), r.Late, r.StillOpen, r.OpenOverdue)
 	if r.ClosedByCall > 0 {
@@ -224,6 +234,8 @@ func (r *Report) CSV(w io.Writer) error {
 	row("wait_p90_seconds", "", strconv.FormatFloat(r.WaitP90.Seconds(), 'f', 1, 64))
 	row("urgent_calls", "", r.Urgent)
 	row("urgent_reached_a_person", "", r.UrgentPerson)
+	row("survey_answers", "", r.SurveyAnswers)
+	row("survey_score_sum", "", r.SurveySum)
 	row("messages", "", r.Messages)
 	row("messages_done", "", r.Done)
 	row("messages_done_in_time", "", r.DoneInTime)

@@ -30,7 +30,11 @@ func TestBuild(t *testing.T) {
 		return c
 	}
 	calls := []*clubline.Call{
-		q("a", 10*time.Second, clubline.OutcomeAnswered, true),
+		func() *clubline.Call {
+			c := q("a", 10*time.Second, clubline.OutcomeAnswered, true)
+			c.Survey = 4
+			return c
+		}(),
 		q("b", 20*time.Second, clubline.OutcomeAnswered, true),
 		q("c", 90*time.Second, clubline.OutcomeAnswered, true), // beyond the 30 s service level
 		q("d", 40*time.Second, clubline.OutcomeAbandoned, false),
@@ -75,6 +79,7 @@ func TestBuild(t *testing.T) {
 	var text, csv bytes.Buffer
 	r.Text(&text, time.UTC)
 	for _, want := range []string{"Service report, 2026-11-01 to 2026-11-30", "Asked for a person: 5; answered 3 (60%), within the service level 2 (40%)",
+		"Survey: 1 answers, 4.0 out of 5 on average",
 		"Messages: 4; followed up 3, 2 of them in time (50% of the messages), 1 late; 1 still open, 1 of them overdue"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())

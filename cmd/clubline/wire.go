@@ -460,6 +460,7 @@ func (m *Main) newScript(cfg *config.Config, set *prompts.Set) *ivr.Script {
 		opts.Staff = append(opts.Staff, ivr.Staff{ID: s.ID, Name: s.Name, Extension: s.Extension, Phone: s.Phone, Admin: s.Admin()})
 	}
 	opts.Studio = ivr.StudioOptions{Code: cfg.Prompts.RecordCode}
+	opts.Survey = ivr.SurveyOptions{Enabled: cfg.Survey.Enabled}
 	opts.Urgency = ivr.UrgencyOptions{Target: cfg.Urgency.Target, Roster: cfg.Roster(), Fallback: cfg.Urgency.Fallback,
 		RingTimeout: cfg.Urgency.RingTimeout}
 	opts.Trunk = len(cfg.Trunks) > 0

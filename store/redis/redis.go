@@ -351,6 +351,9 @@ func callFields(c *clubline.Call) []any {
 		f.int("wait_ms", ms) // unlike duration_ms, left out when 0, as in the JSON form
 	}
 	f.str("transferred_to", c.TransferredTo)
+	if c.Survey != 0 {
+		f.int("survey", int64(c.Survey)) // left out when none, as in the JSON form
+	}
 	f.str("trunk", c.Trunk)
 	f.str("outcome", string(c.Outcome))
 	f.str("stage", string(c.Stage))
@@ -412,7 +415,12 @@ func parseCall(h map[string]string) (*clubline.Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	survey, err := parseInt(h, "survey")
+	if err != nil {
+		return nil, err
+	}
 	r := record.Call{
+		Survey:        int(survey),
 		ID:            h["id"],
 		From:          h["from"],
 		To:            h["to"],

@@ -167,7 +167,7 @@ func testLayout(t *testing.T, url, prefix string) {
 	answered := &clubline.Call{
 		ID: "c-2", StartedAt: start, Hours: clubline.HoursOpen, Route: "office",
 		Group: "office", QueuedAt: queued, AnsweredAt: queued.Add(20111 * time.Millisecond),
-		AnsweredBy: "marie", Wait: 20111 * time.Millisecond, TransferredTo: "coaches",
+		AnsweredBy: "marie", Wait: 20111 * time.Millisecond, TransferredTo: "coaches", Survey: 5,
 		Outcome: clubline.OutcomeAnswered, Stage: clubline.StageBridged,
 		EndedAt: start.Add(180007 * time.Millisecond), Duration: 180007 * time.Millisecond,
 	}
@@ -178,7 +178,7 @@ func testLayout(t *testing.T, url, prefix string) {
 		"id": "c-2", "started_at": "2025-06-24T13:05:00.123Z", "hours": "open", "route": "office",
 		"group": "office", "queued_at": "2025-06-24T13:05:12.468Z",
 		"answered_at": "2025-06-24T13:05:32.579Z", "answered_by": "marie", "wait_ms": "20111",
-		"transferred_to": "coaches", "outcome": "answered", "stage": "bridged",
+		"transferred_to": "coaches", "survey": "5", "outcome": "answered", "stage": "bridged",
 		"ended_at": "2025-06-24T13:08:00.130Z", "duration_ms": "180007",
 	})
 

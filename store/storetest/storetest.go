@@ -14,6 +14,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,7 @@ func answeredCall(id string, start time.Time) *clubline.Call {
 		AnsweredBy:    "marie",
 		Wait:          wait,
 		TransferredTo: "coaches",
+		Survey:        4,
 		Trunk:         "voipms",
 		Outcome:       clubline.OutcomeAnswered,
 		Stage:         clubline.StageBridged,
@@ -338,6 +340,9 @@ func diffCall(got, want *clubline.Call) []string {
 	d.str("AnsweredBy", got.AnsweredBy, want.AnsweredBy)
 	d.dur("Wait", got.Wait, want.Wait)
 	d.str("TransferredTo", got.TransferredTo, want.TransferredTo)
+	if got.Survey != want.Survey {
+		d.str("Survey", strconv.Itoa(got.Survey), strconv.Itoa(want.Survey))
+	}
 	d.str("Trunk", got.Trunk, want.Trunk)
 	d.str("Outcome", string(got.Outcome), string(want.Outcome))
 	d.str("Stage", string(got.Stage), string(want.Stage))

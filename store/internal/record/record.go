@@ -112,6 +112,7 @@ type Call struct {
 	AnsweredBy    string   `json:"answered_by,omitempty"`
 	WaitMS        int64    `json:"wait_ms,omitempty"`
 	TransferredTo string   `json:"transferred_to,omitempty"`
+	Survey        int      `json:"survey,omitempty"`
 	Trunk         string   `json:"trunk,omitempty"`
 	Outcome       string   `json:"outcome,omitempty"`
 	Stage         string   `json:"stage,omitempty"`
@@ -140,6 +141,7 @@ func FromCall(c *clubline.Call) Call {
 		AnsweredBy:    c.AnsweredBy,
 		WaitMS:        c.Wait.Milliseconds(),
 		TransferredTo: c.TransferredTo,
+		Survey:        c.Survey,
 		Trunk:         c.Trunk,
 		Outcome:       string(c.Outcome),
 		Stage:         string(c.Stage),
@@ -188,6 +190,7 @@ func (r Call) Domain() (*clubline.Call, error) {
 		AnsweredBy:    r.AnsweredBy,
 		Wait:          time.Duration(r.WaitMS) * time.Millisecond,
 		TransferredTo: r.TransferredTo,
+		Survey:        r.Survey,
 		Trunk:         r.Trunk,
 		Outcome:       clubline.Outcome(r.Outcome),
 		Stage:         clubline.Stage(r.Stage),
