@@ -26,6 +26,7 @@ func TestOpenMenuChoiceLeavesVoicemail(t *testing.T) {
 		"fr/for", "fr/category_programs", "fr/press", "fr/digit_2",
 		"fr/urgent_option", "fr/digit_9",
 		"fr/message_option", "fr/digit_0",
+		"fr/queue_nobody", // nobody is registered in the office
 		"fr/voicemail", "fr/voicemail_callback", "fr/num_48", "fr/hours", "fr/voicemail_end",
 		"fr/beep", "fr/voicemail_saved",
 	}

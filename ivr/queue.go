@@ -51,7 +51,7 @@ func (c *call) queue(g *Group, urgent bool) error {
 	if len(reachable) == 0 {
 		c.trace("%s: nobody registered → voicemail", g.ID)
 		c.queueLeft(g, now, metrics.QueueTimeout)
-		return c.voicemail(false)
+		return c.nobodyFree()
 	}
 
 	t := c.s.acd.Join(g.ID, c.rec.ID, urgent, now)
@@ -159,6 +159,7 @@ func (c *call) queue(g *Group, urgent bool) error {
 		default: // nobody registered any more
 			leave(metrics.QueueTimeout)
 			c.trace("%s: nobody registered any more → voicemail", g.ID)
+			return c.nobodyFree()
 		}
 		return c.voicemail(false)
 	}
@@ -340,4 +341,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// nobodyFree tells a caller that nobody can answer now before the
+// voicemail's instruction: they asked for a person, and must not think
+// the line ignored their choice. # skips to the beep.
+func (c *call) nobodyFree() error {
+	key, err := c.play(c.clips("queue_nobody"), func(k rune) bool { return k == '#' })
+	if err != nil {
+		return err
+	}
+	return c.voicemail(key == '#')
 }

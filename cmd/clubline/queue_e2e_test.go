@@ -324,12 +324,14 @@ func TestQueueExitKeyAndAbandon(t *testing.T) {
 	}
 }
 
-// With nobody registered the caller goes to the voicemail at once.
+// With nobody registered the caller is told so, and goes to the
+// voicemail at once.
 func TestQueueNobodyRegistered(t *testing.T) {
 	t.Parallel()
 	l := startQueueLine(t, openTuesday, "ring-all", "3m")
 	c := l.dial(softphone.Options{})
 	l.chooseOffice(c)
+	l.awaitHeard(c, "fr", "queue_nobody", 10*time.Second)
 	l.awaitHeard(c, "fr", "voicemail", 10*time.Second)
 	_ = c.Hangup(context.Background())
 	rec := l.lastCall()
