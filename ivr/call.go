@@ -177,7 +177,7 @@ func (c *call) finish(err error) {
 	// A call that asked for a callback is counted when its callback ends,
 	// with the outcome it ends with.
 	if c.s.metrics != nil && c.cb == nil {
-		c.s.metrics.CallEnded(c.rec.Hours, c.rec.Outcome)
+		c.s.metrics.CallEnded(&c.rec)
 	}
 	c.log.Info("call ended", "hours", string(c.rec.Hours), "outcome", string(c.rec.Outcome),
 		"stage", string(c.rec.Stage), "language", c.rec.Language, "duration", c.rec.Duration.Round(time.Millisecond))

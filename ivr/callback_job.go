@@ -296,7 +296,7 @@ func (j *callbackJob) giveUp(why string) {
 	}
 	c.save(c.snapshot())
 	if m := c.s.metrics; m != nil {
-		m.CallEnded(c.rec.Hours, c.rec.Outcome)
+		m.CallEnded(&c.rec)
 	}
 	c.log.Info("callback given up: follow-up created", "voicemail", vm.ID, "attempts", j.attempt)
 }

@@ -428,7 +428,7 @@ func (s *Script) unstarted(c clubline.Call, keep bool) {
 		c.Outcome = clubline.OutcomeRejected
 	}
 	if s.metrics != nil {
-		s.metrics.CallEnded(c.Hours, c.Outcome)
+		s.metrics.CallEnded(&c)
 	}
 	if !keep {
 		return

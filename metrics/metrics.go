@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/clubline/clubline"
 )
 
 // Metrics holds clubline's collectors.
@@ -36,6 +34,7 @@ type Metrics struct {
 
 	callbacks *prometheus.CounterVec // callback.go
 	followUps followUps              // followup.go
+	line      line                   // line.go
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -123,6 +122,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		callbacks: newCallbacks(),
 		followUps: newFollowUps(),
+		line:      newLine(),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.CallsAwaitingAck, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
@@ -135,12 +135,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	for _, c := range m.followUps.collectors() {
+	for _, c := range append(m.followUps.collectors(), m.line.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	m.followUps.zero()
+	m.zeroLine()
 	for _, kind := range []string{RetentionCall, RetentionVoicemail} {
 		m.RetentionDeleted.WithLabelValues(kind) // shown at 0 before the first deletion
 	}
@@ -197,11 +198,6 @@ func (m *Metrics) QueueLeft(group, result string, wait, serviceLevel, shortAband
 // RetentionPurged counts records deleted for their age.
 func (m *Metrics) RetentionPurged(kind string, n int) {
 	m.RetentionDeleted.WithLabelValues(kind).Add(float64(n))
-}
-
-// CallEnded counts one ended call.
-func (m *Metrics) CallEnded(hours clubline.Hours, outcome clubline.Outcome) {
-	m.Calls.WithLabelValues(string(hours), string(outcome)).Inc()
 }
 
 // VoicemailSaved counts one saved message.

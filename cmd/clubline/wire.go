@@ -281,6 +281,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 			m.Logger.Error("config watcher stopped: edits to the file are not applied until restart or SIGHUP", "err", err)
 		}
 	}()
+	m.startGauges(wctx) // gauges.go
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
