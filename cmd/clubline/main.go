@@ -21,6 +21,7 @@ commands:
   call    place a call from the terminal: press keys, record what you hear
   privacy a caller's Law 25 requests: export or erase what the line holds about their number
   passwd  print the hash of a web page password, for web_password_hash
+  version print the version and the commit clubline was built from (also --version)
 
 Run "clubline <command> --help" for a command's flags.
 `
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runPrivacy(rest, os.Stdin, stdout, stderr)
 	case "passwd":
 		return runPasswd(rest, os.Stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
