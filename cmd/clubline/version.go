@@ -11,10 +11,12 @@ import (
 //
 //	go build -ldflags "-X main.version=1.4.0 -X main.commit=$(git rev-parse HEAD)"
 //
-// deploy/build.sh (which the Dockerfile runs) sets both. Left empty, the
+// deploy/build.sh (which the Dockerfile runs) sets them, and modified to
+// "true" when it builds a tree with uncommitted changes (the Go toolchain
+// stamps no vcs.revision in a git worktree, nor without .git). Left empty, the
 // version is the module's (a tagged `go install`) or "devel", and the
 // commit is the one the Go toolchain stamps from git (vcs.revision).
-var version, commit string
+var version, commit, modified string
 
 // buildVersion says which clubline this is: version, commit, whether the
 // tree had uncommitted changes, and the Go it was built with.
@@ -28,7 +30,9 @@ type buildVersion struct {
 // currentVersion reads the -ldflags variables and the build info.
 func currentVersion() buildVersion {
 	bi, _ := debug.ReadBuildInfo()
-	return versionOf(version, commit, bi)
+	v := versionOf(version, commit, bi)
+	v.Modified = v.Modified || modified == "true"
+	return v
 }
 
 // versionOf is currentVersion for given values (tests).
