@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -115,8 +116,9 @@ type SIP struct {
 	STUN string
 }
 
-// TLS is sip.tls: the certificate of tls:// listeners, PEM files.
-// CheckFiles looks them up.
+// TLS is sip.tls (or http.tls): a certificate, PEM files. Parse makes a
+// relative path start from the config file's folder; CheckFiles looks
+// them up.
 type TLS struct {
 	CertFile string // the certificate, then the chain
 	KeyFile  string // its private key
@@ -192,7 +194,7 @@ func IsBuiltinCategory(c string) bool { return slices.Contains(Categories, c) }
 
 // Voicemail is how messages are recorded and followed up.
 type Voicemail struct {
-	Dir                  string
+	Dir                  string // the recordings; relative: from the config file's folder
 	MaxLength            time.Duration
 	SilenceTimeout       time.Duration
 	MinLength            time.Duration // shorter recordings are dropped
@@ -220,7 +222,7 @@ const Day = 24 * time.Hour
 type Store struct {
 	RedisURL  string // empty: the embedded store in DataDir
 	KeyPrefix string
-	DataDir   string
+	DataDir   string // relative: from the config file's folder
 }
 
 // HTTP is the web listener: the office's page and its API, /metrics,
@@ -236,7 +238,7 @@ type HTTP struct {
 // Prompts is where admins put WAVs that replace built-in prompts, and
 // the code staff with the admin role dial to record them by phone.
 type Prompts struct {
-	Dir        string // <dir>/<lang>/<name>.wav; empty: built-in prompts only
+	Dir        string // <dir>/<lang>/<name>.wav, from the config file's folder; empty: built-in prompts only
 	RecordCode string // "*77"; "": no recording by phone
 }
 
@@ -348,10 +350,40 @@ func Parse(filename string, data []byte) (*Config, error) {
 		d.errs.sort()
 		return nil, d.errs
 	}
+	c.resolvePaths(filepath.Dir(filename))
 	c.schedule = c.buildSchedule()
 	c.roster = c.buildRoster()
 	c.file = filename
 	return c, nil
+}
+
+// resolvePaths makes the paths the file names start from dir, the
+// folder of the config file, rather than from wherever clubline was
+// started: the same file means the same folders from a terminal, a
+// systemd unit or a container. An absolute path stays as written. It
+// reads nothing from disk, so Parse stays a function of its arguments.
+func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{
+		&c.Voicemail.Dir, &c.Store.DataDir, &c.Prompts.Dir,
+		&c.SIP.TLS.CertFile, &c.SIP.TLS.KeyFile, &c.HTTP.TLS.CertFile, &c.HTTP.TLS.KeyFile,
+	} {
+		*p = fromDir(dir, *p)
+	}
+	for i := range c.Trunks {
+		c.Trunks[i].CAFile = fromDir(dir, c.Trunks[i].CAFile)
+	}
+	for i := range c.files {
+		c.files[i].path = fromDir(dir, c.files[i].path)
+	}
+}
+
+// fromDir is path p of the config file in folder dir: p itself when it
+// is absolute or empty.
+func fromDir(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 // Schedule is the office hours, ready to ask. Parse builds it once; every
@@ -480,7 +512,7 @@ type crossRefs struct {
 // not a file, at the line of its key. Parse does not open them, so that a
 // file is checked where clubline runs: call CheckFiles in `clubline
 // check` and at start-up, beside the prompts. A relative path starts from
-// the folder clubline runs in.
+// the config file's folder (Parse resolved it).
 func (c *Config) CheckFiles() Errors {
 	var errs Errors
 	for _, f := range c.files {
@@ -488,7 +520,7 @@ func (c *Config) CheckFiles() Errors {
 		switch {
 		case err != nil:
 			errs = append(errs, &Error{File: c.file, Line: f.line, Key: f.key, Msg: fmt.Sprintf("cannot read %s: %s", f.path, unwrapPathError(err)),
-				Fix: "put the PEM file there, or correct the path (a relative path starts from the folder clubline runs in)"})
+				Fix: "put the PEM file there, or correct the path (a relative path starts from the config file's folder)"})
 		case info.IsDir():
 			errs = append(errs, &Error{File: c.file, Line: f.line, Key: f.key, Msg: f.path + " is a folder, not a file",
 				Fix: "write the path of the PEM file in it"})

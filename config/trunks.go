@@ -29,9 +29,10 @@ import (
 //     the SDP, so over udp or tcp anyone who reads the signalling can
 //     decrypt the audio, and "required" would promise what it cannot keep.
 //   - Files the config names (ca_file, sip.tls) are not opened by Parse,
-//     which stays a pure function of the bytes (the fuzz target, reloads
-//     in tests); CheckFiles looks at them, as `clubline check` and
-//     start-up look at the prompts the file names.
+//     which stays a pure function of the bytes and the file's name (the
+//     fuzz target, reloads in tests): a relative path is joined to the
+//     file's folder, nothing more; CheckFiles looks at them, as `clubline
+//     check` and start-up look at the prompts the file names.
 
 // Trunk is an account at a SIP provider (an item of trunks): the club's
 // numbers arrive through it, and calls out (staff phones, the urgency
@@ -68,6 +69,7 @@ type Trunk struct {
 	SRTP               string // SRTPRequired, SRTPOptional or SRTPOff
 	// CAFile is a PEM file of the CAs the provider's certificate is
 	// checked against; "": the system's roots. Only with TransportTLS.
+	// Relative: from the config file's folder.
 	CAFile string
 	// CountryCode is the trunk's country calling code, digits ("1"): what
 	// DialNational and DialLocal add or remove, and the country of the

@@ -22,6 +22,7 @@ commands:
   report  the service report of a period: calls answered, waits, messages called back in time
   privacy a caller's Law 25 requests: export or erase what the line holds about their number
   passwd  print the hash of a web page password, for web_password_hash
+  version print the version and the commit clubline was built from (also --version)
 
 Run "clubline <command> --help" for a command's flags.
 `
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runPrivacy(rest, os.Stdin, stdout, stderr)
 	case "passwd":
 		return runPasswd(rest, os.Stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
