@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -322,6 +323,9 @@ func (s *Server) audio(w http.ResponseWriter, r *http.Request, a *access) {
 		return
 	}
 	f, err := os.Open(v.Path)
+	if err != nil && s.o.VoicemailDir != "" && v.Path != "" {
+		f, err = os.Open(filepath.Join(s.o.VoicemailDir, filepath.Base(v.Path)))
+	}
 	if err != nil {
 		writeError(w, http.StatusNotFound, "the recording of this message is missing from the voicemail folder")
 		return

@@ -151,8 +151,11 @@ type Options struct {
 	SetOverride func(ctx context.Context, mode, by string) error
 	// Changed is told of every change to a message, after it is saved:
 	// metrics, the message-waiting lights. before is nil for none.
-	Changed    func(before, after *clubline.Voicemail)
-	Recordings Recordings // nil: no recordings page
+	Changed func(before, after *clubline.Voicemail)
+	// VoicemailDir is voicemail.dir: a message whose recorded path is gone
+	// (the data restored to another folder) is looked for there by name.
+	VoicemailDir string
+	Recordings   Recordings // nil: no recordings page
 	// Report writes the service report of [from, to) as "text" or
 	// "csv"; nil: none. from and to are days in the club's time zone
 	// ("" : the default period).

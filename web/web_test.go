@@ -387,3 +387,32 @@ func TestPagesRender(t *testing.T) {
 		t.Errorf("English now page: %s", b)
 	}
 }
+
+// A message whose recorded path is gone (the data restored to another
+// folder) is found by name in the voicemail folder.
+func TestAudioFoundInTheVoicemailFolder(t *testing.T) {
+	dir := t.TempDir()
+	st, err := embedded.Open(filepath.Join(dir, "clubline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	vmDir := filepath.Join(dir, "voicemail")
+	os.MkdirAll(vmDir, 0o700)
+	wav(t, filepath.Join(vmDir, "20261204-100000-v1.wav"), 800)
+	v := &clubline.Voicemail{ID: "v1", Path: "/old/box/voicemail/20261204-100000-v1.wav", Status: clubline.VoicemailNew, RecordedAt: time.Now(), FollowUpDue: time.Now().Add(time.Hour)}
+	if err := st.SaveVoicemail(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]web.User{"marie": {ID: "marie", Name: "Marie", Password: web.PlainPassword("pw-marie-1")}}
+	srv := httptest.NewServer(web.New(web.Options{Store: st, VoicemailDir: vmDir, Users: func() map[string]web.User { return users }}))
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &client{t: t, base: srv.URL, c: &http.Client{Jar: jar}}
+	if c.login("marie", "pw-marie-1") != 200 {
+		t.Fatal("login")
+	}
+	if code, b, _ := c.do("GET", "/api/messages/v1/audio", nil); code != 200 || len(b) != 44+1600 {
+		t.Errorf("audio: %d, %d bytes", code, len(b))
+	}
+}
