@@ -105,7 +105,11 @@ func (s *Server) answer(a *attempt) {
 			return
 		}
 	} else if !s.numbers.accepts(a.to) {
-		a.reject(rejectUnknownNumber(a.to))
+		if s.trunks.local(a.src) {
+			a.reject(rejectUnknownNumberLocal(a.to, s.o.Numbers))
+		} else {
+			a.reject(rejectUnknownNumber(a.to))
+		}
 		return
 	}
 	t, r := s.admit(a.src)

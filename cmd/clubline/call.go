@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
@@ -55,7 +56,11 @@ Places a call like a caller would, presses keys, plays tones, records what
 it hears, and prints what happened: which prompts it heard, in order, the
 keys it pressed, how the call ended. Times are counted from the answer.
 
-  clubline call sip:+15145550100@127.0.0.1:5060 --dtmf "1@4s,0@9s" --record heard.wav --hangup-after 20s
+  clubline call sip:+14505550100@127.0.0.1:5060 --dtmf "1@4s,0@9s" --record heard.wav --hangup-after 20s
+
+calls the line of config/example.yaml started on this machine (clubline
+serve). A line refuses a number it does not answer with 404; to a caller
+on its machine or in its sip.allow_from it says which numbers it answers.
 
 flags:
 `
@@ -227,6 +232,9 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 		var refused *softphone.StatusError
 		switch {
 		case errors.As(err, &refused):
+			if w := warningText(refused.Header("Warning")); w != "" {
+				return fmt.Errorf("the call was refused: %d %s: %s", refused.Code, refused.Reason, w)
+			}
 			return fmt.Errorf("the call was refused: %d %s", refused.Code, refused.Reason)
 		case errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("no answer within %s", f.timeout)
@@ -337,6 +345,26 @@ func sleepUntil(ctx context.Context, c *softphone.Call, t time.Time) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// warningText is the text of a Warning header (RFC 3261 §20.43:
+// code agent "text"), such as the numbers a line answers in its 404 to a
+// local caller; "" when there is none.
+func warningText(h string) string {
+	i, j := strings.IndexByte(h, '"'), strings.LastIndexByte(h, '"')
+	if i < 0 || j <= i {
+		return ""
+	}
+	text := []rune(h[i+1 : j])
+	if len(text) > 200 { // a peer's text: no flood, no escape sequences
+		text = text[:200]
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, string(text))
 }
 
 // waitEnd waits for the other side to hang up, --hangup-after or Ctrl-C,

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/sip"
@@ -174,12 +176,26 @@ func TestCallCommandInfoAndHangupAfter(t *testing.T) {
 	}
 }
 
+// The usage's example calls a number the example config answers (it
+// named one the example refused with a bare 404).
+func TestCallUsageDialsTheExample(t *testing.T) {
+	c, err := config.Load(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`clubline call sip:([^@]+)@127\.0\.0\.1:5060 `).FindStringSubmatch(callUsage)
+	if m == nil || !slices.Contains(c.SIP.Numbers, m[1]) {
+		t.Errorf("the usage's example calls %q; the example answers %v", m, c.SIP.Numbers)
+	}
+}
+
 func TestCallCommandRefused(t *testing.T) {
 	uri, _ := callTestServer(t)
 	var out, errOut bytes.Buffer
 	code := runCall([]string{strings.Replace(uri, "+15145550100", "123", 1)}, &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "refused: 404") {
-		t.Errorf("exit %d, stderr %q; want 1 and the 404", code, errOut.String())
+	// A caller on this machine is told which numbers the line answers.
+	if code != 1 || !strings.Contains(errOut.String(), "refused: 404 Not Found: this line answers +15145550100") {
+		t.Errorf("exit %d, stderr %q; want 1 and the 404 with the numbers the line answers", code, errOut.String())
 	}
 }
 
