@@ -341,7 +341,7 @@ func unwrapPathError(err error) string {
 func Parse(filename string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{syntaxError(filename, err)}
+		return nil, Errors{syntaxError(filename, data, err)}
 	}
 	d := &decoder{file: filename}
 	c := Default()

@@ -2,7 +2,10 @@ package config_test
 
 import (
 	"errors"
+	"os"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +46,13 @@ func TestParseErrors(t *testing.T) {
 		{"unclosed map", head + "hours:\n  closures:\n    - { date: 2026-12-25, name: Noël: fermé }\n", "5: ", "not closed"},
 		{"tab", head + "sip:\n\tmax_calls: 3\n", "4: ", "not tabs"},
 		{"bad indentation", head + "   timezone: x\n", "3: ", "not valid YAML"},
+		{"missing colon", head + "  timezone America/Toronto\n  languages: [fr]\n", "3: ", `"timezone America/Toronto" has no colon, unlike the keys around it (write "timezone: America/Toronto")`},
+		{"missing colon before a key", "club:\n  name Test\n  timezone: America/Toronto\n", "2: ", `write "name: Test"`},
+		{"missing colon on a section", head + "sip\n  max_calls: 3\n", "3: ", `write "sip:"`},
+		{"tab under a key", head + "  timezone: America/Toronto\n\tlanguages: [fr]\n", "4: ", "replace it with 2 spaces"},
+		{"key one space short", head + "sip:\n  max_calls: 3\n  realm: x\n realm: y\nhours: {}\n", "6: ", "indent it by 2 spaces like the other keys of sip"},
+		{"key one space too many", head + "sip:\n  max_calls: 3\n   realm: x\n", "5: ", "line it up with the keys above (2 spaces)"},
+		{"list item out of line", head + "staff:\n  - { id: a, name: A, extension: \"301\" }\n - { id: b, name: B, extension: \"302\" }\n", "5: ", "lines it up with no key above it"},
 		{"unquoted star", head + "menu:\n  options:\n    - { key: *, category: x }\n", "5: ", `quote it: key: "*"`},
 		{"missing club name", "club:\n  timezone: America/Toronto\n", "1: club.name", "missing"},
 		{"section not a mapping", head + "sip: 5060\n", "3: sip", "expected keys and values"},
@@ -180,6 +190,58 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 			t.Errorf("want clubline.yaml:%s …%s…\ngot:\n%v", tt.want, tt.msg, errs)
+		})
+	}
+}
+
+// TestSyntaxErrorsInTheExample makes the mistakes a newcomer made in
+// config/example.yaml: the YAML parser gives up on another line than the
+// mistake's (17 for a colon missing on 16, 16 for a tab on 17, 15 for a
+// key of sip one space short on 27); the error must name the mistake's.
+func TestSyntaxErrorsInTheExample(t *testing.T) {
+	example, err := os.ReadFile("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(example), "\n")
+	find := func(prefix string) int { // the line number of the first line that starts with prefix
+		for i, l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				return i + 1
+			}
+		}
+		t.Fatalf("example.yaml has no line %q; adapt the test", prefix)
+		return 0
+	}
+	name, tz, rtp := find("  name: Club de Soccer Roussillon"), find("  timezone: "), find("  rtp_ports: ")
+	if tz != name+1 {
+		t.Fatalf("example.yaml: timezone (line %d) no longer follows name (line %d); adapt the test", tz, name)
+	}
+	at := func(n int) string { return "example.yaml:" + strconv.Itoa(n) + ": " }
+	tests := []struct {
+		name string
+		line int
+		edit func(string) string
+		want string
+	}{
+		{"colon missing", name, func(s string) string { return strings.Replace(s, "name:", "name", 1) },
+			at(name) + `not valid YAML: "name Club de Soccer Roussillon" has no colon, unlike the keys around it (write "name: Club de Soccer Roussillon")`},
+		{"tab", tz, func(s string) string { return "\t" + strings.TrimLeft(s, " ") },
+			at(tz) + "not valid YAML: this line is indented with a tab (indent with spaces, not tabs: replace it with 2 spaces, lined up with the keys it belongs with)"},
+		{"one space short", rtp, func(s string) string { return s[1:] },
+			at(rtp) + "not valid YAML: rtp_ports is indented by 1 space, which lines it up with no key above it (indent it by 2 spaces like the other keys of sip, or not at all if it is not one of them)"},
+		{"one space too many", rtp, func(s string) string { return " " + s },
+			at(rtp) + "not valid YAML: rtp_ports is indented by 3 spaces, the keys above it by 2 spaces (line it up with the keys above (2 spaces); a line indented more must follow a key that ends with a colon)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			edited := slices.Clone(lines)
+			edited[tt.line-1] = tt.edit(edited[tt.line-1])
+			errs := parseErrors(t, strings.Join(edited, "\n"))
+			got := strings.Replace(errs.Error(), "clubline.yaml", "example.yaml", 1)
+			if got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
 		})
 	}
 }

@@ -80,12 +80,19 @@ var yamlHints = map[string]struct {
 	"did not find expected alphabetic or numeric character": {false, "a value starts with * or &, which YAML reads as a reference", "quote it: key: \"*\""},
 }
 
-// syntaxError turns a YAML parser error into an Error.
-func syntaxError(file string, err error) *Error {
+// syntaxError turns a YAML parser error into an Error. When the parser
+// may have given up on another line than the mistake's, the lines of data
+// name it (culprit, syntax.go).
+func syntaxError(file string, data []byte, err error) *Error {
 	e := &Error{File: file, Msg: err.Error(), Fix: "check the indentation and the quoting on this line"}
 	m := yamlLine.FindStringSubmatch(err.Error())
 	if m == nil {
 		return e
+	}
+	if culpritMessages[m[2]] {
+		if line, msg, fix, ok := culprit(data); ok {
+			return &Error{File: file, Line: line, Msg: "not valid YAML: " + msg, Fix: fix}
+		}
 	}
 	e.Line, _ = strconv.Atoi(m[1])
 	e.Msg = "not valid YAML: " + m[2]

@@ -68,6 +68,8 @@ type Urgency struct {
 	// RingTimeout is how long each step rings (the person on call, then
 	// the fallback) before the next (default routing.DefaultRingTimeout).
 	RingTimeout time.Duration
+	// FallbackLine is the line of fallback in the file, for warnings.
+	FallbackLine int
 }
 
 // DefaultGroup is a group with every key but id and members at its
@@ -537,6 +539,7 @@ func (d *decoder) urgency(n *yaml.Node, c *Config) {
 			if !ok {
 				return
 			}
+			c.Urgency.FallbackLine = v.Line
 			s = strings.TrimSpace(s)
 			if looksLikeNumber(s) {
 				e, msg, fix := NormalizeNumber(s)

@@ -47,7 +47,7 @@ func TestPeople(t *testing.T) {
 		g.MaxWait != 3*time.Minute || g.AnnounceEvery != 45*time.Second || g.ServiceLevel != 30*time.Second || g.ShortAbandon != 5*time.Second {
 		t.Errorf("group: %+v", g)
 	}
-	if c.Urgency != (config.Urgency{Target: "on-call", Fallback: "sip:urgence@example.org", RingTimeout: 15 * time.Second}) {
+	if c.Urgency != (config.Urgency{Target: "on-call", Fallback: "sip:urgence@example.org", RingTimeout: 15 * time.Second, FallbackLine: 20}) {
 		t.Errorf("urgency: %+v", c.Urgency)
 	}
 	loc := c.Club.Location

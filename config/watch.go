@@ -22,7 +22,9 @@ const Debounce = 200 * time.Millisecond
 // SIGHUP). A valid file goes to apply; a broken one goes to failed, and the
 // running config stays as it was.
 //
-// apply and failed are called from Run's goroutine, one at a time.
+// apply and failed are called from Run's goroutine, one at a time; they
+// say what came of a reload (the logger's lines are the watcher's own
+// trouble), so that a reload is logged once, by whoever put it in force.
 type Watcher struct {
 	path     string
 	logger   *slog.Logger
@@ -126,7 +128,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 func (w *Watcher) load(force bool) {
 	data, err := os.ReadFile(w.path)
 	if err != nil {
-		w.logger.Error("config not reloaded: the running config stays", "file", w.path, "err", err)
 		w.failed(Errors{{File: w.path, Msg: "cannot read the file: " + unwrapPathError(err), Fix: "the running config stays until the file is back"}})
 		return
 	}
@@ -137,19 +138,10 @@ func (w *Watcher) load(force bool) {
 	w.last = sum
 	c, err := Parse(w.path, data)
 	if err != nil {
-		w.logger.Error("config not reloaded: the running config stays", "file", w.path, "errors", errorCount(err))
 		w.failed(err)
 		return
 	}
-	w.logger.Info("config reloaded", "file", w.path)
 	w.apply(c)
-}
-
-func errorCount(err error) int {
-	if es, ok := err.(Errors); ok {
-		return len(es)
-	}
-	return 1
 }
 
 // Watch runs a Watcher until ctx ends. A failure to start watching goes

@@ -97,6 +97,29 @@ func TestBaresipRegistersAndTalks(t *testing.T) {
 	cl.stop()
 }
 
+// TestBaresipAccountOfTheDocs registers baresip with the accounts line
+// docs/softphones.md tells a staff member to write, clubline's address
+// and the password replaced by the test line's.
+func TestBaresipAccountOfTheDocs(t *testing.T) {
+	env := requireBaresip(t)
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/softphones.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const address, password = "192.0.2.10", "marie-secret-1" // the docs'
+	account := regexp.MustCompile(`(?m)^<sip:` + staffExtension + `@` + regexp.QuoteMeta(address) + `;transport=udp>;.*$`).Find(doc)
+	if account == nil || !strings.Contains(string(account), password) {
+		t.Fatalf("docs/softphones.md has no accounts line for %s@%s with the password %s: adapt the test", staffExtension, address, password)
+	}
+	cl := baresipLine(t)
+	bs := startBaresipWith(t, env, cl, strings.NewReplacer(address, cl.sipAddr(), password, staffPassword).Replace(string(account))+"\n")
+	bs.awaitRegistered(cl)
+	bs.stop()
+	cl.awaitMetric("clubline_staff_registered", 0)
+	cl.stop()
+}
+
 // TestBaresipAnswersQueue: a caller presses the key of baresip's group;
 // the queue rings baresip, which answers by itself; the caller and baresip
 // hear each other's tones through clubline's bridge; the caller hangs up
@@ -336,6 +359,12 @@ const sndfileName = len("/dump-2026-11-22-12-43-43-dec.wav")
 // test failed.
 func startBaresip(t *testing.T, env baresipEnv, l *line) *baresipPhone {
 	t.Helper()
+	return startBaresipWith(t, env, l, fmt.Sprintf(baresipAccount, staffExtension, l.sipAddr(), staffExtension, staffPassword))
+}
+
+// startBaresipWith is startBaresip with the accounts file given.
+func startBaresipWith(t *testing.T, env baresipEnv, l *line, account string) *baresipPhone {
+	t.Helper()
 	b := &baresipPhone{t: t, env: env, dir: t.TempDir(), sipPort: freeUDPPort(t), ctrlPort: freeTCPPort(t),
 		changed: make(chan struct{})}
 	if len(b.dir)+sndfileName >= 128 {
@@ -345,7 +374,7 @@ func startBaresip(t *testing.T, env baresipEnv, l *line) *baresipPhone {
 	writeTone(t, tone, staffTone, toneLength)
 	files := map[string]string{
 		"config":   fmt.Sprintf(baresipConfig, b.sipPort, tone, b.dir, b.ctrlPort, env.modulePath),
-		"accounts": fmt.Sprintf(baresipAccount, staffExtension, l.sipAddr(), staffExtension, staffPassword),
+		"accounts": account,
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(b.dir, name), []byte(body), 0o600); err != nil {

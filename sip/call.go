@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/clubline/clubline"
@@ -66,16 +67,18 @@ var (
 // handlers and the script ask for the end with finish.
 type call struct {
 	*dialogLeg
-	id       string
-	from, to string
-	trunk    string // the trunk that delivered the call, if any
-	staff    string // the staff member whose phone authenticated the INVITE, if any
-	started  time.Time
-	inviteTx sipmsg.ServerTransaction
-	invite   *sipmsg.Request  // the INVITE, with our To tag
-	ok       *sipmsg.Response // our 200 OK, retransmitted until ACKed
-	acked    chan struct{}    // closed when the INVITE's ACK arrived
-	ticket   *ticket          // its hold on the limits (awaiting.go)
+	id        string
+	from, to  string
+	trunk     string // the trunk that delivered the call, if any
+	staff     string // the staff member whose phone authenticated the INVITE, if any
+	started   time.Time
+	inviteTx  sipmsg.ServerTransaction
+	invite    *sipmsg.Request  // the INVITE, with our To tag
+	ok        *sipmsg.Response // our 200 OK, retransmitted until ACKed
+	acked     chan struct{}    // closed when the INVITE's ACK arrived
+	ticket    *ticket          // its hold on the limits (awaiting.go)
+	scriptLog *slog.Logger     // the script's logger: adds the reason to its end line (endLine)
+	endLogged atomic.Bool      // the script logged the end of the call
 }
 
 var (
@@ -84,16 +87,52 @@ var (
 )
 
 func newCall(s *Server, id string, dlg *dialog, tx sipmsg.ServerTransaction, ms *mediaState, log *slog.Logger) *call {
-	return &call{
+	c := &call{
 		dialogLeg: newDialogLeg(s, dlg, ms, log, false),
 		id:        id, inviteTx: tx,
 		started: time.Now(),
 		acked:   make(chan struct{}),
 	}
+	c.scriptLog = slog.New(endLine{next: c.log.Handler(), c: c})
+	return c
 }
 
 func (c *call) inbound() ivr.Inbound {
-	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, Staff: c.staff, Leg: c, Log: c.log}
+	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, Staff: c.staff, Leg: c, Log: c.scriptLog}
+}
+
+// endOfCall is the message of the one line that says a call ended: the
+// script's (with the outcome, the stage, the language), to which endLine
+// adds why the call ended; sip's own when no script ran.
+const endOfCall = "call ended"
+
+// endLine is the handler of the script's logger: the script logs the end
+// of the call with what it knows, and sip adds the reason to that line
+// rather than log a second one.
+type endLine struct {
+	next slog.Handler
+	c    *call
+}
+
+func (h endLine) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h endLine) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == endOfCall {
+		h.c.endLogged.Store(true)
+		if h.c.isEnded() { // the reason is set before ended is closed
+			r = r.Clone()
+			r.AddAttrs(slog.String("reason", h.c.reason.text))
+		}
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h endLine) WithAttrs(as []slog.Attr) slog.Handler {
+	return endLine{next: h.next.WithAttrs(as), c: h.c}
+}
+
+func (h endLine) WithGroup(name string) slog.Handler {
+	return endLine{next: h.next.WithGroup(name), c: h.c}
 }
 
 // run supervises the call from the 200 OK to the end: it waits for the ACK,
@@ -122,8 +161,10 @@ func (c *call) run() {
 		c.s.o.OnUnstarted(c.unstartedRecord())
 	}
 	c.s.release(c.dlg.key(), c.ticket)
-	c.log.Info("call ended", "reason", c.reason.text,
-		"duration", time.Since(c.started).Round(time.Second).String())
+	if !c.endLogged.Load() { // no script ran, or it said nothing of the end
+		c.log.Info(endOfCall, "reason", c.reason.text,
+			"duration", time.Since(c.started).Round(time.Second).String())
+	}
 }
 
 // unstartedRecord is the record of a call that ended before its script

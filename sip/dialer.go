@@ -509,6 +509,21 @@ func dialDestination(ctx context.Context, res *net.Resolver, target sipmsg.Uri, 
 	return transport, ap, nil
 }
 
+// LookUp finds where a SIP URI the config names (the urgency fallback)
+// would be rung, as the dialer does when it rings it (dialDestination):
+// for `clubline check`, which warns before an urgent call finds out. A
+// nil res is net.DefaultResolver.
+func LookUp(ctx context.Context, res *net.Resolver, uri string) (transport string, dest netip.AddrPort, err error) {
+	var target sipmsg.Uri
+	if err := sipmsg.ParseUri(uri, &target); err != nil {
+		return "", netip.AddrPort{}, fmt.Errorf("sip: %q: %w", uri, err)
+	}
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	return dialDestination(ctx, res, target, "")
+}
+
 // trackLeg makes a leg findable by its dialog for the requests its phone
 // sends in it (lookup); it fails once the server is stopping.
 func (s *Server) trackLeg(key string, l *OutboundLeg) bool {

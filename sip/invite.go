@@ -71,7 +71,7 @@ func (a *attempt) reject(r *rejection) {
 		Outcome: r.outcome, EndedAt: now, Duration: now.Sub(a.started),
 	}
 	rec.AddTrace(r.trace())
-	a.s.refusals.Refused(a.log, now, a.src, "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
+	a.s.refusals.Refused(a.log, now, a.src, "from", sipx.MaskNumber(a.from), "to", a.s.shownTo(a.to),
 		"status", r.code, "why", sipx.MaskDigits(r.why), "outcome", string(r.outcome))
 	a.s.o.OnRejected(rec, r.code)
 }
@@ -105,7 +105,11 @@ func (s *Server) answer(a *attempt) {
 			return
 		}
 	} else if !s.numbers.accepts(a.to) {
-		a.reject(rejectUnknownNumber(a.to))
+		if s.trunks.local(a.src) {
+			a.reject(rejectUnknownNumberLocal(a.to, s.o.Numbers))
+		} else {
+			a.reject(rejectUnknownNumber(a.to))
+		}
 		return
 	}
 	t, r := s.admit(a.src)
@@ -123,7 +127,7 @@ func (s *Server) answer(a *attempt) {
 	}
 	c.ticket = t
 	// Logged once taken: a refusal has its own, sampled, line (refusals.go).
-	a.log.Info("incoming call", "from", sipx.MaskNumber(a.from), "to", sipx.MaskNumber(a.to),
+	a.log.Info("incoming call", "from", sipx.MaskNumber(a.from), "to", a.s.shownTo(a.to),
 		"transport", a.req.Transport(), "sip_call_id", a.req.CallID().Value())
 	if r := s.ringAndAnswer(a, c); r != nil {
 		c.finish(endReason{text: "not answered"}) // frees the RTP port

@@ -11,8 +11,12 @@ import (
 )
 
 // sipgo logs whole messages and request lines, which carry the caller's
-// number. redactHandler sits between sipgo and clubline's logger: it drops
-// raw message bodies and masks every run of seven or more digits.
+// number, and peers' addresses (raddr, dst, the text of a network error).
+// redactHandler sits between sipgo and clubline's logger: every logger
+// sipgo is given (server, client, transaction and transport layers, and
+// its package default) is redactedLogger's. It drops raw message bodies,
+// masks every run of seven or more digits and every IP address but
+// loopback ones, in the message and in every attribute.
 type redactHandler struct{ next slog.Handler }
 
 // redactedLogger wraps l for use by sipgo.
@@ -52,7 +56,7 @@ func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
 	if level != r.Level && !h.next.Enabled(ctx, level) {
 		return nil
 	}
-	out := slog.NewRecord(r.Time, level, sipx.MaskDigits(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, level, redact(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
@@ -86,17 +90,20 @@ func redactAttr(a slog.Attr) slog.Attr {
 		if v.Kind() == slog.KindString && len(v.String()) > 80 {
 			return slog.String(a.Key, fmt.Sprintf("[%d bytes redacted]", len(v.String())))
 		}
-		return slog.String(a.Key, sipx.MaskDigits(v.String()))
+		return slog.String(a.Key, redact(v.String()))
 	case v.Kind() == slog.KindString:
-		return slog.String(a.Key, sipx.MaskDigits(v.String()))
+		return slog.String(a.Key, redact(v.String()))
 	case v.Kind() == slog.KindAny:
 		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, sipx.MaskDigits(err.Error()))
+			return slog.String(a.Key, redact(err.Error()))
 		}
-		return slog.String(a.Key, sipx.MaskDigits(fmt.Sprint(v.Any())))
+		return slog.String(a.Key, redact(fmt.Sprint(v.Any())))
 	}
 	return slog.Attr{Key: a.Key, Value: v}
 }
+
+// redact masks the addresses and the numbers in a text sipgo logs.
+func redact(s string) string { return sipx.MaskDigits(sipx.MaskAddrs(s)) }
 
 // refusedOnPurpose reports whether a record's error is a connection or a
 // lookup that package edge refused (edge.IsRefused).

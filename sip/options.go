@@ -302,9 +302,11 @@ func newNumberSet(numbers []string) numberSet {
 
 // accepts reports whether user is one of the numbers; an empty set accepts all.
 func (s numberSet) accepts(user string) bool {
-	if len(s) == 0 {
-		return true
-	}
+	return len(s) == 0 || s.has(user)
+}
+
+// has reports whether user is one of the numbers.
+func (s numberSet) has(user string) bool {
 	isNumber := sipx.Digits(user) != ""
 	for _, n := range s {
 		if isNumber && sipx.SameNumber(n, user) || !isNumber && strings.EqualFold(n, user) {
@@ -312,6 +314,23 @@ func (s numberSet) accepts(user string) bool {
 		}
 	}
 	return false
+}
+
+// shownTo is the number or SIP user a call was for, as logged: the
+// club's own (Options.Numbers, a trunk's numbers) are no one's personal
+// information and show in full, so that "to=club" reads as such; anything
+// else (a number a scanner tried, a transfer to someone's mobile) is
+// masked like a caller's.
+func (s *Server) shownTo(to string) string {
+	if to != "" && s.numbers.has(to) {
+		return to
+	}
+	for _, t := range s.o.Trunks {
+		if _, ok := t.Owns(to); ok {
+			return to
+		}
+	}
+	return sipx.MaskNumber(to)
 }
 
 // staffCode returns the staff code a request-URI user is, unescaped (a

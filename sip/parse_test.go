@@ -170,8 +170,12 @@ func TestRedactedLogger(t *testing.T) {
 	l.Error("failed to parse", "data", "INVITE sip:+15145550100@x SIP/2.0")
 	l.Info("tx", "req", "INVITE sip:+15145550100@x SIP/2.0", "error", errTest("to +15145550101 failed"))
 	l.With("callid", "5145550101").Warn("x")
+	// What sipgo's transports log of a peer (transport_udp.go, transport_tcp.go).
+	l.Error("Read filter error", "laddr", "0.0.0.0:5060", "raddr", "198.51.100.23:5062", "error", errTest("refused"))
+	l.Warn("TCP ref went negative", "ip", "0.0.0.0:5060", "dst", "[2001:db8::23]:5060", "ref", -1)
+	l.Error("Client tx failed to handle response", "error", errTest("write udp 0.0.0.0:5060->203.0.113.23:5060: sendto: no route to host"))
 	out := buf.String()
-	for _, leak := range []string{"5145550100", "5145550101"} {
+	for _, leak := range []string{"5145550100", "5145550101", "198.51.100.23", "2001:db8::23", "203.0.113.23"} {
 		if strings.Contains(out, leak) {
 			t.Errorf("log leaks %s:\n%s", leak, out)
 		}

@@ -79,7 +79,7 @@ func (s *Server) onRefer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.respond(tx, sipmsg.NewResponseFromRequest(req, sipmsg.StatusAccepted, "Accepted", nil))
 	t := &transfer{d: d, event: event}
 	t.progress(sipmsg.StatusTrying, "Trying")
-	d.log.Info("transfer asked by the staff phone", "to", sipx.MaskNumber(to))
+	d.log.Info("transfer asked by the staff phone", "to", s.shownTo(to))
 	if !d.emit(ivr.StaffEvent{Kind: ivr.StaffTransfer, To: to, Progress: t.progress}) {
 		t.progress(sipmsg.StatusServiceUnavailable, "Service Unavailable")
 	}

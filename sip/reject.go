@@ -49,6 +49,17 @@ func rejectUnknownNumber(user string) *rejection {
 	return rejected(sipmsg.StatusNotFound, "Not Found", fmt.Sprintf("unknown number '%s'", sipx.Printable(user, 32)))
 }
 
+// rejectUnknownNumberLocal is the 404 to a caller on this machine or in
+// sip.allow_from (`clubline call`, a softphone being set up): a Warning
+// names the numbers the line answers. Never to anyone else, who gets
+// rejectUnknownNumber: the internet must not learn the club's numbers by
+// guessing one.
+func rejectUnknownNumberLocal(user string, numbers []string) *rejection {
+	r := rejectUnknownNumber(user)
+	r.headers = append(r.headers, sipx.Warning(399, "this line answers "+strings.Join(numbers, ", ")))
+	return r
+}
+
 func rejectOverCapacity(maxCalls int, after time.Duration) *rejection {
 	return rejected(sipmsg.StatusServiceUnavailable, "Service Unavailable",
 		fmt.Sprintf("over capacity (%d calls)", maxCalls), sipx.RetryAfter(after))

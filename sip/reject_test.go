@@ -3,6 +3,7 @@ package sip_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -305,4 +306,35 @@ func TestOKRetransmittedUntilACK(t *testing.T) {
 	}
 	h.srv.HangupAll() // while the raw client is there to answer the BYE
 	h.waitIdle()
+}
+
+// A 404 for a number the line does not answer names the numbers it does
+// to a caller on this machine (`clubline call`, a softphone being set up),
+// never to one elsewhere: the internet must not learn them by guessing.
+func TestUnknownNumberNamesTheNumbersOnlyToLocalCallers(t *testing.T) {
+	h := newHarness(t, func(ctx context.Context, in ivr.Inbound) { <-ctx.Done() }, func(o *sip.Options) {
+		o.Listen = []string{"udp://0.0.0.0:0"}
+		o.Numbers = []string{clubNumber, "club"}
+	})
+	port := h.udpURI[strings.LastIndexByte(h.udpURI, ':')+1:]
+	e := h.refused("sip:+15145559876@127.0.0.1:"+port, softphone.Options{})
+	if got, want := e.Header("Warning"), `399 clubline "this line answers `+clubNumber+`, club"`; e.Code != 404 || got != want {
+		t.Errorf("local caller: %d, Warning %q; want 404 and %q", e.Code, got, want)
+	}
+
+	var outside string // an address of this machine that is not loopback
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok && !p.IP.IsLoopback() && p.IP.To4() != nil {
+			outside = p.IP.String()
+			break
+		}
+	}
+	if outside == "" {
+		t.Skip("no address but loopback: cannot call from elsewhere")
+	}
+	e = h.refused("sip:+15145559876@"+outside+":"+port, softphone.Options{})
+	if e.Code != 404 || e.Header("Warning") != "" {
+		t.Errorf("caller from %s: %d, Warning %q; want a bare 404", outside, e.Code, e.Header("Warning"))
+	}
 }

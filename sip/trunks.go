@@ -75,6 +75,28 @@ func (s *trunkSide) resolveAllowFrom(ctx context.Context) error {
 	return nil
 }
 
+// local reports whether a request's source is this machine or in
+// sip.allow_from: someone the club set up (`clubline call`, a test phone,
+// the office's PBX), who may be told which numbers the line answers.
+func (s *trunkSide) local(src string) bool {
+	ip, err := netip.ParseAddr(src)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	s.allowMu.Lock()
+	defer s.allowMu.Unlock()
+	for _, p := range s.allowFrom {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // admit decides whether an INVITE's source may call: it returns the
 // trunk that delivered it (nil for a caller from sip.allow_from or a staff
 // phone), or the refusal. A staff phone answered with a challenge gets it

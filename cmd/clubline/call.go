@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/media"
@@ -55,7 +57,11 @@ Places a call like a caller would, presses keys, plays tones, records what
 it hears, and prints what happened: which prompts it heard, in order, the
 keys it pressed, how the call ended. Times are counted from the answer.
 
-  clubline call sip:+15145550100@127.0.0.1:5060 --dtmf "1@4s,0@9s" --record heard.wav --hangup-after 20s
+  clubline call sip:+14505550100@127.0.0.1:5060 --dtmf "1@4s,0@9s" --record heard.wav --hangup-after 20s
+
+calls the line of config/example.yaml started on this machine (clubline
+serve). A line refuses a number it does not answer with 404; to a caller
+on its machine or in its sip.allow_from it says which numbers it answers.
 
 flags:
 `
@@ -227,6 +233,9 @@ func placeCall(ctx context.Context, f callFlags, out io.Writer) error {
 		var refused *softphone.StatusError
 		switch {
 		case errors.As(err, &refused):
+			if w := warningText(refused.Header("Warning")); w != "" {
+				return fmt.Errorf("the call was refused: %d %s: %s", refused.Code, refused.Reason, w)
+			}
 			return fmt.Errorf("the call was refused: %d %s", refused.Code, refused.Reason)
 		case errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("no answer within %s", f.timeout)
@@ -339,6 +348,26 @@ func sleepUntil(ctx context.Context, c *softphone.Call, t time.Time) bool {
 	}
 }
 
+// warningText is the text of a Warning header (RFC 3261 §20.43:
+// code agent "text"), such as the numbers a line answers in its 404 to a
+// local caller; "" when there is none.
+func warningText(h string) string {
+	i, j := strings.IndexByte(h, '"'), strings.LastIndexByte(h, '"')
+	if i < 0 || j <= i {
+		return ""
+	}
+	text := []rune(h[i+1 : j])
+	if len(text) > 200 { // a peer's text: no flood, no escape sequences
+		text = text[:200]
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, string(text))
+}
+
 // waitEnd waits for the other side to hang up, --hangup-after or Ctrl-C,
 // and says when and how the call ended (EndedLocalBye: ours to send).
 func waitEnd(ctx context.Context, c *softphone.Call, f callFlags, answered time.Time) (time.Duration, string) {
@@ -358,15 +387,87 @@ func waitEnd(ctx context.Context, c *softphone.Call, f callFlags, answered time.
 	}
 }
 
+// putThrough are the prompts after which clubline puts a caller through
+// to a person: "connecting", then hold music while their phone rings.
+var putThrough = []string{"connecting", "hold_music"}
+
+// heardPerson is a person heard after the caller was put through.
+type heardPerson struct {
+	at, length time.Duration
+	sure       bool      // after a prompt that puts the caller through
+	key        *keyPress // else the key after which they were heard
+}
+
+// person says when a person was heard and for how long. A staff member
+// who answers says no prompt, and their voice read as a custom recording:
+// it is the sound after the last prompt that puts the caller through, up
+// to the next prompt heard; or, when their phone answered before any
+// such prompt could be heard, the sound after the last key pressed, when
+// no prompt was heard after that key (then it may be a recording of the
+// club's own, unless they are all known: --prompts). Nil when nobody was
+// heard.
+func person(found []hearing.Heard, heard []int16, sent []keyPress, allPrompts bool) *heardPerson {
+	p := &heardPerson{sure: true}
+	from, until := time.Duration(-1), time.Duration(math.MaxInt64)
+	for i := len(found) - 1; i >= 0; i-- {
+		if slices.Contains(putThrough, found[i].Name) {
+			from = found[i].End()
+			if i+1 < len(found) {
+				until = found[i+1].At
+			}
+			break
+		}
+	}
+	if from < 0 && len(sent) > 0 {
+		k := sent[len(sent)-1]
+		if len(found) > 0 && found[len(found)-1].End() > k.at+time.Second/2 {
+			return nil // a prompt after the key: the line answered it
+		}
+		from, p.key, p.sure = k.at, &k, allPrompts
+	}
+	if from < 0 {
+		return nil
+	}
+	for _, s := range hearing.Segments(heard) {
+		start, end := max(s.Start, from), min(s.Start+s.Duration, until)
+		if end <= start {
+			continue
+		}
+		if p.length == 0 {
+			p.at = start
+		}
+		p.length += end - start
+	}
+	if p.length < time.Second/2 || (p.key != nil && p.length < 2*time.Second) { // a click, the end of a prompt: no one
+		return nil
+	}
+	return p
+}
+
+// String is the line that names them, after the time.
+func (p *heardPerson) String() string {
+	switch {
+	case p.key == nil:
+		return fmt.Sprintf("connected to a person (%.1fs of audio that is no prompt)", p.length.Seconds())
+	case p.sure:
+		return fmt.Sprintf("connected to a person (%.1fs of audio after key %c that is no prompt)", p.length.Seconds(), p.key.key)
+	}
+	return fmt.Sprintf("connected to a person, it seems (%.1fs of audio after key %c that is no built-in prompt)", p.length.Seconds(), p.key.key)
+}
+
 // printSummary prints the prompts heard, the keys sent and how the call
 // ended:
 //
 //	heard:
 //	   0.00s  fr/greeting
 //	   3.16s  en/language_offer en/digit_8
-//	  (4.2s of audio not matching a built-in prompt: a custom recording?)
+//	   6.02s  fr/connecting
+//	   9.40s  connected to a person (16.9s of audio that is no prompt)
 //	keys sent: 1 at 4.00s
 //	ended: remote BYE at 31.2s (the other side hung up)
+//
+// Other audio that is no prompt is counted on a line of its own ("4.2s of
+// audio not matching a built-in prompt: a custom recording?").
 func printSummary(out io.Writer, c *softphone.Call, f callFlags, set *prompts.Set, sent []keyPress, ended time.Duration, by string) {
 	heard := c.Heard()
 	found, unmatched := hearing.Recognize(heard, hearing.ClipsOf(set))
@@ -378,7 +479,16 @@ func printSummary(out io.Writer, c *softphone.Call, f callFlags, set *prompts.Se
 	default:
 		fmt.Fprintln(out, "heard:")
 	}
+	p := person(found, heard, sent, f.prompts != "")
+	saidPerson := p == nil
+	sayPerson := func() {
+		fmt.Fprintf(out, "%7.2fs  %s\n", p.at.Seconds(), p)
+		saidPerson = true
+	}
 	for _, sentence := range hearing.Sentences(found) {
+		if !saidPerson && sentence[0].At > p.at {
+			sayPerson()
+		}
 		words := make([]string, len(sentence))
 		for i, h := range sentence {
 			words[i] = h.Lang + "/" + h.Name
@@ -399,12 +509,22 @@ func printSummary(out io.Writer, c *softphone.Call, f callFlags, set *prompts.Se
 		}
 		fmt.Fprintln(out, line)
 	}
-	if unmatched > 0 {
+	if !saidPerson {
+		sayPerson()
+	}
+	if p != nil {
+		unmatched -= p.length
+	}
+	if unmatched > time.Second/2 {
 		what := "a built-in prompt: a custom recording?"
 		if f.prompts != "" {
 			what = "any prompt"
 		}
-		fmt.Fprintf(out, "  (%.1fs of audio not matching %s)\n", unmatched.Seconds(), what)
+		other := ""
+		if p != nil {
+			other = "other "
+		}
+		fmt.Fprintf(out, "  (%.1fs of %saudio not matching %s)\n", unmatched.Seconds(), other, what)
 	}
 	if f.verbose {
 		segs := hearing.Segments(heard)

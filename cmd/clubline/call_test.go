@@ -3,17 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/config"
+	"github.com/clubline/clubline/hearing"
 	"github.com/clubline/clubline/ivr"
+	"github.com/clubline/clubline/media"
 	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/sip"
+	"github.com/clubline/clubline/softphone"
 )
 
 func TestParseKeysAndTones(t *testing.T) {
@@ -174,12 +180,26 @@ func TestCallCommandInfoAndHangupAfter(t *testing.T) {
 	}
 }
 
+// The usage's example calls a number the example config answers (it
+// named one the example refused with a bare 404).
+func TestCallUsageDialsTheExample(t *testing.T) {
+	c, err := config.Load(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`clubline call sip:([^@]+)@127\.0\.0\.1:5060 `).FindStringSubmatch(callUsage)
+	if m == nil || !slices.Contains(c.SIP.Numbers, m[1]) {
+		t.Errorf("the usage's example calls %q; the example answers %v", m, c.SIP.Numbers)
+	}
+}
+
 func TestCallCommandRefused(t *testing.T) {
 	uri, _ := callTestServer(t)
 	var out, errOut bytes.Buffer
 	code := runCall([]string{strings.Replace(uri, "+15145550100", "123", 1)}, &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "refused: 404") {
-		t.Errorf("exit %d, stderr %q; want 1 and the 404", code, errOut.String())
+	// A caller on this machine is told which numbers the line answers.
+	if code != 1 || !strings.Contains(errOut.String(), "refused: 404 Not Found: this line answers +15145550100") {
+		t.Errorf("exit %d, stderr %q; want 1 and the 404 with the numbers the line answers", code, errOut.String())
 	}
 }
 
@@ -189,5 +209,73 @@ func TestCallCommandBadPromptsFolder(t *testing.T) {
 	code := runCall([]string{"sip:+15145550100@127.0.0.1:9", "--prompts", missing}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "override folder") || strings.Contains(out.String(), "calling") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and the folder, before calling", code, out.String(), errOut.String())
+	}
+}
+
+// When a staff member answers, `clubline call` says it was connected to a
+// person: their voice is no prompt, and read as a custom recording.
+func TestCallCommandConnectedToAPerson(t *testing.T) {
+	t.Parallel()
+	l := startQueueLine(t, openTuesday, "ring-all", "3m")
+	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 1500 * time.Millisecond})
+	l.awaitMetric("clubline_staff_registered", 1)
+
+	done := make(chan string, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		code := runCall([]string{l.sipURI, "--dtmf", "1@2s", "--timeout", "5s"}, &out, &errOut)
+		done <- fmt.Sprintf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}()
+	staff := answered(t, marie, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	_ = staff.Play(context.Background(), media.Tone(440, 3*time.Second, 8000)) // marie speaks
+	time.Sleep(500 * time.Millisecond)
+	if err := staff.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	select {
+	case text = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("clubline call did not end after the staff member hung up")
+	}
+	if !regexp.MustCompile(`(?m)^ +\d+\.\d\ds  connected to a person \([34]\.\ds of audio that is no prompt\)$`).MatchString(text) ||
+		strings.Contains(text, "custom recording") || !strings.HasPrefix(text, "exit 0\n") {
+		t.Errorf("want exit 0 and the person, without a custom recording:\n%s", text)
+	}
+	t.Logf("%s", text)
+}
+
+// A staff phone that answers at once: "connecting" is cut before it can be
+// named, and the person is what follows the key that chose the group, when
+// no prompt answered that key.
+func TestPersonAfterAKey(t *testing.T) {
+	tone, err := media.ReadAll(media.Tone(440, 3*time.Second, 8000), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := make([]int16, 8*media.SampleRate) // 8 s of silence, then the person
+	for _, f := range tone {
+		heard = append(heard, f[:]...)
+	}
+	menu := hearing.Heard{At: 5 * time.Second, Duration: 3 * time.Second, Lang: "fr", Name: "menu_intro", Cut: true}
+	sent := []keyPress{{'1', 8 * time.Second}}
+
+	p := person([]hearing.Heard{menu}, heard, sent, false)
+	if p == nil || p.at < 7900*time.Millisecond || p.at > 8100*time.Millisecond || p.length < 2900*time.Millisecond || p.length > 3100*time.Millisecond {
+		t.Fatalf("person = %+v, want 3 s from 8 s", p)
+	}
+	if got, want := p.String(), "connected to a person, it seems (3.0s of audio after key 1 that is no built-in prompt)"; got != want {
+		t.Errorf("without --prompts: %q, want %q", got, want)
+	}
+	if p := person([]hearing.Heard{menu}, heard, sent, true); p == nil || p.String() != "connected to a person (3.0s of audio after key 1 that is no prompt)" {
+		t.Errorf("with --prompts: %v", p)
+	}
+	answer := hearing.Heard{At: 8 * time.Second, Duration: 3 * time.Second, Lang: "fr", Name: "voicemail"}
+	if p := person([]hearing.Heard{menu, answer}, heard, sent, false); p != nil {
+		t.Errorf("a prompt answered the key, yet %v", p)
+	}
+	if p := person([]hearing.Heard{menu}, heard, nil, false); p != nil {
+		t.Errorf("no key, no prompt that puts through, yet %v", p)
 	}
 }

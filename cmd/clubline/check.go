@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/routing"
+	"github.com/clubline/clubline/sip"
 )
 
 // checkNow is the clock of `clubline check` without --at.
@@ -352,6 +355,9 @@ func printPeople(w io.Writer, path string, c *config.Config, now time.Time) {
 	}
 	unset(c.Notify.SMTP.PasswordEnv, "notify.smtp.password_env", c.Notify.Line, "no e-mail can be sent where it is unset (clubline starts without e-mail)")
 	unset(c.Notify.Webhook.SecretEnv, "notify.webhook.secret_env", c.Notify.Line, "the web hook is off where it is unset (clubline starts without it)")
+	if w := fallbackWarning(path, c); w != nil {
+		warnings = append(warnings, w)
+	}
 	if len(warnings) == 0 {
 		return
 	}
@@ -361,6 +367,40 @@ func printPeople(w io.Writer, path string, c *config.Config, now time.Time) {
 	for _, e := range warnings {
 		fmt.Fprintln(w, "  "+e.Error())
 	}
+}
+
+// fallbackLookUp bounds check's look-up of a SIP fallback's host.
+const fallbackLookUp = 2 * time.Second
+
+// fallbackWarning looks up the host of a SIP urgency fallback as the
+// dialer does when an urgent call rings it (SRV, then the addresses): a
+// name that cannot be found fails only then, with the caller waiting. A
+// warning, not an error: check may run where the network is down.
+func fallbackWarning(path string, c *config.Config) *config.Error {
+	f := c.Urgency.Fallback
+	if !strings.HasPrefix(f, "sip:") && !strings.HasPrefix(f, "sips:") {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fallbackLookUp)
+	defer cancel()
+	_, _, err := sip.LookUp(ctx, nil, f)
+	if err == nil {
+		return nil
+	}
+	why := err.Error()
+	if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) {
+		switch {
+		case dnsErr.IsNotFound:
+			why = "no such host " + dnsErr.Name
+		case dnsErr.IsTimeout:
+			why = "no answer from DNS within " + fallbackLookUp.String()
+		default:
+			why = dnsErr.Err + " looking up " + dnsErr.Name
+		}
+	}
+	return &config.Error{File: path, Line: c.Urgency.FallbackLine, Key: "urgency.fallback",
+		Msg: f + " cannot be found here (" + why + "): an urgent call would not ring it, and would go on to the urgent message",
+		Fix: "check the host name; or write a number, or \"\" for voicemail. If this machine is offline, check again where clubline runs"}
 }
 
 // staffName is "Luc Gagnon", with ext "Luc Gagnon (202)"; the id when

@@ -160,7 +160,7 @@ func TestCheckPeople(t *testing.T) {
 			"  Mon 2026-12-28 16:30 → Mon 2027-01-04 16:30  Marie Tremblay (rotation)\n" +
 			"  Mon 2027-01-04 16:30 → Mon 2027-01-11 16:30  Luc Gagnon (rotation)\n" +
 			"  Mon 2027-01-11 16:30 → Sun 2027-01-17 12:00  Marie Tremblay (rotation)\n" +
-			"  then sip:urgence@example.org, then voicemail flagged urgent\n",
+			"  then voicemail flagged urgent\n",
 		"Warnings (1): the file is valid, but check these:\n" +
 			"  " + exampleConfig + ":" + strconv.Itoa(lineOf(t, exampleConfig, "CLUBLINE_PW_LUC")) +
 			": staff[2].password_env: CLUBLINE_PW_LUC is not set here",
@@ -293,5 +293,40 @@ func TestCheckReceptionStandard(t *testing.T) {
 	_, out, errOut = check(t, "--config", path, "--at", "2026-12-05 10:00")
 	if !strings.Contains(out, "Reception standard: every week of the next 52 offers at least 5 days of 7h of office hours\n") {
 		t.Errorf("a line open six days a week:\n%s%s", out, errOut)
+	}
+}
+
+// An urgency fallback whose host cannot be found fails only when an
+// urgent call rings it: check looks it up as the dialer would, and warns
+// (.invalid never resolves, RFC 6761). An address needs no look-up.
+func TestCheckWarnsOfAFallbackNotFound(t *testing.T) {
+	example, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const commented = `  # fallback: "sip:urgence@pbx.example.org"`
+	if !strings.Contains(string(example), commented) {
+		t.Fatalf("example.yaml has no %q: adapt the test", commented)
+	}
+	for _, tt := range []struct{ host, want string }{
+		{"nowhere.invalid", `: urgency.fallback: sip:urgence@nowhere.invalid cannot be found here (`},
+		{"127.0.0.1:5090", ""},
+	} {
+		path := filepath.Join(t.TempDir(), "f.yaml")
+		cfg := strings.Replace(string(example), commented, `  fallback: "sip:urgence@`+tt.host+`"`, 1)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := check(t, "--config", path, "--at", "2026-12-20 12:00")
+		if code != 0 {
+			t.Fatalf("%s: exit %d (a warning is no error)\n%s", tt.host, code, errOut)
+		}
+		line := strconv.Itoa(lineOf(t, path, "fallback:"))
+		switch {
+		case tt.want != "" && !strings.Contains(out, "  "+path+":"+line+tt.want):
+			t.Errorf("%s: no warning %q on line %s:\n%s", tt.host, tt.want, line, out)
+		case tt.want == "" && strings.Contains(out, "urgency.fallback"):
+			t.Errorf("%s: a warning for an address:\n%s", tt.host, out)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -37,4 +39,26 @@ func TestRestartWithBrokenConfigKeepsAnswering(t *testing.T) {
 	c = l.dial(softphone.Options{})
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
 	_ = c.Hangup(context.Background())
+}
+
+// Running the example (go run ./cmd/clubline) keeps its last good copy
+// beside it, in the repository: git must ignore it, and the copy being
+// written too (a clubline killed between the write and the rename
+// leaves it).
+func TestLastGoodCopyOfTheExampleIsIgnoredByGit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	root, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skip("not in a git work tree")
+	}
+	good := lastGoodPath(filepath.Join("config", "example.yaml"))
+	for _, path := range []string{good, good + ".tmp"} {
+		cmd := exec.Command("git", "check-ignore", "--no-index", "-q", path)
+		cmd.Dir = string(root[:len(root)-1])
+		if err := cmd.Run(); err != nil {
+			t.Errorf("git does not ignore %s (%v): add it to .gitignore", path, err)
+		}
+	}
 }

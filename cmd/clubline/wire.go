@@ -377,6 +377,9 @@ func loadConfig(path string) (*config.Config, *prompts.Set, []byte, error) {
 
 // lastGoodPath is where the last valid copy of the config file is kept,
 // beside it, so that a restart with a broken file still answers the line.
+// Beside it, not in the data folder: the data folder is named in the file,
+// which may be the broken one, and two files of one folder cannot clash.
+// A dot file, which .gitignore names for the example's (.*.last-good).
 func lastGoodPath(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".last-good")
 }

@@ -33,6 +33,23 @@ func MaskAddr(ip string) string {
 	return "x"
 }
 
+// ipInText finds what may be an IP address in a line of text: IPv4, or
+// IPv6 (checked by parsing, so that "10:30:00" is left alone).
+var ipInText = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`)
+
+// MaskAddrs masks every IP address in s with MaskAddr, but loopback and
+// unspecified ones (0.0.0.0, 127.0.0.1, ::1), which are nobody's: for
+// text a library logs ("write udp 0.0.0.0:5060->203.0.113.5:5060").
+func MaskAddrs(s string) string {
+	return ipInText.ReplaceAllStringFunc(s, func(m string) string {
+		a, err := netip.ParseAddr(m)
+		if err != nil || a.IsLoopback() || a.IsUnspecified() {
+			return m
+		}
+		return MaskAddr(m)
+	})
+}
+
 // SourceIP is the address part of a request's source ("192.0.2.7:5060"
 // → "192.0.2.7").
 func SourceIP(src string) string {
