@@ -284,10 +284,10 @@ func TestExampleParsesClean(t *testing.T) {
 	if c.Club.Name != "Club de Soccer Roussillon" || c.Club.Location.String() != "America/Toronto" {
 		t.Errorf("club: %+v", c.Club)
 	}
-	if got := len(c.Menu.Options); got != 9 {
-		t.Errorf("%d menu options, want 9", got)
+	if got := len(c.Menu.Options); got != 5 {
+		t.Errorf("%d menu options, want 5", got)
 	}
-	if o := c.Menu.Options[7]; o.Key != "9" || o.Category != "urgent" || o.Route != clubline.RouteUrgency || o.Line == 0 {
+	if o := c.Menu.Options[3]; o.Key != "9" || o.Category != "urgent" || o.Route != clubline.RouteUrgency || o.Line == 0 {
 		t.Errorf("option 9: %+v", o)
 	}
 	if got := c.SIP.Numbers; len(got) != 2 || got[0] != "+14505550100" || got[1] != "club" {

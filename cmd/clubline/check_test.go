@@ -330,3 +330,46 @@ func TestCheckWarnsOfAFallbackNotFound(t *testing.T) {
 		}
 	}
 }
+
+// The example's menu keeps a caller who presses nothing under a minute
+// before the default route: every reading of the menu (the built-in
+// clips, as ivr says them), its timeout and the "no input" after it.
+func TestExampleMenuUnderAMinute(t *testing.T) {
+	c, err := config.Load(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := prompts.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dur := func(names ...string) time.Duration {
+		n := 0
+		for _, name := range names {
+			fr := set.Frames("fr", name)
+			if len(fr) == 0 {
+				t.Fatalf("no clip fr/%s", name)
+			}
+			n += len(fr)
+		}
+		return time.Duration(n) * 20 * time.Millisecond
+	}
+	reading := dur("menu_intro")
+	for _, o := range c.Menu.Options {
+		digit := "digit_" + o.Key
+		switch o.Route {
+		case "urgency":
+			reading += dur("urgent_option", digit)
+		case "voicemail":
+			reading += dur("message_option", digit)
+		default:
+			reading += dur("for", "category_"+o.Category, "press", digit)
+		}
+	}
+	rounds := c.Menu.Retries + 1
+	wait := time.Duration(rounds) * (reading + c.Menu.Timeout + dur("no_input"))
+	if wait >= time.Minute {
+		t.Errorf("a caller who presses nothing waits %s before the default route (%d readings of %s), want under a minute", wait.Round(time.Second), rounds, reading.Round(time.Second))
+	}
+	t.Logf("menu: %s a reading, %s before the default route", reading.Round(100*time.Millisecond), wait.Round(100*time.Millisecond))
+}
