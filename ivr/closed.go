@@ -6,10 +6,11 @@ import (
 )
 
 // closed is the script while the office is closed: greeting, language
-// offer, why it is closed, the office hours, when it reopens, the urgent
-// key, then the voicemail. During the message the urgency key reaches the
-// urgent line, the language key says it again in the next language, and
-// # or 0 skip to the beep.
+// offer, then what a caller needs first — why it is closed, when it
+// reopens, the urgent key, and that # leaves a message at once — and only
+// then the office hours, and the voicemail. During the message the
+// urgency key reaches the urgent line, the language key says it again in
+// the next language, and # or 0 skip to the beep.
 func (c *call) closed() error {
 	ph := append(c.clips("greeting"), c.languageOffer()...)
 	ph = append(ph, c.closedMessage()...)
@@ -58,11 +59,12 @@ func (c *call) urgencyKey() error {
 	return c.route(clubline.RouteUrgency, category)
 }
 
-// closedMessage says why the office is closed, its hours, when it reopens
-// and the urgent key.
+// closedMessage says why the office is closed, when it reopens, the
+// urgent key and the key that skips to the beep, then the office hours:
+// the hours are the longest part, and a caller who knows them can skip
+// them.
 func (c *call) closedMessage() phrase {
 	ph := c.closedReason()
-	ph = append(ph, c.hours(c.status.Hours)...)
 	if !c.status.NextOpen.IsZero() {
 		now := c.rec.StartedAt.In(c.status.NextOpen.Location())
 		ph = append(ph, c.clips(reopeningClips(c.lang, c.status.NextOpen, now)...)...)
@@ -71,7 +73,8 @@ func (c *call) closedMessage() phrase {
 		ph = append(ph, c.clips("urgent_offer")...)
 		ph = append(ph, c.clips(digitClips(c.lang, c.s.o.UrgencyKey)...)...)
 	}
-	return ph
+	ph = append(ph, c.clips("closed_skip")...)
+	return append(ph, c.hours(c.status.Hours)...)
 }
 
 // closedReason names the holiday or closure when a prompt says its name

@@ -18,9 +18,10 @@ func TestClosedWeekdayNight(t *testing.T) {
 	want := []string{
 		"fr/greeting", "en/language_offer", "en/digit_8",
 		"fr/closed",
-		"fr/hours_intro", "fr/hours_from", "fr/hours_to",
 		"fr/reopening",
 		"fr/urgent_offer", "fr/digit_9",
+		"fr/closed_skip",
+		"fr/hours_intro", "fr/hours_from", "fr/hours_to",
 		"fr/voicemail", "fr/beep", "fr/voicemail_saved",
 	}
 	if !inOrder(heard, want) {
@@ -54,11 +55,11 @@ func TestClosedHoursWithSeveralRanges(t *testing.T) {
 	h.now = tuesdayNight
 	_, leg := h.run(recording{then: "hangup"})
 	heard := leg.Heard()
-	want := []string{"fr/hours_intro", "fr/day_from", "fr/day_monday", "fr/day_to", "fr/day_thursday",
+	want := []string{"fr/reopening", "fr/tomorrow", "fr/at", "fr/hour_8", "fr/num_30",
+		"fr/hours_intro", "fr/day_from", "fr/day_monday", "fr/day_to", "fr/day_thursday",
 		"fr/hours_from", "fr/hour_9", "fr/hours_to", "fr/midi", "fr/hours_and",
 		"fr/hours_from", "fr/hour_13", "fr/hours_to", "fr/hour_17",
-		"fr/hours_and", "fr/day_saturday", "fr/hours_from", "fr/hour_9", "fr/hours_to", "fr/midi",
-		"fr/reopening", "fr/tomorrow", "fr/at", "fr/hour_8", "fr/num_30"}
+		"fr/hours_and", "fr/day_saturday", "fr/hours_from", "fr/hour_9", "fr/hours_to", "fr/midi"}
 	if !inOrder(heard, want) {
 		t.Errorf("heard\n%v\nwant in order\n%v", heard, want)
 	}
@@ -75,7 +76,7 @@ func TestClosedHoliday(t *testing.T) {
 	rec, leg := h.run(recording{then: "hangup"})
 	heard := leg.Heard()
 	if !inOrder(heard, []string{"fr/greeting", "fr/closed_today_for", "fr/holiday_fete_nationale",
-		"fr/hours_intro", "fr/reopening", "fr/urgent_offer"}) {
+		"fr/reopening", "fr/urgent_offer", "fr/closed_skip", "fr/hours_intro"}) {
 		t.Errorf("heard %v", heard)
 	}
 	if slices.Contains(heard, "fr/closed") {
@@ -150,12 +151,12 @@ func TestUrgentKeyDuringVoicemailInstructionOutOfHours(t *testing.T) {
 func TestPoundSkipsClosedMessageToBeep(t *testing.T) {
 	h := newHarness(t)
 	h.status = nightStatus
-	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/hours_intro", '#'))
+	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/closed_skip", '#'))
 	heard := leg.Heard()
-	if slices.Contains(heard, "fr/voicemail") || slices.Contains(heard, "fr/reopening") {
+	if slices.Contains(heard, "fr/voicemail") || slices.Contains(heard, "fr/hours_intro") {
 		t.Errorf("heard %v", heard)
 	}
-	if !inOrder(heard, []string{"fr/hours_intro", "fr/beep", "fr/voicemail_saved"}) {
+	if !inOrder(heard, []string{"fr/closed_skip", "fr/beep", "fr/voicemail_saved"}) {
 		t.Errorf("heard %v", heard)
 	}
 	if rec.Outcome != clubline.OutcomeVoicemail {
@@ -168,7 +169,7 @@ func TestLanguageKeyReplaysClosedMessage(t *testing.T) {
 	h.status = nightStatus
 	rec, leg := h.run(recording{then: "hangup"}, during("fr/closed", '8'))
 	heard := leg.Heard()
-	if !inOrder(heard, []string{"fr/greeting", "fr/closed", "en/closed", "en/hours_intro", "en/urgent_offer",
+	if !inOrder(heard, []string{"fr/greeting", "fr/closed", "en/closed", "en/urgent_offer", "en/closed_skip", "en/hours_intro",
 		"en/voicemail", "en/beep"}) {
 		t.Errorf("heard %v", heard)
 	}

@@ -252,7 +252,7 @@ var catalogueWords = []string{
 	"technical_difficulty", "voicemail_failed", "voicemail_partial",
 	// queue, transfer, staff phones
 	"queue_position", "queue_position_suffix", "queue_many", "queue_wait",
-	"minutes", "minute", "queue_exit", "queue_nobody", "connecting", "transfer",
+	"minutes", "minute", "queue_exit", "queue_nobody", "closed_skip", "connecting", "transfer",
 	"hold_music", "call_confirm", "call_confirm_answer",
 	// queued callback
 	"callback_offer", "callback_number", "callback_confirm", "callback_refused",

@@ -95,8 +95,8 @@ func TestClosedUrgentByInfo(t *testing.T) {
 
 	l.awaitHeard(c, "fr", "greeting", 5*time.Second)
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
-	l.awaitHeard(c, "fr", "urgent_offer", 30*time.Second)
-	for _, name := range []string{"hours_intro", "reopening", "tomorrow"} { // "…de retour demain à 8 h 30"
+	l.awaitHeard(c, "fr", "hours_intro", 30*time.Second) // the hours come last
+	for _, name := range []string{"reopening", "tomorrow", "urgent_offer", "closed_skip"} { // "…de retour demain à 8 h 30"
 		if !l.heard(c, "fr", name) {
 			t.Errorf("the closed message lacks %q", name)
 		}
