@@ -95,7 +95,7 @@ func TestClosedUrgentByInfo(t *testing.T) {
 
 	l.awaitHeard(c, "fr", "greeting", 5*time.Second)
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
-	l.awaitHeard(c, "fr", "hours_intro", 30*time.Second) // the hours come last
+	l.awaitHeard(c, "fr", "hours_intro", 30*time.Second)                                    // the hours come last
 	for _, name := range []string{"reopening", "tomorrow", "urgent_offer", "closed_skip"} { // "…de retour demain à 8 h 30"
 		if !l.heard(c, "fr", name) {
 			t.Errorf("the closed message lacks %q", name)
