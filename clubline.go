@@ -82,7 +82,16 @@ type Call struct {
 	// Trace lists the decisions the call went through, in order, in words
 	// an admin can read ("closed: holiday Fête nationale", "menu: 1 registrations → office").
 	Trace []string
+	// Probe marks the line's own mystery call (the probe: section): it is
+	// kept like any call, but never counted in the answer rate, the
+	// metrics of calls and queues, or the service report.
+	Probe bool
 }
+
+// ProbeHeader is the SIP header by which the line's own probe makes itself
+// known, with a secret drawn at each start; the line believes it only
+// from its own machine.
+const ProbeHeader = "X-Clubline-Probe"
 
 // AddTrace appends one decision to the call's trace.
 func (c *Call) AddTrace(step string) { c.Trace = append(c.Trace, step) }

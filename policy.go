@@ -78,3 +78,16 @@ const (
 	// in North America.
 	DefaultCountryCode = "1"
 )
+
+// The mystery call (probe in docs/config.md): the line calls itself.
+const (
+	// DefaultProbeEvery is how often the line calls itself when the file
+	// gives no times of day (probe.at).
+	DefaultProbeEvery = time.Hour
+	// DefaultProbeTimeout bounds one probe: from the INVITE to the answer,
+	// and again from the answer to the last prompt it waits for.
+	DefaultProbeTimeout = 30 * time.Second
+	// MinProbeEvery: a line that calls itself more often than this is
+	// flooding its own records and its hold music.
+	MinProbeEvery = time.Minute
+)

@@ -46,6 +46,8 @@ type Config struct {
 	// Survey is the post-call survey: one question to the caller after a
 	// staff member hung up, the answer 1 to 5 (off by default).
 	Survey Survey
+	// Probe is the mystery call the line places to itself (probe.go).
+	Probe Probe
 
 	schedule   *routing.Schedule
 	roster     *routing.Roster
@@ -307,6 +309,7 @@ func Default() *Config {
 			FollowUpWithin: clubline.DefaultFollowUpWithin, UrgentFollowUpWithin: clubline.DefaultUrgentFollowUpWithin,
 			Attach: true,
 		},
+		Probe:     Probe{Every: clubline.DefaultProbeEvery, Timeout: clubline.DefaultProbeTimeout},
 		Notify:    Notify{RemindBefore: clubline.DefaultRemindBefore, Escalate: true, MaskNumbers: true},
 		Retention: Retention{Calls: 365 * Day, Voicemail: 90 * Day},
 		Store:     Store{KeyPrefix: "clubline:", DataDir: "data"},
@@ -464,6 +467,8 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			d.callback(v, &c.Callback, x)
 		case "notify":
 			d.notify(k, v, &c.Notify)
+		case "probe":
+			d.probe(k, v, &c.Probe)
 		case "survey":
 			d.fields(v, "survey", "survey", func(key string, _, v *yaml.Node) {
 				if b, ok := d.boolean(v, "survey.enabled"); ok {

@@ -74,7 +74,7 @@ func (s *Script) newCall(ctx context.Context, in Inbound) *call {
 	}
 	c.rec = clubline.Call{
 		ID: in.ID, From: in.From, To: in.To, Trunk: in.Trunk, StartedAt: now,
-		Language: c.lang, Stage: clubline.StageGreeting,
+		Language: c.lang, Stage: clubline.StageGreeting, Probe: in.Probe,
 	}
 	c.rec.Hours, c.rec.HoursReason = hoursOf(st)
 	c.trace("%s", st.String())

@@ -37,6 +37,9 @@ type Inbound struct {
 	// registrar authenticated it ("" for any other caller). Only such a
 	// call reaches Options.Studio.
 	Staff string
+	// Probe is the line's own mystery call: its record is marked, and it
+	// is left out of the metrics of calls and queues.
+	Probe bool
 	Leg   Leg
 	Log   *slog.Logger // carries the call id; never logs a full number or a digit
 }

@@ -173,7 +173,7 @@ func (c *call) queueLeft(g *Group, since time.Time, result string) {
 	if c.rec.AnsweredAt.IsZero() {
 		c.rec.Wait = wait
 	}
-	if c.s.metrics != nil {
+	if c.s.metrics != nil && !c.rec.Probe { // the line's own mystery call is no caller
 		c.s.metrics.QueueLeft(g.ID, result, wait, g.ServiceLevel, g.ShortAbandon)
 	}
 }

@@ -82,6 +82,9 @@ func (m *Metrics) zeroLine() {
 // CallEnded counts one ended call: by hours and outcome, by category, and
 // on the urgent line when it was routed there.
 func (m *Metrics) CallEnded(c *clubline.Call) {
+	if c.Probe {
+		return // the line's own mystery call: clubline_probe_* says how it went
+	}
 	m.Calls.WithLabelValues(string(c.Hours), string(c.Outcome)).Inc()
 	cat := c.Category
 	if cat == "" {

@@ -35,6 +35,7 @@ type Metrics struct {
 	callbacks *prometheus.CounterVec // callback.go
 	followUps followUps              // followup.go
 	line      line                   // line.go
+	probes    probes                 // probe.go
 }
 
 // QueueWaitBuckets resolve waits from 5 seconds to 5 minutes.
@@ -123,6 +124,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		callbacks: newCallbacks(),
 		followUps: newFollowUps(),
 		line:      newLine(),
+		probes:    newProbes(),
 	}
 	for _, c := range []prometheus.Collector{
 		m.Calls, m.ActiveCalls, m.CallsAwaitingAck, m.Voicemails, m.FollowUpsOpen, m.ConfigReloads,
@@ -135,7 +137,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	for _, c := range append(m.followUps.collectors(), m.line.collectors()...) {
+	for _, c := range append(append(m.followUps.collectors(), m.line.collectors()...), m.probes.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

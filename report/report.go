@@ -36,7 +36,10 @@ type Options struct {
 type Report struct {
 	From, To time.Time
 
-	Calls      int
+	Calls int
+	// Probes are the line's own mystery calls (probe:), left out of
+	// every other figure: they are no callers.
+	Probes     int
 	OpenHours  int // calls that arrived while the office was open
 	ByOutcome  map[clubline.Outcome]int
 	ByCategory map[string]map[clubline.Outcome]int
@@ -76,6 +79,10 @@ func Build(ctx context.Context, st clubline.Store, o Options) (*Report, error) {
 	r := &Report{From: o.From, To: o.To, ByOutcome: map[clubline.Outcome]int{}, ByCategory: map[string]map[clubline.Outcome]int{}}
 	var waits []time.Duration
 	for _, c := range calls {
+		if c.Probe {
+			r.Probes++
+			continue
+		}
 		r.Calls++
 		if c.Hours == clubline.HoursOpen {
 			r.OpenHours++

@@ -42,6 +42,11 @@ func TestBuild(t *testing.T) {
 		{ID: "f", StartedAt: t0, Hours: clubline.HoursClosed, Route: clubline.RouteUrgency, Category: "urgent", Outcome: clubline.OutcomeAnswered, AnsweredAt: t0},
 		{ID: "g", StartedAt: t0, Hours: clubline.HoursClosed, Route: clubline.RouteUrgency, Category: "urgent", Outcome: clubline.OutcomeVoicemail},
 		{ID: "out", StartedAt: t0.AddDate(0, 1, 0)}, // after the period
+		func() *clubline.Call { // the line's mystery call: counted apart, in no other figure
+			c := q("p", 5*time.Second, clubline.OutcomeAbandoned, false)
+			c.Probe = true
+			return c
+		}(),
 	}
 	for _, c := range calls {
 		if err := st.SaveCall(ctx, c); err != nil {
@@ -63,6 +68,9 @@ func TestBuild(t *testing.T) {
 		ServiceLevel: map[string]time.Duration{"office": 30 * time.Second}, Now: t0.AddDate(0, 0, 10)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.Probes != 1 {
+		t.Errorf("probes %d, want 1", r.Probes)
 	}
 	if r.Calls != 7 || r.Queued != 5 || r.Answered != 3 || r.WithinSL != 2 || r.Abandoned != 1 || r.ToVoicemail != 1 {
 		t.Errorf("calls %+v", r)

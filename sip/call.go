@@ -71,6 +71,7 @@ type call struct {
 	from, to  string
 	trunk     string // the trunk that delivered the call, if any
 	staff     string // the staff member whose phone authenticated the INVITE, if any
+	probe     bool   // the line's own probe (probe.go)
 	started   time.Time
 	inviteTx  sipmsg.ServerTransaction
 	invite    *sipmsg.Request  // the INVITE, with our To tag
@@ -98,7 +99,7 @@ func newCall(s *Server, id string, dlg *dialog, tx sipmsg.ServerTransaction, ms 
 }
 
 func (c *call) inbound() ivr.Inbound {
-	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, Staff: c.staff, Leg: c, Log: c.scriptLog}
+	return ivr.Inbound{ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, Staff: c.staff, Probe: c.probe, Leg: c, Log: c.scriptLog}
 }
 
 // endOfCall is the message of the one line that says a call ended: the
@@ -174,7 +175,7 @@ func (c *call) unstartedRecord() clubline.Call {
 	rec := clubline.Call{
 		ID: c.id, From: c.from, To: c.to, Trunk: c.trunk, StartedAt: c.started,
 		Outcome: clubline.OutcomeAbandoned, Stage: clubline.StageAnswer,
-		EndedAt: now, Duration: now.Sub(c.started),
+		EndedAt: now, Duration: now.Sub(c.started), Probe: c.probe,
 	}
 	switch c.reason {
 	case endUnconfirmed:

@@ -34,6 +34,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if a.to == "" {
 		a.to = req.To().Address.User
 	}
+	a.probe = s.isProbe(req, a.src)
 	a.log = s.log.With("call", a.id)
 	s.answer(a)
 }
@@ -56,6 +57,7 @@ type attempt struct {
 	src      string // source IP address
 	trunk    string // the trunk that delivered the call, if any
 	staff    string // the staff member whose phone authenticated the INVITE, if any
+	probe    bool   // the line's own probe (probe.go)
 	log      *slog.Logger
 }
 
@@ -68,7 +70,7 @@ func (a *attempt) reject(r *rejection) {
 	now := time.Now()
 	rec := clubline.Call{
 		ID: a.id, From: a.from, To: a.to, Trunk: a.trunk, StartedAt: a.started,
-		Outcome: r.outcome, EndedAt: now, Duration: now.Sub(a.started),
+		Outcome: r.outcome, EndedAt: now, Duration: now.Sub(a.started), Probe: a.probe,
 	}
 	rec.AddTrace(r.trace())
 	a.s.refusals.Refused(a.log, now, a.src, "from", sipx.MaskNumber(a.from), "to", a.s.shownTo(a.to),
@@ -229,7 +231,7 @@ func (s *Server) newInboundCall(a *attempt, l *listener, adv netip.Addr, port ui
 	}
 	c := newCall(s, a.id, newUASDialog(invite, localTag, end), a.tx, ms, a.log)
 	c.from, c.to, c.trunk, c.started, c.invite, c.timer = a.from, a.to, a.trunk, a.started, invite, st
-	c.staff = a.staff
+	c.staff, c.probe = a.staff, a.probe
 	c.peerUpdate = sipx.HasToken(invite, "Allow", "update")
 	c.ackChan(invite.CSeq().SeqNo) // before the 200 OK: the ACK may beat the supervisor
 

@@ -48,6 +48,9 @@ type Options struct {
 	// that answers a digest challenge on the INVITE ("*77": recording the
 	// club's prompts); for anyone else they are unknown numbers (404).
 	StaffCodes []string
+	// ProbeToken, when set, marks as the line's own probe a call from a
+	// loopback address whose clubline.ProbeHeader carries it (probe.go).
+	ProbeToken string
 	// MaxCalls is the number of calls handled at once; beyond it INVITEs get
 	// 503 with Retry-After. Zero: no limit.
 	MaxCalls int

@@ -85,6 +85,9 @@ type Options struct {
 	// (media.SendNothing: voice activity detection), or RFC 3389 comfort
 	// noise (media.SendComfortNoise). Digits are sent either way.
 	WhenQuiet media.SilenceMode
+	// Headers are added to the INVITE as they are, name then value
+	// (the line's own probe: clubline.ProbeHeader).
+	Headers [][2]string
 }
 
 // StatusError is a non-2xx final answer: to the INVITE from Dial, or to a
@@ -367,6 +370,9 @@ func (c *Call) invite(ctx context.Context) error {
 	}
 	req.AppendHeader(sipmsg.NewHeader("Allow", allow))
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", "clubline-phone"))
+	for _, h := range c.o.Headers {
+		req.AppendHeader(sipmsg.NewHeader(h[0], h[1]))
+	}
 	if c.o.SessionExpires > 0 {
 		se := fmt.Sprint(int(c.o.SessionExpires / time.Second))
 		if c.o.SessionRefresher != "" {

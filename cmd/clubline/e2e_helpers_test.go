@@ -158,16 +158,6 @@ func startLineIn(t *testing.T, dir, path string, at time.Time, tune ...func(*Mai
 	return l
 }
 
-// sipAddr returns the host:port of the first listener of that transport.
-func (m *Main) sipAddr(transport string) string {
-	for _, a := range m.SIP.Addrs() {
-		if rest, ok := strings.CutPrefix(a, transport+"://"); ok {
-			return rest
-		}
-	}
-	return ""
-}
-
 func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

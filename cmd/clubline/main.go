@@ -19,6 +19,7 @@ commands:
   serve   answer the club's line (default; with no --config: config/example.yaml and the embedded store)
   check   check a config file and show the week ahead, or what a call at --at would get
   call    place a call from the terminal: press keys, record what you hear
+  probe   place the line's mystery call now (probe:) and say what it heard
   report  the service report of a period: calls answered, waits, messages called back in time
   privacy a caller's Law 25 requests: export or erase what the line holds about their number
   passwd  print the hash of a web page password, for web_password_hash
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(rest, stdout, stderr)
 	case "call":
 		return runCall(rest, stdout, stderr)
+	case "probe":
+		return runProbeCmd(rest, stdout, stderr)
 	case "report":
 		return runReport(rest, stdout, stderr)
 	case "privacy":

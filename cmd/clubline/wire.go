@@ -24,6 +24,7 @@ import (
 	"github.com/clubline/clubline/ivr"
 	"github.com/clubline/clubline/metrics"
 	"github.com/clubline/clubline/notify"
+	"github.com/clubline/clubline/probe"
 	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/sip"
@@ -54,6 +55,12 @@ type Main struct {
 	// FollowUpEvery, when set, is how often the open follow-ups are looked
 	// at for reminders and escalations (default a minute; tests shorten it).
 	FollowUpEvery time.Duration
+	// ProbeEvery, when set, is the time between probes, whatever the
+	// probe section's schedule (tests shorten it).
+	ProbeEvery time.Duration
+	// TuneProbe, when set, may change a probe's options before it runs
+	// (tests make it expect what the line does not say).
+	TuneProbe func(*probe.Options)
 
 	// Set by Start.
 	Config   *config.Config // the config in force at start-up
@@ -86,6 +93,8 @@ type Main struct {
 	email            bool                 // the outbox has a mail server
 	mwi              func(staff []string) // updates the message lights of staff phones; nil: none
 	backend          string               // "redis" or "embedded"
+	probeToken       string               // marks the line's own probe calls (probe.go)
+	probeMu          sync.Mutex           // one probe at a time
 	watcher          *config.Watcher
 	stop             context.CancelFunc
 	wg               sync.WaitGroup
@@ -170,7 +179,8 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		cancel()
 	}
 
-	trunks, err := newTrunks(cfg) // trunks.go
+	m.probeToken = m.newProbeToken(cfg) // probe.go
+	trunks, err := newTrunks(cfg)       // trunks.go
 	if err != nil {
 		return fmt.Errorf("%s: trunks: %w", m.ConfigPath, err)
 	}
@@ -190,6 +200,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		RTPTimeout:     cfg.SIP.RTPTimeout,
 		Numbers:        cfg.AnsweredNumbers(),
 		StaffCodes:     staffCodes(cfg),
+		ProbeToken:     m.probeToken,
 		Trunks:         trunks,
 		AllowFrom:      cfg.SIP.AllowFrom,
 		TrunkTiming:    m.TrunkTiming,
@@ -297,6 +308,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	go func() {
 		defer m.wg.Done()
 		m.watchRecordings(wctx)
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.runProbes(wctx) // probe.go
 	}()
 	if m.outbox != nil {
 		m.wg.Add(1)

@@ -360,6 +360,9 @@ func callFields(c *clubline.Call) []any {
 	f.str("voicemail_id", c.VoicemailID)
 	f.time("ended_at", c.EndedAt)
 	f.int("duration_ms", c.Duration.Milliseconds())
+	if c.Probe {
+		f.str("probe", "1") // left out for a caller's call, as in the JSON form
+	}
 	if len(c.Trace) > 0 {
 		lines := make([]string, len(c.Trace))
 		for i, step := range c.Trace {
@@ -443,6 +446,7 @@ func parseCall(h map[string]string) (*clubline.Call, error) {
 		VoicemailID:   h["voicemail_id"],
 		EndedAt:       h["ended_at"],
 		DurationMS:    ms,
+		Probe:         h["probe"] == "1",
 	}
 	if t := h["trace"]; t != "" {
 		r.Trace = strings.Split(t, "\n")

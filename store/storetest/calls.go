@@ -11,8 +11,9 @@ import (
 
 func testCallRoundTrip(t *testing.T, s clubline.Store) {
 	// A call that never entered a queue (the queue's fields empty, as in
-	// the records written before they existed) and one with all of them.
-	for i, newCall := range []func(id string, start time.Time) *clubline.Call{fullCall, answeredCall} {
+	// the records written before they existed), one with all of them, and
+	// the line's own mystery call (Probe).
+	for i, newCall := range []func(id string, start time.Time) *clubline.Call{fullCall, answeredCall, probeCall} {
 		id, start := fmt.Sprintf("c%d", i+1), base.Add(time.Duration(i)*time.Minute)
 		want := newCall(id, start)
 		saveCall(t, s, newCall(id, start))
@@ -28,6 +29,13 @@ func testCallRoundTrip(t *testing.T, s clubline.Store) {
 		}
 		wantCall(t, cs[0], want)
 	}
+}
+
+// probeCall is fullCall placed by the line's own mystery call (Probe).
+func probeCall(id string, start time.Time) *clubline.Call {
+	c := fullCall(id, start)
+	c.From, c.Probe = "clubline-probe", true
+	return c
 }
 
 func testCallInProgress(t *testing.T, s clubline.Store) {

@@ -349,6 +349,9 @@ func diffCall(got, want *clubline.Call) []string {
 	d.str("VoicemailID", got.VoicemailID, want.VoicemailID)
 	d.time("EndedAt", got.EndedAt, want.EndedAt)
 	d.dur("Duration", got.Duration, want.Duration)
+	if got.Probe != want.Probe {
+		d.str("Probe", strconv.FormatBool(got.Probe), strconv.FormatBool(want.Probe))
+	}
 	if !(len(got.Trace) == 0 && len(want.Trace) == 0) && !slices.Equal(got.Trace, want.Trace) {
 		d = append(d, fmt.Sprintf("Trace = %q, want %q", got.Trace, want.Trace))
 	}

@@ -120,6 +120,7 @@ type Call struct {
 	EndedAt       string   `json:"ended_at,omitempty"`
 	DurationMS    int64    `json:"duration_ms"`
 	Trace         []string `json:"trace,omitempty"`
+	Probe         bool     `json:"probe,omitempty"`
 }
 
 // FromCall converts c to its stored form.
@@ -148,6 +149,7 @@ func FromCall(c *clubline.Call) Call {
 		VoicemailID:   c.VoicemailID,
 		EndedAt:       FormatTime(c.EndedAt),
 		DurationMS:    c.Duration.Milliseconds(),
+		Probe:         c.Probe,
 	}
 	if len(c.Trace) > 0 {
 		r.Trace = append([]string(nil), c.Trace...)
@@ -197,6 +199,7 @@ func (r Call) Domain() (*clubline.Call, error) {
 		VoicemailID:   r.VoicemailID,
 		EndedAt:       ended,
 		Duration:      time.Duration(r.DurationMS) * time.Millisecond,
+		Probe:         r.Probe,
 	}
 	if len(r.Trace) > 0 {
 		c.Trace = append([]string(nil), r.Trace...)

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/probe"
+)
+
+// startProbedLine starts a line whose probe is enabled, with its probes a
+// second apart and each step awaited at most timeout.
+func startProbedLine(t *testing.T, at time.Time, timeout string, tune ...func(*Main)) *line {
+	t.Helper()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, lineOpts{at: at})
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("probe:\n  enabled: true\n  every: 1h\n  timeout: " + timeout + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return startLineIn(t, dir, path, at, append([]func(*Main){func(m *Main) { m.ProbeEvery = time.Second }}, tune...)...)
+}
+
+// probeCall waits for the record of a finished probe call.
+func (l *line) probeCall() *clubline.Call {
+	l.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cs, err := l.m.Store.Calls(l.t.Context(), time.Time{}, time.Now().AddDate(1, 0, 0), 0)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Probe && !c.EndedAt.IsZero() {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("no finished probe call in the store (%d records)", len(cs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestProbeOpen(t *testing.T) {
+	l := startProbedLine(t, openTuesday, "20s")
+	l.awaitMetricWithin("clubline_probe_success", 1, 60*time.Second)
+	for _, step := range []string{probe.StepGreeting, probe.StepMenu, probe.StepAfterKey} {
+		if v := l.metric(`clubline_probe_heard{prompt="` + step + `"}`); v != 1 {
+			t.Errorf("clubline_probe_heard{prompt=%q} = %v, want 1", step, v)
+		}
+	}
+	if v := l.metric(`clubline_probe_heard{prompt="closed"}`); v != 0 {
+		t.Errorf(`clubline_probe_heard{prompt="closed"} = %v while open, want 0`, v)
+	}
+	if v := l.metric("clubline_probe_setup_seconds"); v <= 0 || v > 5 {
+		t.Errorf("clubline_probe_setup_seconds = %v, want the time to the greeting", v)
+	}
+	if v := l.metric("clubline_probe_last_run_timestamp_seconds"); v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("clubline_probe_last_run_timestamp_seconds = %v, want about now", v)
+	}
+	if v := l.metric("clubline_probe_consecutive_failures"); v != 0 {
+		t.Errorf("clubline_probe_consecutive_failures = %v, want 0", v)
+	}
+	c := l.probeCall()
+	if c.Hours != clubline.HoursOpen || c.Route != clubline.RouteVoicemail || c.VoicemailID != "" {
+		t.Errorf("probe record: hours %s route %q voicemail %q; want open, the voicemail, no message", c.Hours, c.Route, c.VoicemailID)
+	}
+	// The probe is no caller: no call counted, no message left.
+	out := l.get("/metrics")
+	for _, ln := range strings.Split(out, "\n") {
+		if strings.HasPrefix(ln, "clubline_calls_total{") && !strings.HasSuffix(ln, " 0") {
+			t.Errorf("a probe was counted: %s", ln)
+		}
+	}
+	if vs, err := l.m.Store.Voicemails(t.Context(), time.Time{}, time.Now().AddDate(1, 0, 0), 0); err != nil || len(vs) != 0 {
+		t.Errorf("voicemails after probes: %d (%v), want none", len(vs), err)
+	}
+}
+
+func TestProbeClosed(t *testing.T) {
+	l := startProbedLine(t, tuesdayEve, "20s")
+	l.awaitMetricWithin("clubline_probe_success", 1, 60*time.Second)
+	for _, step := range []string{probe.StepGreeting, probe.StepClosed, probe.StepAfterKey} {
+		if v := l.metric(`clubline_probe_heard{prompt="` + step + `"}`); v != 1 {
+			t.Errorf("clubline_probe_heard{prompt=%q} = %v, want 1", step, v)
+		}
+	}
+	if c := l.probeCall(); c.Hours != clubline.HoursClosed {
+		t.Errorf("probe record: hours %s, want closed", c.Hours)
+	}
+}
+
+func TestProbeFailing(t *testing.T) {
+	// The probe waits for a greeting the line does not say (the English
+	// one; the line greets in French): as if the prompts had changed.
+	l := startProbedLine(t, openTuesday, "3s", func(m *Main) {
+		m.TuneProbe = func(o *probe.Options) { o.Lang = "en" }
+	})
+	l.awaitMetricWithin("clubline_probe_consecutive_failures", 2, 60*time.Second)
+	if v := l.metric("clubline_probe_success"); v != 0 {
+		t.Errorf("clubline_probe_success = %v, want 0", v)
+	}
+	if v := l.metric(`clubline_probe_heard{prompt="greeting"}`); v != 0 {
+		t.Errorf(`clubline_probe_heard{prompt="greeting"} = %v, want 0`, v)
+	}
+}
+
+func TestProbeCommand(t *testing.T) {
+	// The office forced open, so that the command (on the real clock)
+	// and the line (on the test's) expect the same.
+	dir := t.TempDir()
+	path := writeConfig(t, dir, lineOpts{at: openTuesday, override: "open"})
+	var out, errOut strings.Builder
+	if code := runProbeCmd([]string{"--config", path}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "port 0") {
+		t.Errorf("port 0: exit %d, stderr %q; want 1 and why", code, errOut.String())
+	}
+
+	// The same file with the port the line got: the command calls it.
+	l := startLineIn(t, dir, path, openTuesday)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(data), "listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0]", "listen: [udp://"+l.m.sipAddr("udp")+"]", 1)
+	probePath := filepath.Join(dir, "probe.yaml")
+	if err := os.WriteFile(probePath, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "data", probeTokenFile)); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the line's token file: %v, %v; want mode 0600", info, err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := runProbeCmd([]string{"--config", probePath}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"calling the line myself", "(marked as a probe)", "heard fr/greeting", "heard fr/menu_intro", "pressed 0", "heard fr/voicemail", "result: success"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if c := l.probeCall(); c.From != "clubline-probe" {
+		t.Errorf("probe record from %q", c.From)
+	}
+}

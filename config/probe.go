@@ -1,0 +1,112 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/routing"
+)
+
+// Probe is the probe section: the mystery call the line places to itself
+// on a schedule, to check that it answers as it should
+// (docs/config.md, docs/metrics.md).
+//
+// Decision: the schedule is either every (a fixed interval, the default
+// an hour) or at (times of day in the club's zone). at is what a club
+// wants once it knows its hours: "08:35", "12:00", "20:00" test the
+// open and the closed script every day, at moments chosen not to fall on
+// the switch between them, and a probe at night does not ring anybody's
+// queue. every is the default because it needs no knowledge of the
+// hours; a line probed every hour is tested in and out of hours too.
+// Both at once is an error: the reader could not tell which wins.
+type Probe struct {
+	Enabled bool
+	// Every is the interval between probes when At is empty.
+	Every time.Duration
+	// At are the times of day (in club.timezone) of the probes, sorted;
+	// empty: every Every.
+	At []routing.Clock
+	// Number is what the probe dials; "": the club's first number
+	// (ProbeNumber).
+	Number string
+	// Timeout bounds the answer, and then the prompts awaited.
+	Timeout time.Duration
+	Line    int // of the section; 0 when absent
+}
+
+func init() {
+	schema[""] = append(schema[""], "probe")
+	schema["probe"] = []string{"enabled", "every", "at", "number", "timeout"}
+}
+
+func (d *decoder) probe(k, n *yaml.Node, p *Probe) {
+	p.Line = k.Line
+	var every, at *yaml.Node
+	d.fields(n, "probe", "probe", func(key string, k, v *yaml.Node) {
+		path := "probe." + key
+		switch key {
+		case "enabled":
+			if b, ok := d.boolean(v, path); ok {
+				p.Enabled = b
+			}
+		case "every":
+			every = v
+			if d.duration(v, path, false, &p.Every) && p.Every < clubline.MinProbeEvery {
+				d.add(v, path, fmt.Sprintf("%s is too often: every probe is a call on the line", p.Every),
+					fmt.Sprintf("write at least %s, e.g. 1h", clubline.MinProbeEvery))
+			}
+		case "at":
+			at = v
+			p.At = d.probeTimes(v, path)
+		case "number":
+			d.str(v, path, &p.Number)
+		case "timeout":
+			if d.duration(v, path, false, &p.Timeout) && p.Timeout > 5*time.Minute {
+				d.add(v, path, fmt.Sprintf("%s is longer than a probe needs", p.Timeout), "write 30s, or at most 5m")
+			}
+		}
+	})
+	if every != nil && at != nil {
+		d.add(at, "probe.at", "probe.every and probe.at are both given",
+			fmt.Sprintf("keep one: at (times of day) or every (an interval); every is on line %d", every.Line))
+	}
+}
+
+// probeTimes reads probe.at: times of day, each once.
+func (d *decoder) probeTimes(n *yaml.Node, path string) []routing.Clock {
+	vals, nodes, _ := d.strings(n, path)
+	var out []routing.Clock
+	for i, s := range vals {
+		c, msg, fix := parseClock(s, false)
+		if msg != "" {
+			d.add(nodes[i], item(path, i), msg, fix)
+			continue
+		}
+		if slices.Contains(out, c) {
+			d.add(nodes[i], item(path, i), fmt.Sprintf("%q is given twice", s), "remove one")
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(vals) == 0 {
+		d.add(n, path, "no time given", `write the times of day of the probes, e.g. ["08:35", "12:00", "20:00"]`)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ProbeNumber is the number the probe dials: probe.number, or the club's
+// first number (sip.numbers, then the trunks').
+func (c *Config) ProbeNumber() string {
+	if c.Probe.Number != "" {
+		return c.Probe.Number
+	}
+	if ns := c.AnsweredNumbers(); len(ns) > 0 {
+		return ns[0]
+	}
+	return ""
+}
