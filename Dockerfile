@@ -38,6 +38,10 @@ COPY --from=build /out/clubline /usr/local/bin/clubline
 COPY deploy/clubline/clubline.yaml /etc/clubline/clubline.yaml
 USER clubline
 WORKDIR /var/lib/clubline
+# The config is mounted read-only: the last copy that loaded without
+# error is kept in the data volume, so a restart with a broken file still
+# answers the line.
+ENV CLUBLINE_STATE_DIR=/var/lib/clubline
 VOLUME /var/lib/clubline
 # SIP, the RTP range of sip.rtp_ports, the web page and /metrics.
 EXPOSE 5060/udp 5060/tcp 10000-10999/udp 9468/tcp

@@ -62,3 +62,31 @@ func TestLastGoodCopyOfTheExampleIsIgnoredByGit(t *testing.T) {
 		}
 	}
 }
+
+// In a container the config's folder is read-only: with
+// CLUBLINE_STATE_DIR (the image sets it) the last good copy is kept there
+// instead, and a restart with a broken file starts from it.
+func TestLastGoodInTheStateDir(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("CLUBLINE_STATE_DIR", state)
+	first := startLine(t, lineOpts{at: openTuesday})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(state, "."+filepath.Base(first.config)+".last-good")
+	if _, err := os.Stat(copyPath); err != nil {
+		t.Fatalf("no last good copy in CLUBLINE_STATE_DIR: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(first.dir, "."+filepath.Base(first.config)+".last-good")); err == nil {
+		t.Error("a last good copy beside the config as well")
+	}
+	if err := os.WriteFile(first.config, []byte("club:\n  name: Club\nhours:\n  weekly:\n    mon-fri: 08:30-25:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := startLineIn(t, first.dir, first.config, openTuesday)
+	c := l.dial(softphone.Options{})
+	l.awaitHeard(c, "fr", "menu_intro", 15*time.Second) // the last good config
+	_ = c.Hangup(context.Background())
+}

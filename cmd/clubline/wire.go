@@ -396,8 +396,16 @@ func loadConfig(path string) (*config.Config, *prompts.Set, []byte, error) {
 // Beside it, not in the data folder: the data folder is named in the file,
 // which may be the broken one, and two files of one folder cannot clash.
 // A dot file, which .gitignore names for the example's (.*.last-good).
+//
+// Where the config's folder is read-only (a container's mounted config),
+// $CLUBLINE_STATE_DIR names a folder of its own for the copy instead: the
+// image sets it to its data volume.
 func lastGoodPath(path string) string {
-	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".last-good")
+	dir := filepath.Dir(path)
+	if d := os.Getenv("CLUBLINE_STATE_DIR"); d != "" {
+		dir = d
+	}
+	return filepath.Join(dir, "."+filepath.Base(path)+".last-good")
 }
 
 // saveLastGood keeps a copy of a config file that loaded without error.
