@@ -3,6 +3,7 @@ package ivr
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/clubline/clubline"
@@ -124,13 +125,23 @@ func (c *call) followedUp(staffID string) {
 	c.async(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), storeTimeout)
 		defer cancel()
-		for _, v := range open {
+		for _, seen := range open {
+			// Read it again under the lock every writer of messages
+			// holds: the office may have closed it meanwhile.
+			c.s.msgLock.Lock()
+			v, err := c.s.store.Voicemail(ctx, seen.ID)
+			if err != nil || v.Status != clubline.VoicemailNew {
+				c.s.msgLock.Unlock()
+				continue
+			}
 			before := *v
 			after := *v
 			after.Notes = append(append([]clubline.Note(nil), v.Notes...), clubline.Note{By: staffID, At: now,
 				Text: "Closed by clubline: the caller reached " + staffID + " on call " + c.rec.ID})
 			after.Status, after.DoneAt, after.DoneBy, after.DoneHow = clubline.VoicemailDone, now, staffID, clubline.FollowUpClosedCallback
-			if err := c.s.store.SaveVoicemail(ctx, &after); err != nil {
+			err = c.s.store.SaveVoicemail(ctx, &after)
+			c.s.msgLock.Unlock()
+			if err != nil {
 				c.log.Error("the caller's open message could not be closed: it stays open", "voicemail", v.ID, "err", err)
 				continue
 			}
@@ -151,6 +162,11 @@ func (s *Script) messageChanged(before, after *clubline.Voicemail) {
 		s.onMessage(before, after)
 	}
 }
+
+// WithMessageLock sets the lock every writer of messages holds from
+// reading a message to saving it (the web page, the reminders), so that
+// none undoes another's change; default: the script's own.
+func WithMessageLock(l sync.Locker) Option { return func(s *Script) { s.msgLock = l } }
 
 // WithMessageHook sets a function told of every message the script saves
 // (before is nil) or closes: the notifications and the message-waiting

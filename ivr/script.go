@@ -26,6 +26,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/clubline/clubline"
@@ -216,6 +217,8 @@ type Script struct {
 	callbacks *Callbacks
 	// onMessage is told of messages saved and closed (WithMessageHook).
 	onMessage func(before, after *clubline.Voicemail)
+	// msgLock is held from reading a message to saving it (WithMessageLock).
+	msgLock sync.Locker
 	// recordings keeps what staff record by phone (WithRecordings); nil:
 	// no recording by phone.
 	recordings PromptRecordings
@@ -254,6 +257,7 @@ func New(o Options, sched Schedule, p Prompts, st clubline.Store, m *metrics.Met
 			}
 		}
 	}
+	s.msgLock = &sync.Mutex{}
 	for _, opt := range opts {
 		opt(s)
 	}

@@ -156,6 +156,10 @@ type Options struct {
 	// (the data restored to another folder) is looked for there by name.
 	VoicemailDir string
 	Recordings   Recordings // nil: no recordings page
+	// MessageLock is held from reading a message to saving it, shared
+	// with the line's other writers of messages (the reminders, the call
+	// script) so that none undoes another's change; nil: the page's own.
+	MessageLock sync.Locker
 	// Report writes the service report of [from, to) as "text" or
 	// "csv"; nil: none. from and to are days in the club's time zone
 	// ("" : the default period).
@@ -178,7 +182,7 @@ type Server struct {
 	mux      *http.ServeMux
 	sessions *sessions
 	logins   *loginLimiter
-	msgMu    sync.Mutex // one change to a message at a time: read, change, save
+	msgMu    sync.Locker // one change to a message at a time: read, change, save (Options.MessageLock)
 	// callerSecret keys Caller: the Calls page groups a caller's calls
 	// without showing their number to who may not see it.
 	callerSecret []byte
@@ -202,6 +206,10 @@ func New(o Options) *Server {
 		o.Users = func() map[string]User { return nil }
 	}
 	s := &Server{o: o, mux: http.NewServeMux(), sessions: newSessions(o.Now), logins: newLoginLimiter(o.Now), callerSecret: []byte(randomToken())}
+	s.msgMu = o.MessageLock
+	if s.msgMu == nil {
+		s.msgMu = &sync.Mutex{}
+	}
 	s.routes()
 	return s
 }

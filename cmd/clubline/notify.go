@@ -263,29 +263,39 @@ func (m *Main) checkFollowUps(ctx context.Context) {
 		if !remind && !escalate {
 			continue
 		}
-		v, err := m.Store.Voicemail(ctx, f.VoicemailID)
-		if err != nil || v.Status != clubline.VoicemailNew {
-			continue
-		}
-		// A message due sooner than remind_before after it arrived (an
-		// urgent one: 2 h) is reminded of halfway, not at once.
-		remind = remind && !now.Before(v.FollowUpDue.Add(-min(cfg.Notify.RemindBefore, v.FollowUpDue.Sub(v.RecordedAt)/2)))
-		switch {
-		case remind && v.RemindedAt.IsZero():
-			m.tell(cfg, notify.KindReminder, v, owners(cfg, v, now))
-			v.RemindedAt = now
-		case escalate && v.EscalatedAt.IsZero():
-			m.tell(cfg, notify.KindEscalation, v, escalation(cfg, v))
-			v.EscalatedAt = now
-			m.Logger.Warn("a message is overdue: escalated", "voicemail", v.ID, "group", v.Group, "due", v.FollowUpDue)
-		default:
-			continue
-		}
-		if err := m.Store.SaveVoicemail(ctx, v); err != nil && !errors.Is(err, context.Canceled) {
-			m.Logger.Error("a reminder's mark not saved: it may be sent again", "voicemail", v.ID, "err", err)
-		}
+		m.remindOrEscalate(ctx, cfg, f, now, remind, escalate)
 	}
 	m.Metrics.FollowUpsOverdue(overdue)
+}
+
+// remindOrEscalate sends a message's reminder or escalation, once: the
+// mark is read and saved under the lock every writer of messages holds,
+// so that a message the office closes meanwhile is neither reopened nor
+// reminded of.
+func (m *Main) remindOrEscalate(ctx context.Context, cfg *config.Config, f clubline.FollowUp, now time.Time, remind, escalate bool) {
+	m.msgMu.Lock()
+	defer m.msgMu.Unlock()
+	v, err := m.Store.Voicemail(ctx, f.VoicemailID)
+	if err != nil || v.Status != clubline.VoicemailNew {
+		return
+	}
+	// A message due sooner than remind_before after it arrived (an
+	// urgent one: 2 h) is reminded of halfway, not at once.
+	remind = remind && !now.Before(v.FollowUpDue.Add(-min(cfg.Notify.RemindBefore, v.FollowUpDue.Sub(v.RecordedAt)/2)))
+	switch {
+	case remind && v.RemindedAt.IsZero():
+		m.tell(cfg, notify.KindReminder, v, owners(cfg, v, now))
+		v.RemindedAt = now
+	case escalate && v.EscalatedAt.IsZero():
+		m.tell(cfg, notify.KindEscalation, v, escalation(cfg, v))
+		v.EscalatedAt = now
+		m.Logger.Warn("a message is overdue: escalated", "voicemail", v.ID, "group", v.Group, "due", v.FollowUpDue)
+	default:
+		return
+	}
+	if err := m.Store.SaveVoicemail(ctx, v); err != nil && !errors.Is(err, context.Canceled) {
+		m.Logger.Error("a reminder's mark not saved: it may be sent again", "voicemail", v.ID, "err", err)
+	}
 }
 
 // mailbox counts the open messages that concern a staff member (their

@@ -87,6 +87,7 @@ type Main struct {
 	synth            *prompts.Synth                // says the club-naming prompts for club.name
 	recs             *prompts.Recordings           // the club's own recordings
 	rebuildMu        sync.Mutex                    // one rebuild of the script at a time: reload, recording, override
+	msgMu            sync.Mutex                    // held from reading a message to saving it, by every writer (web, reminders, script)
 	override         atomic.Pointer[overrideState] // the web page's switch (office.go); nil: never set
 	users            atomic.Pointer[map[string]web.User]
 	outbox           *notify.Outbox       // e-mails and the webhook (notify.go); nil when neither is configured
@@ -260,6 +261,7 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Recordings:   webRecordings{m},
 		VoicemailDir: cfg.Voicemail.Dir,
 		Report:       m.webReport,
+		MessageLock:  &m.msgMu,
 		Language:     cfg.Club.Languages[0],
 		Location:     cfg.Club.Location,
 		Secure:       cfg.HTTP.TLS.CertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
@@ -699,7 +701,7 @@ func (m *Main) countRegistered() {
 // clock, the queues, the dialer and where staff phones are found.
 func (m *Main) scriptOptions() []ivr.Option {
 	opts := []ivr.Option{ivr.WithClock(m.Now), ivr.WithACD(m.acd), ivr.WithCallbacks(m.callbacks), ivr.WithDialer(m.SIP.Dialer()),
-		ivr.WithMessageHook(m.onMessage), ivr.WithRecordings(m.recs)}
+		ivr.WithMessageHook(m.onMessage), ivr.WithMessageLock(&m.msgMu), ivr.WithRecordings(m.recs)}
 	if m.Registrar != nil {
 		opts = append(opts, ivr.WithPhones(m.Registrar))
 	}
