@@ -48,6 +48,9 @@ type Config struct {
 	Survey Survey
 	// Probe is the mystery call the line places to itself (probe.go).
 	Probe Probe
+	// Cluster: several instances behind a proxy, sharing state in Redis
+	// (cluster.go).
+	Cluster Cluster
 
 	schedule   *routing.Schedule
 	roster     *routing.Roster
@@ -469,6 +472,8 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			d.notify(k, v, &c.Notify)
 		case "probe":
 			d.probe(k, v, &c.Probe)
+		case "cluster":
+			d.cluster(k, v, &c.Cluster)
 		case "survey":
 			d.fields(v, "survey", "survey", func(key string, _, v *yaml.Node) {
 				if b, ok := d.boolean(v, "survey.enabled"); ok {
@@ -486,6 +491,7 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 			Fix: "add the club's name under club, e.g. \"name: Club de Soccer Roussillon\""})
 	}
 	d.crossCheck(c, x)
+	d.checkCluster(c)
 	d.checkRetention(c, x)
 	c.files = d.files
 }

@@ -40,6 +40,8 @@ type decoder struct {
 	errs   Errors
 	people peopleRefs // staff, on_call and urgency, decoded last
 	files  []fileRef  // files the config names, for CheckFiles
+
+	clusterNode *yaml.Node // cluster.enabled, for the checks against the store
 }
 
 func (d *decoder) add(n *yaml.Node, key, msg, fix string) {

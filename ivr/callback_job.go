@@ -55,7 +55,7 @@ func (j *callbackJob) run() {
 		}
 		j.attempt++
 		if j.attempt == 1 {
-			c.s.acd.Waits(j.group.ID).Add(c.s.now().Sub(j.ticket.JoinedAt))
+			c.s.acd.AddWait(j.group.ID, c.s.now().Sub(j.ticket.JoinedAt))
 		}
 		leg, err := j.dialCaller(ans)
 		if leg != nil {

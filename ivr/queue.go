@@ -101,7 +101,7 @@ func (c *call) queue(g *Group, urgent bool) error {
 		}
 		said = p
 		ph := c.clips(prompts.QueuePosition(c.lang, p)...)
-		if est := c.s.acd.Waits(g.ID).Estimate(p); est > 0 {
+		if est := c.s.acd.EstimateWait(g.ID, p); est > 0 {
 			min := int((est + time.Minute - 1) / time.Minute)
 			ph = append(ph, c.clips(append([]string{"queue_wait"}, prompts.Minutes(c.lang, min)...)...)...)
 		}
@@ -134,7 +134,7 @@ func (c *call) queue(g *Group, urgent bool) error {
 		switch res {
 		case waitAnswered:
 			leave(metrics.QueueAnswered)
-			c.s.acd.Waits(g.ID).Add(c.s.now().Sub(now))
+			c.s.acd.AddWait(g.ID, c.s.now().Sub(now))
 			return c.connected(ans)
 		case waitCallback:
 			number, err := c.chooseCallback(g, t, callback)

@@ -1,8 +1,8 @@
 package routing
 
 import (
+	"math/rand/v2"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -37,112 +37,75 @@ const (
 // queued callback between two attempts) keeps its place but holds
 // nobody back.
 //
+// The state itself is on a Board: in the process (NewACD), or shared by
+// the instances of one line (NewSharedACD with store/redis's board), so
+// that a staff member is never rung by two instances at once and a caller
+// on one instance is not overtaken by a later caller on the other. Each
+// ticket and each call a staff member is on belongs to the instance that
+// made it (its Owner); a Board forgets what belonged to an instance that
+// died.
+//
 // An ACD is safe for concurrent use.
 type ACD struct {
-	mu      sync.Mutex
-	agents  map[string]*agentState
-	lines   map[string][]*Ticket
-	waits   map[string]*WaitEstimator
-	seq     uint64
-	changed chan struct{}
+	board Board
+	owner string
 }
 
-type agentState struct {
-	ringing   *Ticket // the caller ringing them, or nil
-	calls     int     // calls they are on
-	lastEnded time.Time
-}
-
-// Ticket is one caller's place in a group's line.
+// Ticket is one caller's place in a group's line: a handle on the
+// ticket's State, which lives on the Board.
 type Ticket struct {
 	Group    string
 	CallID   string
 	Urgent   bool
 	JoinedAt time.Time
 
-	seq     uint64
-	ringing int // staff members being rung for this caller
-	left    bool
-	parked  bool
+	id  uint64 // its id on the board
+	seq uint64 // its number in arrival order
 }
 
-// NewACD returns an empty ACD.
-func NewACD() *ACD {
-	return &ACD{
-		agents:  make(map[string]*agentState),
-		lines:   make(map[string][]*Ticket),
-		waits:   make(map[string]*WaitEstimator),
-		changed: make(chan struct{}),
+// newTicketID draws a ticket's id: random, so that instances that ran
+// apart while their shared board was away do not collide when it is back.
+func newTicketID() uint64 {
+	for {
+		if id := rand.Uint64(); id != 0 {
+			return id
+		}
 	}
+}
+
+// NewACD returns an empty ACD whose state is in this process.
+func NewACD() *ACD { return NewSharedACD(NewMemoryBoard(), "") }
+
+// NewSharedACD returns an ACD whose state is on b, shared with the other
+// instances of the line; instance names this one on the board.
+func NewSharedACD(b Board, instance string) *ACD {
+	return &ACD{board: b, owner: instance}
 }
 
 // Changed is closed at the next change: a caller joined, left or started
 // or stopped ringing, a staff member was reserved, released, answered or
-// hung up. Take it before reading the state, then wait on it.
-func (q *ACD) Changed() <-chan struct{} {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.changed
-}
-
-// notify wakes everyone waiting on Changed; q.mu is held.
-func (q *ACD) notify() {
-	close(q.changed)
-	q.changed = make(chan struct{})
-}
-
-func (q *ACD) agent(id string) *agentState {
-	a := q.agents[id]
-	if a == nil {
-		a = &agentState{}
-		q.agents[id] = a
-	}
-	return a
-}
+// hung up (on any instance sharing the board). Take it before reading the
+// state, then wait on it.
+func (q *ACD) Changed() <-chan struct{} { return q.board.Changed() }
 
 // Join puts a caller at the end of a group's line, or ahead of every
 // caller who is not urgent when urgent.
 func (q *ACD) Join(group, callID string, urgent bool, at time.Time) *Ticket {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.seq++
-	t := &Ticket{Group: group, CallID: callID, Urgent: urgent, JoinedAt: at, seq: q.seq}
-	line := q.lines[group]
-	i := len(line)
-	if urgent {
-		i = slices.IndexFunc(line, func(o *Ticket) bool { return !o.Urgent })
-		if i < 0 {
-			i = len(line)
-		}
-	}
-	q.lines[group] = slices.Insert(line, i, t)
-	q.notify()
+	t := &Ticket{Group: group, CallID: callID, Urgent: urgent, JoinedAt: at, id: newTicketID()}
+	q.board.Update(func(s *State) bool {
+		s.Seq++
+		t.seq = s.Seq
+		s.Tickets = append(s.Tickets, TicketState{ID: t.id, Seq: t.seq, Owner: q.owner, Group: group,
+			CallID: callID, Urgent: urgent, JoinedAt: at})
+		return true
+	})
 	return t
 }
 
 // Leave takes the caller out of the line and releases the staff members
 // still rung for them. It may be called more than once.
 func (q *ACD) Leave(t *Ticket) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if t.left {
-		return
-	}
-	t.left = true
-	for _, a := range q.agents {
-		if a.ringing == t {
-			a.ringing = nil
-		}
-	}
-	t.ringing = 0
-	line := q.lines[t.Group]
-	if i := slices.Index(line, t); i >= 0 {
-		q.lines[t.Group] = slices.Delete(line, i, i+1)
-	}
-	if len(q.lines[t.Group]) == 0 {
-		delete(q.lines, t.Group)
-	}
-	q.notify()
+	q.board.Update(func(s *State) bool { return s.leave(t.id) })
 }
 
 // Park keeps t's place in its line without serving it: Reserve gives it
@@ -152,55 +115,46 @@ func (q *ACD) Leave(t *Ticket) {
 // urgent one among the urgent ones. A queued callback is parked while its
 // caller chooses it, and between two attempts; Unpark serves it again.
 func (q *ACD) Park(t *Ticket) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, a := range q.agents {
-		if a.ringing == t {
-			a.ringing = nil
+	q.board.Update(func(s *State) bool {
+		s.unring(t.id)
+		tk := s.ticket(t.id)
+		if tk == nil { // back at its place: lines are in arrival order
+			s.Tickets = append(s.Tickets, TicketState{ID: t.id, Seq: t.seq, Owner: q.owner, Group: t.Group,
+				CallID: t.CallID, Urgent: t.Urgent, JoinedAt: t.JoinedAt})
+			tk = &s.Tickets[len(s.Tickets)-1]
 		}
-	}
-	t.ringing = 0
-	t.parked = true
-	if t.left {
-		t.left = false
-		line := q.lines[t.Group]
-		i := slices.IndexFunc(line, func(o *Ticket) bool {
-			if t.Urgent {
-				return !o.Urgent || o.seq > t.seq
-			}
-			return !o.Urgent && o.seq > t.seq
-		})
-		if i < 0 {
-			i = len(line)
-		}
-		q.lines[t.Group] = slices.Insert(line, i, t)
-	}
-	q.notify()
+		tk.Ringing = 0
+		tk.Parked = true
+		return true
+	})
 }
 
 // Unpark serves a parked ticket again, at its place.
 func (q *ACD) Unpark(t *Ticket) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if t.parked {
-		t.parked = false
-		q.notify()
-	}
+	q.board.Update(func(s *State) bool {
+		if tk := s.ticket(t.id); tk != nil && tk.Parked {
+			tk.Parked = false
+			return true
+		}
+		return false
+	})
 }
 
 // Position is the caller's place in the line, 1 for the next to be
 // answered; 0 once they have left it.
 func (q *ACD) Position(t *Ticket) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return slices.Index(q.lines[t.Group], t) + 1
+	pos := 0
+	q.board.View(func(s *State) {
+		pos = slices.IndexFunc(s.Line(t.Group), func(o TicketState) bool { return o.ID == t.id }) + 1
+	})
+	return pos
 }
 
 // Waiting is how many callers are in a group's line.
 func (q *ACD) Waiting(group string) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.lines[group])
+	n := 0
+	q.board.View(func(s *State) { n = len(s.Line(group)) })
+	return n
 }
 
 // Reserve picks the staff members to ring for the caller now, by strategy
@@ -208,147 +162,161 @@ func (q *ACD) Waiting(group string) int {
 // not on a call, not rung for someone else, not in skip. It marks them as
 // rung for this caller and returns them; nil when the caller must wait:
 // someone ahead is not ringing anyone yet (and not parked), nobody is
-// available, or the caller's own ticket is parked.
-func (q *ACD) Reserve(t *Ticket, s Strategy, members []string, registered, skip map[string]bool) []string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if t.left || t.parked {
-		return nil
-	}
-	for _, o := range q.lines[t.Group] {
-		if o == t {
-			break
+// available, or the caller's own ticket is parked or gone.
+func (q *ACD) Reserve(t *Ticket, strategy Strategy, members []string, registered, skip map[string]bool) []string {
+	var ids []string
+	q.board.Update(func(s *State) bool {
+		ids = nil
+		tk := s.ticket(t.id)
+		if tk == nil || tk.Parked {
+			return false
 		}
-		if o.ringing == 0 && !o.parked {
-			return nil
+		for _, o := range s.Line(t.Group) {
+			if o.ID == t.id {
+				break
+			}
+			if o.Ringing == 0 && !o.Parked {
+				return false
+			}
 		}
-	}
-	agents := make([]Agent, 0, len(members))
-	for _, id := range members {
-		a := q.agent(id)
-		agents = append(agents, Agent{
-			ID:            id,
-			Available:     registered[id] && !skip[id] && a.calls == 0 && a.ringing == nil,
-			LastCallEnded: a.lastEnded,
-		})
-	}
-	ids := Pick(s, agents)
-	for _, id := range ids {
-		q.agents[id].ringing = t
-	}
-	if len(ids) > 0 {
-		t.ringing += len(ids)
-		q.notify()
-	}
+		agents := make([]Agent, 0, len(members))
+		for _, id := range members {
+			a := s.Agents[id]
+			agents = append(agents, Agent{
+				ID:            id,
+				Available:     registered[id] && !skip[id] && a.free(),
+				LastCallEnded: a.lastEnded(),
+			})
+		}
+		ids = Pick(strategy, agents)
+		for _, id := range ids {
+			s.agent(id).Ringing = t.id
+		}
+		tk.Ringing += len(ids)
+		return len(ids) > 0
+	})
 	return ids
 }
 
 // Free reports whether a staff member could be rung now: not on a call
 // and not rung for a caller.
 func (q *ACD) Free(id string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	a := q.agents[id]
-	return a == nil || (a.calls == 0 && a.ringing == nil)
+	free := true
+	q.board.View(func(s *State) { free = s.Agents[id].free() })
+	return free
 }
 
 // Release ends the ringing of a staff member for the caller (they did not
 // answer, or someone else did).
 func (q *ACD) Release(t *Ticket, id string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if a := q.agents[id]; a != nil && a.ringing == t {
-		a.ringing = nil
-		if t.ringing > 0 {
-			t.ringing--
+	q.board.Update(func(s *State) bool {
+		a := s.Agents[id]
+		if a == nil || a.Ringing != t.id {
+			return false
 		}
-		q.notify()
-	}
+		a.Ringing = 0
+		if tk := s.ticket(t.id); tk != nil && tk.Ringing > 0 {
+			tk.Ringing--
+		}
+		return true
+	})
 }
 
 // Answered puts a staff member on a call: the one rung for t (which then
 // leaves the line), or, with a nil t, one rung directly (the on-call
 // person, a transfer).
 func (q *ACD) Answered(t *Ticket, id string) {
-	q.mu.Lock()
-	a := q.agent(id)
-	if t != nil && a.ringing == t {
-		a.ringing = nil
-		if t.ringing > 0 {
-			t.ringing--
+	q.board.Update(func(s *State) bool {
+		a := s.agent(id)
+		if t != nil && a.Ringing == t.id {
+			a.Ringing = 0
 		}
-	}
-	a.calls++
-	q.notify()
-	q.mu.Unlock()
-	if t != nil {
-		q.Leave(t)
-	}
+		if a.Calls == nil {
+			a.Calls = make(map[string]int)
+		}
+		a.Calls[q.owner]++
+		if t != nil {
+			s.leave(t.id)
+		}
+		return true
+	})
 }
 
 // Hungup ends a staff member's call at the given time: they are available
 // again, and longest-idle counts from then.
 func (q *ACD) Hungup(id string, at time.Time) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	a := q.agent(id)
-	if a.calls > 0 {
-		a.calls--
-	}
-	a.lastEnded = at
-	q.notify()
+	q.board.Update(func(s *State) bool {
+		a := s.agent(id)
+		if a.Calls[q.owner] > 0 {
+			a.Calls[q.owner]--
+		}
+		if a.Calls[q.owner] == 0 {
+			delete(a.Calls, q.owner)
+		}
+		a.LastEnded = at
+		return true
+	})
 }
 
 // OnCall reports whether a staff member is on a call now.
 func (q *ACD) OnCall(id string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	a := q.agents[id]
-	return a != nil && a.calls > 0
+	on := false
+	q.board.View(func(s *State) { on = s.Agents[id].calls() > 0 })
+	return on
 }
 
 // Busy is how many staff members are on a call.
 func (q *ACD) Busy() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	n := 0
-	for _, a := range q.agents {
-		if a.calls > 0 {
-			n++
+	q.board.View(func(s *State) {
+		for _, a := range s.Agents {
+			if a.calls() > 0 {
+				n++
+			}
 		}
-	}
+	})
 	return n
 }
 
-// Waits is the estimator of a group's waits, fed by its answered calls.
-func (q *ACD) Waits(group string) *WaitEstimator {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	w := q.waits[group]
-	if w == nil {
-		w = &WaitEstimator{}
-		q.waits[group] = w
-	}
-	return w
+// AddWait feeds a group's wait estimator with an answered call's wait.
+func (q *ACD) AddWait(group string, wait time.Duration) {
+	q.board.Update(func(s *State) bool {
+		if s.Waits == nil {
+			s.Waits = make(map[string]WaitEstimator)
+		}
+		w := s.Waits[group]
+		w.Add(wait)
+		s.Waits[group] = w
+		return true
+	})
+}
+
+// EstimateWait is the expected wait of a caller at position in a group's
+// line (WaitEstimator.Estimate); zero when nothing is known yet.
+func (q *ACD) EstimateWait(group string, position int) time.Duration {
+	var est time.Duration
+	q.board.View(func(s *State) { est = s.Waits[group].Estimate(position) })
+	return est
 }
 
 // Queued returns copies of the tickets of callers in the lines now, group
-// by group in line order: the calls waiting that the office page shows.
+// by group in line order: the calls waiting that the office page shows
+// (every instance's, on a shared board).
 func (q *ACD) Queued() []Ticket {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	var out []Ticket
-	groups := make([]string, 0, len(q.lines))
-	for g := range q.lines {
-		groups = append(groups, g)
-	}
-	slices.Sort(groups)
-	for _, g := range groups {
-		for _, t := range q.lines[g] {
-			if !t.left {
-				out = append(out, Ticket{Group: t.Group, CallID: t.CallID, Urgent: t.Urgent, JoinedAt: t.JoinedAt})
+	q.board.View(func(s *State) {
+		groups := make([]string, 0)
+		for _, t := range s.Tickets {
+			if !slices.Contains(groups, t.Group) {
+				groups = append(groups, t.Group)
 			}
 		}
-	}
+		slices.Sort(groups)
+		for _, g := range groups {
+			for _, t := range s.Line(g) {
+				out = append(out, Ticket{Group: t.Group, CallID: t.CallID, Urgent: t.Urgent, JoinedAt: t.JoinedAt, id: t.ID, seq: t.Seq})
+			}
+		}
+	})
 	return out
 }

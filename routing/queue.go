@@ -2,7 +2,6 @@ package routing
 
 import (
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -94,34 +93,31 @@ func Pick(s Strategy, agents []Agent) []string {
 // as the average. Only answered calls feed it: abandons and voicemail
 // would bias it towards the patience of callers, not the speed of staff.
 //
-// A WaitEstimator is safe for concurrent use; its zero value is ready.
+// A WaitEstimator is a plain value, kept in the ACD's State (shared by
+// the instances of a line when there are several); its zero value is
+// ready. It is not safe for concurrent use: the ACD's Board serializes it.
 type WaitEstimator struct {
-	mu      sync.Mutex
-	average time.Duration
-	samples int
+	Avg     time.Duration `json:"average"`
+	Samples int           `json:"samples"`
 }
 
 // Add records the wait of a call a staff member answered.
 func (w *WaitEstimator) Add(wait time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if wait < 0 {
 		wait = 0
 	}
-	if w.samples == 0 {
-		w.average = wait
+	if w.Samples == 0 {
+		w.Avg = wait
 	} else {
-		w.average = (w.average*3 + wait) / 4
+		w.Avg = (w.Avg*3 + wait) / 4
 	}
-	w.samples++
+	w.Samples++
 }
 
 // Average is the weighted average wait; ok is false before the first
 // answered call.
-func (w *WaitEstimator) Average() (avg time.Duration, ok bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.average, w.samples > 0
+func (w WaitEstimator) Average() (avg time.Duration, ok bool) {
+	return w.Avg, w.Samples > 0
 }
 
 // Estimate is the expected wait of a caller at position (1 = next to be
@@ -129,7 +125,7 @@ func (w *WaitEstimator) Average() (avg time.Duration, ok bool) {
 // ahead taking about as long as one average wait. Zero when nothing is
 // known yet (no answered call) or position < 1: then say nothing about
 // the wait.
-func (w *WaitEstimator) Estimate(position int) time.Duration {
+func (w WaitEstimator) Estimate(position int) time.Duration {
 	avg, ok := w.Average()
 	if !ok || position < 1 {
 		return 0

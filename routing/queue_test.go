@@ -2,7 +2,6 @@ package routing_test
 
 import (
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,9 +62,4 @@ func TestWaitEstimator(t *testing.T) {
 	if avg, _ := w.Average(); avg != 37500*time.Millisecond {
 		t.Errorf("negative wait: %s", avg)
 	}
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() { w.Add(10 * time.Second); w.Estimate(2) })
-	}
-	wg.Wait()
 }

@@ -260,7 +260,7 @@ func (m *Main) checkFollowUps(ctx context.Context) {
 		}
 		remind := cfg.Notify.RemindBefore > 0 && !now.Before(f.Due.Add(-cfg.Notify.RemindBefore)) && now.Before(f.Due)
 		escalate := cfg.Notify.Escalate && !now.Before(f.Due)
-		if !remind && !escalate {
+		if (!remind && !escalate) || !m.leading() { // one instance of a cluster tells people
 			continue
 		}
 		m.remindOrEscalate(ctx, cfg, f, now, remind, escalate)

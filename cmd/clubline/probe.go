@@ -71,7 +71,7 @@ func (m *Main) runProbes(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if cfg.Probe.Enabled && m.current.Load().Probe.Enabled {
+		if cfg.Probe.Enabled && m.current.Load().Probe.Enabled && m.leading() { // one instance of a cluster probes
 			m.RunProbe(ctx)
 		}
 	}

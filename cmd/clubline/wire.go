@@ -94,6 +94,9 @@ type Main struct {
 	email            bool                 // the outbox has a mail server
 	mwi              func(staff []string) // updates the message lights of staff phones; nil: none
 	backend          string               // "redis" or "embedded"
+	redis            *redis.Store         // the Redis store, when the backend is Redis
+	cluster          *cluster             // this instance among the line's (cluster.go)
+	leader           atomic.Bool          // this instance runs the schedulers (cluster.go)
 	probeToken       string               // marks the line's own probe calls (probe.go)
 	probeMu          sync.Mutex           // one probe at a time
 	watcher          *config.Watcher
@@ -167,7 +170,9 @@ func (m *Main) Start(ctx context.Context) (err error) {
 	if m.outbox != nil {
 		cleanups = append(cleanups, func() { m.outbox.Close() })
 	}
-	m.acd = routing.NewACD()
+	if err = m.openCluster(cfg, m.redis); err != nil { // cluster.go: the queues' state
+		return fmt.Errorf("%s: %w", m.ConfigPath, err)
+	}
 	m.callbacks = ivr.NewCallbacks()
 	if m.Registrar, err = m.newRegistrar(cfg); err != nil {
 		return fmt.Errorf("%s: staff: %w", m.ConfigPath, err)
@@ -296,6 +301,11 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		}
 	}()
 	m.startGauges(wctx) // gauges.go
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.runCluster(wctx) // cluster.go
+	}()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -442,6 +452,7 @@ func (m *Main) apply(cfg *config.Config) {
 	m.warnClub(cfg)
 	m.mailboxChanged(cfg, &clubline.Voicemail{}) // the groups may have changed
 	m.retentionApplied(old, cfg)
+	m.clusterApplied(old, cfg)
 	m.Metrics.ConfigReloaded(true)
 	m.Metrics.ConfigLoaded.SetToCurrentTime()
 	for _, what := range restartNeeded(m.Config, cfg) {
@@ -537,7 +548,7 @@ func (m *Main) openBackend(cfg *config.Config) (clubline.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: store.redis_url: %w", m.ConfigPath, err)
 		}
-		backend, m.backend = r, "redis"
+		backend, m.backend, m.redis = r, "redis", r
 	} else {
 		path := filepath.Join(cfg.Store.DataDir, "clubline.db")
 		e, err := embedded.Open(path)
