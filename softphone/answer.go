@@ -97,6 +97,8 @@ type Answerer struct {
 
 	rang, cancelled atomic.Int32
 	calls           chan *Call
+	engaged         atomic.Int32 // INVITEs ringing or answered and not yet ended
+	mostEngaged     atomic.Int32 // the most at once
 
 	notifies  atomic.Int32        // message-summary NOTIFYs received (mwi.go)
 	summaries chan MessageSummary // what those accepted said
@@ -275,6 +277,13 @@ func (a *Answerer) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	a.mu.Unlock()
 	defer a.wg.Done()
 	a.rang.Add(1)
+	a.engage()
+	inCall := false
+	defer func() {
+		if !inCall {
+			a.engaged.Add(-1)
+		}
+	}()
 
 	ds, err := a.dua.ReadInvite(req, tx)
 	if err != nil {
@@ -312,12 +321,29 @@ func (a *Answerer) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = ds.Respond(sipmsg.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 		return
 	}
-	a.answer(ds)
+	inCall = a.answer(ds)
 }
 
+// engage counts an INVITE the phone rings for, and the most at once.
+func (a *Answerer) engage() {
+	n := a.engaged.Add(1)
+	for {
+		most := a.mostEngaged.Load()
+		if n <= most || a.mostEngaged.CompareAndSwap(most, n) {
+			return
+		}
+	}
+}
+
+// MostAtOnce is the most calls the phone was rung for or was on at the
+// same time: 1 for a staff member never rung for a second caller while
+// ringing or talking.
+func (a *Answerer) MostAtOnce() int { return int(a.mostEngaged.Load()) }
+
 // answer sends the 200 OK with an SDP answer, waits for the ACK and starts
-// the call's media.
-func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
+// the call's media; true when the call started (it is then engaged until
+// it ends).
+func (a *Answerer) answer(ds *sipgo.DialogServerSession) bool {
 	invite := ds.InviteRequest
 	var target sipmsg.Uri
 	if ct := invite.Contact(); ct != nil {
@@ -340,7 +366,7 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 	if err != nil {
 		a.log.Warn("RTP socket", "error", err)
 		_ = ds.Respond(sipmsg.StatusInternalServerError, "No RTP port", nil)
-		return
+		return false
 	}
 	c.local = media.Local{
 		Addr:            netip.AddrPortFrom(a.o.LocalIP, c.rtpConn.LocalAddr().(*net.UDPAddr).AddrPort().Port()),
@@ -358,7 +384,7 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 		_ = c.rtpConn.Close()
 		a.log.Warn("offer refused", "error", err)
 		_ = ds.Respond(sipmsg.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-		return
+		return false
 	}
 	c.neg = n
 	res := sipmsg.NewResponseFromRequest(invite, sipmsg.StatusOK, "OK", sdp)
@@ -383,7 +409,7 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 		if errors.Is(err, sipmsg.ErrTransactionCanceled) {
 			a.cancelled.Add(1)
 		}
-		return
+		return false
 	}
 	c.start()
 	go func() {
@@ -391,12 +417,14 @@ func (a *Answerer) answer(ds *sipgo.DialogServerSession) {
 		a.mu.Lock()
 		delete(a.active, id)
 		a.mu.Unlock()
+		a.engaged.Add(-1)
 	}()
 	select {
 	case a.calls <- c:
 	default:
 		a.log.Warn("answered call not read: Calls() is full")
 	}
+	return true
 }
 
 // supportsTimer reports whether a request says Supported: timer.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -30,6 +31,8 @@ import (
 //     holder dies, another instance runs the schedulers within leaseTTL.
 //     An instance that cannot reach Redis steps down once its lease has
 //     run out, as the others see it.
+//   - The web page's override switch is in the store; the other
+//     instances follow it within leaseTTL/3.
 //   - The cluster section is read at start: a reload that changes it is
 //     applied at the next restart (and says so).
 
@@ -100,6 +103,7 @@ func (m *Main) runCluster(ctx context.Context) {
 				m.Logger.Info("cluster: another instance runs the schedulers", "instance", c.cfg.Instance, "err", err)
 			}
 		}
+		m.followOverride(ctx)
 		c.metrics.Leader.Set(b2f(ok))
 		c.metrics.QueuesShared.Set(b2f(c.board.Shared()))
 		select {
@@ -113,6 +117,29 @@ func (m *Main) runCluster(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// followOverride applies the switch an admin flipped on another
+// instance's web page (it is in the store): every instance follows it
+// within leaseTTL/3.
+func (m *Main) followOverride(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := m.Store.State(ctx, stateOverride)
+	if err != nil {
+		return // none set, or the store away: the switch in force stays
+	}
+	var o overrideState
+	if json.Unmarshal([]byte(v), &o) != nil {
+		return
+	}
+	if cur := m.override.Load(); cur != nil && *cur == o {
+		return
+	}
+	m.override.Store(&o)
+	writeMirror(overrideMirror(m.current.Load()), v)
+	m.rebuild()
+	m.Logger.Info("override switched on another instance's web page: new calls follow it", "mode", o.Mode, "by", o.By)
 }
 
 // leading reports whether this instance runs the schedulers now.

@@ -3,81 +3,24 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/clubline/clubline/internal/redistest"
 	"github.com/clubline/clubline/softphone"
 	"github.com/clubline/clubline/store/redis"
 )
-
-// redisServer runs a throwaway redis-server on a port of its own.
-type redisServer struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T, port int, dir string) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CLUBLINE_TEST_REDIS_URL") != "" {
-			t.Fatal("CLUBLINE_TEST_REDIS_URL is set but redis-server is not installed")
-		}
-		t.Skip("redis-server is not installed (apt-get install redis-server); .ci/run installs it and runs this test")
-	}
-	if port == 0 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-	}
-	r := &redisServer{t: t, port: port, dir: dir}
-	r.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir)
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		conn, err := net.Dial("tcp", r.addr())
-		if err == nil {
-			conn.Close()
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not come up on %s", r.addr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *redisServer) stop() {
-	if r.cmd.Process != nil && r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
-}
 
 // Redis goes down in the middle of the day: calls go on, their records
 // wait on disk, and every one of them is in Redis once it is back.
 func TestRedisOutageLosesNoRecord(t *testing.T) {
 	t.Parallel()
 	rdir := t.TempDir()
-	rs := startRedis(t, 0, rdir)
+	rs := redistest.Start(t, 0, rdir, false)
 	prefix := fmt.Sprintf("clubline-e2e-%d:", time.Now().UnixNano())
-	url := "redis://" + rs.addr() + "/0"
+	url := "redis://" + rs.Addr() + "/0"
 	l := startLine(t, lineOpts{at: tuesdayEve, redisURL: url, prefix: prefix})
 
 	call := func() {
@@ -88,7 +31,7 @@ func TestRedisOutageLosesNoRecord(t *testing.T) {
 		}
 	}
 	call()
-	rs.stop()
+	rs.Stop()
 	call()
 	call()
 	// The writes fail (once go-redis gives up) and land in the spool on disk.
@@ -103,7 +46,7 @@ func TestRedisOutageLosesNoRecord(t *testing.T) {
 		t.Errorf("/readyz during the outage = %q, want it to say the store is spooling", rd)
 	}
 
-	startRedis(t, rs.port, rdir)
+	redistest.Start(t, rs.Port, rdir, false)
 	deadline = time.Now().Add(60 * time.Second)
 	for l.m.Store.Pending() > 0 || l.metric("clubline_store_spooled_records") > 0 {
 		if time.Now().After(deadline) {
@@ -138,15 +81,15 @@ func TestRedisOutageLosesNoRecord(t *testing.T) {
 // (issue 7, finding 12). Her registration reaches Redis once it wakes.
 func TestRedisFrozenStaffStillRung(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t, 0, t.TempDir())
+	rs := redistest.Start(t, 0, t.TempDir(), false)
 	prefix := fmt.Sprintf("clubline-e2e-%d:", time.Now().UnixNano())
-	url := "redis://" + rs.addr() + "/0"
+	url := "redis://" + rs.Addr() + "/0"
 	l := startQueueLineWith(t, lineOpts{at: openTuesday, redisURL: url, prefix: prefix}, "ring-all", "1m")
 
-	if err := rs.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := rs.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	thaw := func() { _ = rs.cmd.Process.Signal(syscall.SIGCONT) }
+	thaw := func() { _ = rs.Signal(syscall.SIGCONT) }
 	defer thaw()
 	marie := l.staffPhone("201", softphone.AnswerOptions{Mode: softphone.AnswerAfter, Delay: 200 * time.Millisecond})
 	l.awaitMetric("clubline_staff_registered", 1)
