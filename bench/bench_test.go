@@ -18,6 +18,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/media"
+	"github.com/clubline/clubline/routing"
 	"github.com/clubline/clubline/store/embedded"
 	"github.com/clubline/clubline/store/redis"
 )
@@ -107,6 +108,51 @@ func BenchmarkRedisSaveCall(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if err := st.SaveCall(ctx, record(i)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisBoardReserve: a waiting caller's turn on the queues'
+// board shared by a line's instances (store/redis.Board), with 20 callers
+// in line and 10 staff members known: Reserve (a WATCH transaction on the
+// whole state), Release, and a Position read, as a ringing round does.
+// CLUBLINE_BENCH_REDIS_URL as for BenchmarkRedisSaveCall.
+func BenchmarkRedisBoardReserve(b *testing.B) {
+	url := os.Getenv("CLUBLINE_BENCH_REDIS_URL")
+	if url == "" {
+		b.Skip("set CLUBLINE_BENCH_REDIS_URL to a Redis database it may write to, e.g. redis://127.0.0.1:6379/15")
+	}
+	st, err := redis.New(redis.Options{URL: url, KeyPrefix: fmt.Sprintf("clubline-bench-board-%d-%d:", os.Getpid(), time.Now().UnixNano())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	board := st.Board("bench", nil)
+	go board.Run(ctx)
+	q := routing.NewSharedACD(board, "bench")
+	var members []string
+	registered := map[string]bool{}
+	for i := range 10 {
+		id := fmt.Sprintf("staff%d", i)
+		members = append(members, id)
+		registered[id] = true
+	}
+	var tickets []*routing.Ticket
+	for i := range 20 {
+		tickets = append(tickets, q.Join("office", fmt.Sprint(i), false, time.Now()))
+	}
+	first := tickets[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		ids := q.Reserve(first, routing.LongestIdle, members, registered, nil)
+		if len(ids) != 1 {
+			b.Fatalf("reserved %v", ids)
+		}
+		q.Release(first, ids[0])
+		if q.Position(tickets[19]) != 20 {
+			b.Fatal("position")
 		}
 	}
 }
