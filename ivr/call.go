@@ -45,6 +45,10 @@ type call struct {
 	// recorded is set once a recording was attempted: a failure after it
 	// ends the call rather than offering the voicemail again.
 	recorded bool
+	// closedMessage is set when the caller heard the closed message: the
+	// callback delay and the office hours are said after their message
+	// instead of before the beep (closed.go).
+	closedMessage bool
 	// answered is set once a staff member answered; transfers counts the
 	// transfers of the call.
 	answered  bool

@@ -2,32 +2,39 @@ package ivr
 
 import (
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/prompts"
 	"github.com/clubline/clubline/routing"
 )
 
-// closed is the script while the office is closed: greeting, language
-// offer, then what a caller needs first — why it is closed, when it
-// reopens, the urgent key, and that # leaves a message at once — and only
-// then the office hours, and the voicemail. During the message the
-// urgency key reaches the urgent line, the language key says it again in
-// the next language, and # or 0 skip to the beep.
+// closed is the script while the office is closed. Before the beep a
+// caller hears only what they need, first (issue 10): the greeting, the
+// language offer, why it is closed, when it reopens, the urgent key, and
+// one sentence that says # goes to the beep at once (closed_skip: "Pour
+// laisser un message, faites le carré ou attendez le signal."). With the
+// built-in clips that is under 15 s to the beep in either language
+// (TestClosedDefaultReachesBeepQuickly). The callback delay and the
+// weekly hours, the longest parts, are said after the message
+// (closedGoodbye). During the message the urgency key reaches the urgent
+// line, the language key says it again in the next language, and # or 0
+// skip to the beep.
 func (c *call) closed() error {
+	c.closedMessage = true
 	ph := append(c.clips("greeting"), c.languageOffer()...)
-	ph = append(ph, c.closedMessage()...)
+	ph = append(ph, c.closedMessageClips()...)
 	for {
 		key, err := c.play(ph, c.closedKeys)
 		if err != nil {
 			return err
 		}
 		switch {
-		case key == 0:
+		case key == 0: // closed_skip was the instruction: the beep follows
 			c.rec.Route = clubline.RouteVoicemail
-			return c.voicemail(false)
+			return c.voicemail(true)
 		case c.isUrgencyKey(key):
 			return c.urgencyKey()
 		case c.isLanguageKey(key):
 			c.switchLanguage()
-			ph = c.closedMessage()
+			ph = c.closedMessageClips()
 		default: // # or 0
 			c.trace("closed: skipped to the voicemail")
 			c.rec.Route = clubline.RouteVoicemail
@@ -59,11 +66,10 @@ func (c *call) urgencyKey() error {
 	return c.route(clubline.RouteUrgency, category)
 }
 
-// closedMessage says why the office is closed, when it reopens, the
-// urgent key and the key that skips to the beep, then the office hours:
-// the hours are the longest part, and a caller who knows them can skip
-// them.
-func (c *call) closedMessage() phrase {
+// closedMessageClips says why the office is closed, when it reopens,
+// the urgent key, and how to leave a message (# at once, or wait for the
+// beep). The office hours come after the message (closedGoodbye).
+func (c *call) closedMessageClips() phrase {
 	ph := c.closedReason()
 	if !c.status.NextOpen.IsZero() {
 		now := c.rec.StartedAt.In(c.status.NextOpen.Location())
@@ -73,7 +79,25 @@ func (c *call) closedMessage() phrase {
 		ph = append(ph, c.clips("urgent_offer")...)
 		ph = append(ph, c.clips(digitClips(c.lang, c.s.o.UrgencyKey)...)...)
 	}
-	ph = append(ph, c.clips("closed_skip")...)
+	return append(ph, c.clips("closed_skip")...)
+}
+
+// closedGoodbye is what a caller who heard the closed message hears after
+// their message, before the last clip (voicemail_saved or no_message):
+// the callback delay when a message was saved ("Nous vous rappellerons
+// dans les 48 heures."), then the weekly hours. A caller who went to the
+// urgent line heard the urgent instruction, delay included, and wants no
+// hours read to them: nothing.
+func (c *call) closedGoodbye(saved bool) phrase {
+	if !c.closedMessage || c.urgent {
+		return nil
+	}
+	var ph phrase
+	if saved {
+		if d := prompts.Delay(c.lang, c.followUpWithin()); d != nil {
+			ph = c.clips(append([]string{"voicemail_callback"}, d...)...)
+		}
+	}
 	return append(ph, c.hours(c.status.Hours)...)
 }
 

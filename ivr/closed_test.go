@@ -20,14 +20,17 @@ func TestClosedWeekdayNight(t *testing.T) {
 		"fr/closed",
 		"fr/reopening",
 		"fr/urgent_offer", "fr/digit_9",
-		"fr/closed_skip",
+		"fr/closed_skip", // the instruction and the # key, said once
+		"fr/beep",
+		"fr/voicemail_callback", "fr/num_48", "fr/hours", // after the message
 		"fr/hours_intro", "fr/hours_from", "fr/hours_to",
-		"fr/voicemail", "fr/beep", "fr/voicemail_saved",
+		"fr/voicemail_saved",
 	}
 	if !inOrder(heard, want) {
 		t.Errorf("heard\n%v\nwant in order\n%v", heard, want)
 	}
-	if slices.Contains(heard, "fr/menu_intro") || slices.Contains(heard, "fr/closed_today") {
+	if slices.Contains(heard, "fr/menu_intro") || slices.Contains(heard, "fr/closed_today") ||
+		slices.Contains(heard, "fr/voicemail") || slices.Contains(heard, "fr/voicemail_end") {
 		t.Errorf("heard %v", heard)
 	}
 	if rec.Hours != clubline.HoursClosed || rec.Outcome != clubline.OutcomeVoicemail || rec.Route != "voicemail" {
@@ -53,9 +56,9 @@ func TestClosedHoursWithSeveralRanges(t *testing.T) {
 		{First: time.Saturday, Last: time.Saturday, Ranges: []routing.Range{{Start: 9 * 60, End: 12 * 60}}},
 	}
 	h.now = tuesdayNight
-	_, leg := h.run(recording{then: "hangup"})
+	_, leg := h.run(recording{frames: tone(100), then: "#"})
 	heard := leg.Heard()
-	want := []string{"fr/reopening", "fr/tomorrow", "fr/at", "fr/hour_8", "fr/num_30",
+	want := []string{"fr/reopening", "fr/tomorrow", "fr/at", "fr/hour_8", "fr/num_30", "fr/beep",
 		"fr/hours_intro", "fr/day_from", "fr/day_monday", "fr/day_to", "fr/day_thursday",
 		"fr/hours_from", "fr/hour_9", "fr/hours_to", "fr/midi", "fr/hours_and",
 		"fr/hours_from", "fr/hour_13", "fr/hours_to", "fr/hour_17",
@@ -73,10 +76,10 @@ func TestClosedHoliday(t *testing.T) {
 	h.status = routing.Status{Reason: routing.ReasonHoliday, Name: "Fête nationale", Key: "fete_nationale",
 		NextOpen: time.Date(2026, 6, 25, 8, 30, 0, 0, montreal), Hours: weekdays}
 	h.now = time.Date(2026, 6, 24, 10, 0, 0, 0, montreal)
-	rec, leg := h.run(recording{then: "hangup"})
+	rec, leg := h.run(recording{frames: tone(100), then: "#"})
 	heard := leg.Heard()
 	if !inOrder(heard, []string{"fr/greeting", "fr/closed_today_for", "fr/holiday_fete_nationale",
-		"fr/reopening", "fr/urgent_offer", "fr/closed_skip", "fr/hours_intro"}) {
+		"fr/reopening", "fr/urgent_offer", "fr/closed_skip", "fr/beep", "fr/hours_intro", "fr/voicemail_saved"}) {
 		t.Errorf("heard %v", heard)
 	}
 	if slices.Contains(heard, "fr/closed") {
@@ -120,7 +123,7 @@ func TestUrgentKeyOutOfHours(t *testing.T) {
 	if slices.Contains(heard, "fr/hours_intro") {
 		t.Errorf("the closed message went on after the urgent key: %v", heard)
 	}
-	if !inOrder(heard, []string{"fr/closed", "fr/voicemail", "fr/beep", "fr/voicemail_saved"}) {
+	if !inOrder(heard, []string{"fr/closed", "fr/voicemail", "fr/voicemail_end", "fr/beep", "fr/voicemail_saved"}) {
 		t.Errorf("heard %v", heard)
 	}
 	if !inOrder(rec.Trace, []string{"closed: weekly mon-fri 08:30-16:30", "urgent key → urgency",
@@ -136,10 +139,12 @@ func TestUrgentKeyOutOfHours(t *testing.T) {
 	}
 }
 
-func TestUrgentKeyDuringVoicemailInstructionOutOfHours(t *testing.T) {
+// The closed message's last sentence (closed_skip) is the instruction:
+// the urgent key still works during it.
+func TestUrgentKeyDuringClosedSkip(t *testing.T) {
 	h := newHarness(t)
 	h.status = nightStatus
-	rec, _ := h.run(recording{frames: tone(100), then: "#"}, during("fr/voicemail", '9'))
+	rec, _ := h.run(recording{frames: tone(100), then: "#"}, during("fr/closed_skip", '9'))
 	if rec.Route != "urgency" {
 		t.Errorf("route = %q, trace %q", rec.Route, rec.Trace)
 	}
@@ -151,12 +156,12 @@ func TestUrgentKeyDuringVoicemailInstructionOutOfHours(t *testing.T) {
 func TestPoundSkipsClosedMessageToBeep(t *testing.T) {
 	h := newHarness(t)
 	h.status = nightStatus
-	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/closed_skip", '#'))
+	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/reopening", '#'))
 	heard := leg.Heard()
-	if slices.Contains(heard, "fr/voicemail") || slices.Contains(heard, "fr/hours_intro") {
+	if slices.Contains(heard, "fr/voicemail") || slices.Contains(heard, "fr/urgent_offer") || slices.Contains(heard, "fr/closed_skip") {
 		t.Errorf("heard %v", heard)
 	}
-	if !inOrder(heard, []string{"fr/closed_skip", "fr/beep", "fr/voicemail_saved"}) {
+	if !inOrder(heard, []string{"fr/reopening", "fr/beep", "fr/hours_intro", "fr/voicemail_saved"}) {
 		t.Errorf("heard %v", heard)
 	}
 	if rec.Outcome != clubline.OutcomeVoicemail {
@@ -167,10 +172,10 @@ func TestPoundSkipsClosedMessageToBeep(t *testing.T) {
 func TestLanguageKeyReplaysClosedMessage(t *testing.T) {
 	h := newHarness(t)
 	h.status = nightStatus
-	rec, leg := h.run(recording{then: "hangup"}, during("fr/closed", '8'))
+	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/closed", '8'))
 	heard := leg.Heard()
-	if !inOrder(heard, []string{"fr/greeting", "fr/closed", "en/closed", "en/urgent_offer", "en/closed_skip", "en/hours_intro",
-		"en/voicemail", "en/beep"}) {
+	if !inOrder(heard, []string{"fr/greeting", "fr/closed", "en/closed", "en/urgent_offer", "en/closed_skip",
+		"en/beep", "en/hours_intro", "en/voicemail_saved"}) {
 		t.Errorf("heard %v", heard)
 	}
 	if slices.Contains(heard, "en/greeting") || slices.Contains(heard, "fr/hours_intro") {
@@ -178,5 +183,22 @@ func TestLanguageKeyReplaysClosedMessage(t *testing.T) {
 	}
 	if rec.Language != "en" {
 		t.Errorf("language = %q", rec.Language)
+	}
+}
+
+// A caller who leaves no message out of hours still hears the hours, and
+// no callback delay, before no_message.
+func TestClosedNoMessageHearsHours(t *testing.T) {
+	h := newHarness(t)
+	h.status = nightStatus
+	h.now = tuesdayNight
+	rec, leg := h.run(recording{frames: silence(10), then: "#"})
+	heard := leg.Heard()
+	if !inOrder(heard, []string{"fr/closed_skip", "fr/beep", "fr/hours_intro", "fr/hour_16", "fr/no_message"}) ||
+		slices.Contains(heard, "fr/voicemail_callback") {
+		t.Errorf("heard %v", heard)
+	}
+	if rec.Outcome == clubline.OutcomeVoicemail {
+		t.Errorf("outcome = %s", rec.Outcome)
 	}
 }

@@ -23,7 +23,7 @@ func timeClips(lang string, c routing.Clock) []string {
 	return prompts.Time(lang, c.Hour()%24, c.Minute())
 }
 
-// reopeningClips says "we will be back tomorrow at 8:30".
+// reopeningClips says "we reopen tomorrow at 8:30".
 func reopeningClips(lang string, at, now time.Time) []string {
 	return prompts.Reopening(lang, at, now)
 }

@@ -44,5 +44,5 @@ func (c *call) survey() error {
 	if m := c.s.metrics; m != nil {
 		m.SurveyAnswered(cmp.Or(c.rec.Group, c.rec.Route), score)
 	}
-	return c.bye("survey_thanks")
+	return c.bye(nil, "survey_thanks")
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // voicemail asks for a message, beeps and records it. skip goes straight
-// to the beep (the caller pressed # or 0 during the closed message). A #
+// to the beep (the closed message, whose last sentence is the
+// instruction, or # or 0 during it). A #
 // during the instruction skips to the beep too; while the office is closed
 // the urgency key still reaches the urgent line.
 func (c *call) voicemail(skip bool) error {
@@ -141,7 +142,7 @@ func (c *call) record() error {
 			return c.tellNotRecorded("voicemail_failed")
 		}
 		c.trace("voicemail: under %s, no message", vo.MinLength)
-		return c.bye("no_message")
+		return c.bye(c.closedGoodbye(false), "no_message")
 	}
 	path := final
 	if err := os.Rename(tmp, final); err != nil {
@@ -164,7 +165,7 @@ func (c *call) record() error {
 	if writeErr != nil {
 		return c.tellNotRecorded("voicemail_partial")
 	}
-	return c.bye("voicemail_saved")
+	return c.bye(c.closedGoodbye(true), "voicemail_saved")
 }
 
 // notRecorded handles a message the disk did not take before any audio:
@@ -197,12 +198,13 @@ func (c *call) removeFile(path string) {
 	}
 }
 
-// bye says a last clip if the caller is still there.
-func (c *call) bye(name string) error {
+// bye says before (what the closed message left for after the message),
+// then a last clip, if the caller is still there.
+func (c *call) bye(before phrase, name string) error {
 	if c.gone() {
 		return errEnded
 	}
-	_, err := c.play(c.clips(name), noKeys)
+	_, err := c.play(append(before, c.clips(name)...), noKeys)
 	return err
 }
 

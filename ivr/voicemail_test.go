@@ -270,9 +270,9 @@ func TestVoicemailPromisesConfiguredDelay(t *testing.T) {
 			"fr/voicemail_callback fr/num_2 fr/hours"},
 		{"urgent in minutes", 72 * time.Hour, 30 * time.Minute, false, []*event{after(endOfMenu, '9')},
 			"fr/voicemail_callback fr/num_30 fr/minutes"},
-		// The caller first hears the 72 h instruction, presses the urgent
-		// key during it and hears the urgent one.
-		{"urgent key during the instruction", 72 * time.Hour, 2 * time.Hour, true, []*event{during("fr/voicemail_callback", '9')},
+		// Out of hours the closed message's last sentence is the
+		// instruction; the urgent key during it leads to the urgent one.
+		{"urgent key during closed_skip", 72 * time.Hour, 2 * time.Hour, true, []*event{during("fr/closed_skip", '9')},
 			"fr/voicemail_callback fr/num_2 fr/hours"},
 	}
 	for _, tt := range tests {
@@ -299,8 +299,9 @@ func TestVoicemailPromisesConfiguredDelay(t *testing.T) {
 	}
 }
 
-// A # or the urgent key stops the instruction wherever it is, the delay
-// included.
+// A # stops the instruction wherever it is, the delay included; out of
+// hours the urgent key during the closed message's last sentence leads to
+// the urgent instruction, said once.
 func TestKeysDuringTheCallbackDelay(t *testing.T) {
 	h := newHarness(t)
 	_, leg := h.run(recording{frames: tone(60), then: "#"}, toMessage(), during("fr/num_48", '#'))
@@ -310,8 +311,8 @@ func TestKeysDuringTheCallbackDelay(t *testing.T) {
 
 	h = newHarness(t)
 	h.status, h.now = nightStatus, tuesdayNight
-	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/voicemail_end", '9'))
-	if count(leg.Heard(), "fr/voicemail_end") != 2 || rec.Route != "urgency" {
+	rec, leg := h.run(recording{frames: tone(100), then: "#"}, during("fr/closed_skip", '9'))
+	if count(leg.Heard(), "fr/voicemail_end") != 1 || rec.Route != "urgency" {
 		t.Errorf("route %q, heard %v", rec.Route, leg.Heard())
 	}
 	if vms := h.store.SavedVoicemails(); len(vms) != 1 || !vms[0].Urgent {

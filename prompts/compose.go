@@ -233,10 +233,10 @@ func Date(lang string, t time.Time) []string {
 	return []string{day, month, "ord_" + strconv.Itoa(t.Day())}
 }
 
-// Reopening says when the office opens again: "Nous serons de retour" +
+// Reopening says when the office opens again: "Nous rouvrons" +
 // ("plus tard aujourd'hui" | "demain" | the day, within six days | the date)
-// + "à" + the time; en "We will be back" + ("later today" | "tomorrow" |
-// "on Tuesday" | "on Monday, January 4th") + "at" + the time. Days are
+// + "à" + the time; en "We reopen" + ("later today" | "tomorrow" |
+// "Tuesday" | "on Monday, January 4th") + "at" + the time. Days are
 // counted on the calendar of at's location, so a change of daylight saving
 // time does not move them; at is expected to be after now.
 func Reopening(lang string, at, now time.Time) []string {
@@ -247,9 +247,6 @@ func Reopening(lang string, at, now time.Time) []string {
 	case days == 1:
 		out = append(out, "tomorrow")
 	case days > 1 && days <= 6:
-		if lang != French {
-			out = append(out, "on")
-		}
 		out = append(out, Day(lang, at.Weekday())...)
 	default:
 		if lang != French {

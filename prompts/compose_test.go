@@ -222,10 +222,10 @@ func TestReopening(t *testing.T) {
 			"reopening tomorrow at num_8 num_30 am"},
 		{"after the weekend", at(1, 12, 8, 30), friday,
 			"reopening day_monday at hour_8 num_30",
-			"reopening on day_monday at num_8 num_30 am"},
+			"reopening day_monday at num_8 num_30 am"},
 		{"six days", at(1, 15, 12, 0), friday,
 			"reopening day_thursday at midi",
-			"reopening on day_thursday at midi"},
+			"reopening day_thursday at midi"},
 		{"seven days", at(1, 16, 8, 5), friday,
 			"reopening date_le day_friday num_16 month_january at hour_8 num_5",
 			"reopening on day_friday month_january ord_16 at num_8 oh num_5 am"},
@@ -243,7 +243,7 @@ func TestReopening(t *testing.T) {
 		// Monday 08:00 is 32 hours yet two days on the calendar.
 		{"across daylight saving time", at(3, 9, 8, 0), at(3, 7, 23, 0),
 			"reopening day_monday at hour_8",
-			"reopening on day_monday at num_8 am"},
+			"reopening day_monday at num_8 am"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

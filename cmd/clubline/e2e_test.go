@@ -85,9 +85,10 @@ func TestOpenOfficeMenuToVoicemail(t *testing.T) {
 	l.awaitMetric(`clubline_active_calls`, 0)
 }
 
-// Out of hours the caller hears that the office is closed, its hours and
-// when it reopens; the urgency key, sent as SIP INFO, leads to a message
-// flagged urgent, kept although the caller hangs up while recording.
+// Out of hours the caller hears that the office is closed, when it
+// reopens, the urgent key and how to leave a message, and no hours before
+// the beep; the urgency key, sent as SIP INFO, leads to a message flagged
+// urgent, kept although the caller hangs up while recording.
 func TestClosedUrgentByInfo(t *testing.T) {
 	t.Parallel()
 	l := startLine(t, lineOpts{at: tuesdayEve})
@@ -95,11 +96,14 @@ func TestClosedUrgentByInfo(t *testing.T) {
 
 	l.awaitHeard(c, "fr", "greeting", 5*time.Second)
 	l.awaitHeard(c, "fr", "closed", 12*time.Second)
-	l.awaitHeard(c, "fr", "hours_intro", 30*time.Second)                                    // the hours come last
-	for _, name := range []string{"reopening", "tomorrow", "urgent_offer", "closed_skip"} { // "…de retour demain à 8 h 30"
+	l.awaitHeard(c, "fr", "urgent_offer", 15*time.Second)    // "En cas d'urgence, faites le 9"
+	for _, name := range []string{"reopening", "tomorrow"} { // "Nous rouvrons demain à 8 h 30"
 		if !l.heard(c, "fr", name) {
 			t.Errorf("the closed message lacks %q", name)
 		}
+	}
+	if l.heard(c, "fr", "hours_intro") {
+		t.Error("the hours were said before the beep")
 	}
 	if err := c.SendDigitInfo(context.Background(), '9'); err != nil {
 		t.Fatal(err)
