@@ -22,8 +22,8 @@ type writer struct {
 	flying  map[bindingKey]*clubline.Registration // the batch being written
 	// written, when set, is called after a flush wrote something.
 	written func()
-	wake    chan struct{}                         // cap 1
-	failing bool                                  // the last write failed (one log line per outage)
+	wake    chan struct{} // cap 1
+	failing bool          // the last write failed (one log line per outage)
 }
 
 type bindingKey struct{ staff, contact string }
