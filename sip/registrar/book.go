@@ -24,9 +24,9 @@ import (
 //   - The Store is written behind, latest state per contact, retried with
 //     a backoff until it takes it, and read once at start-up (Restore) so
 //     that a restart does not forget who was registered.
-//   - Two instances sharing one Redis (a later release) will need to read
-//     each other's bindings; until then each instance rings the phones
-//     that registered with it, which is also where their NAT mapping is.
+//   - Two instances sharing one Redis read each other's bindings with
+//     Options.Shared (shared.go): then the Store, not the book, says whom
+//     Where rings, and the book answers only when the Store cannot.
 
 // book is the live bindings: staff id → contact URI → registration.
 type book struct {
