@@ -35,7 +35,12 @@ import (
 //     The REGISTER's limits and the nonce are bound to the phone's own
 //     address when the first hop says it (received=, as Kamailio's
 //     add_path_received writes it), so that every phone behind one proxy
-//     does not share one budget of REGISTERs and wrong passwords.
+//     does not share one budget of REGISTERs and wrong passwords. A phone
+//     that writes its own Path (first hop: itself) and a made-up
+//     received= only moves itself to another key of these per-address
+//     limits: the edge's per-source limits still see its real address,
+//     and the wrong passwords for one staff member are bounded whatever
+//     the address (guard.go).
 //   - The proxy's address is not a staff phone's (IsPhoneAddress): a
 //     binding through a Path does not make everything from the proxy count
 //     as coming from a staff phone (exempt from the per-source limits,
