@@ -272,6 +272,61 @@ func TestRegisterPathAndRelayToPhone(t *testing.T) {
 		t.Fatalf("phone got %v, want the instance's OPTIONS to its Contact", req)
 	}
 
+	// The instance rings the phone through the Path: the proxy records
+	// itself in the route set, and the phone's BYE comes back through it
+	// to the instance (loose_route).
+	local := conn.LocalAddr().String()
+	inviteMsg := "INVITE sip:201@10.0.0.9:5062 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-ring-1;rport\r\n" +
+		"Route: " + route + "\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: <sip:5145550123@" + local + ">;tag=c1\r\n" +
+		"To: <sip:201@10.0.0.9:5062>\r\n" +
+		"Call-ID: ring-1@" + local + "\r\n" +
+		"CSeq: 1 INVITE\r\n" +
+		"Contact: <sip:clubline@" + local + ">\r\n" +
+		"Content-Length: 0\r\n\r\n"
+	dst, _ := net.ResolveUDPAddr("udp4", p.Addr())
+	if _, err := conn.WriteToUDP([]byte(inviteMsg), dst); err != nil {
+		t.Fatal(err)
+	}
+	var ring *sipmsg.Request
+	for ring == nil || ring.Method != sipmsg.INVITE { // the OPTIONS may be retransmitted
+		req, ok := ph.read(t).(*sipmsg.Request)
+		if !ok {
+			t.Fatal("phone got a response, want the INVITE")
+		}
+		ring = req
+	}
+	rr := ring.GetHeader("Record-Route")
+	if rr == nil || !strings.Contains(rr.Value(), p.Addr()) {
+		t.Fatalf("INVITE reached the phone without the proxy's Record-Route:\n%s", ring)
+	}
+	ok200 := sipmsg.NewResponseFromRequest(ring, 200, "OK", nil)
+	ok200.To().Params.Add("tag", "p1")
+	ok200.AppendHeader(&sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "201", Host: "127.0.0.1", Port: ph.conn.LocalAddr().(*net.UDPAddr).Port}})
+	ph.send(t, p.Addr(), ok200.String())
+	ph.send(t, p.Addr(), "BYE sip:clubline@"+local+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+ph.addr()+";branch=z9hG4bK-bye-1;rport\r\n"+
+		"Route: "+rr.Value()+"\r\n"+
+		"Max-Forwards: 70\r\n"+
+		"From: <sip:201@10.0.0.9:5062>;tag=p1\r\n"+
+		"To: <sip:5145550123@"+local+">;tag=c1\r\n"+
+		"Call-ID: ring-1@"+local+"\r\n"+
+		"CSeq: 1 BYE\r\n"+
+		"Content-Length: 0\r\n\r\n")
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 65535)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("the phone's BYE did not reach the instance through the proxy: %v", err)
+		}
+		if strings.HasPrefix(string(buf[:n]), "BYE ") {
+			break
+		}
+	}
+
 	// The same request from anyone else is refused.
 	stranger := newPhone(t)
 	options(stranger.conn, "relay-1")
