@@ -294,3 +294,24 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return ip
 }
+
+// Registered (the gauge, counted inside a REGISTER's handling) never
+// waits on a frozen Store: it counts from the last read or the book.
+func TestRegistrarSharedRegisteredDoesNotWait(t *testing.T) {
+	rh := newRegHarness(t, func(o *registrar.Options) {
+		o.PingEvery, o.Shared, o.SharedFor = -1, true, time.Millisecond
+	})
+	registerVia(t, rh, newRawClient(t))
+	rh.store.freeze()
+	defer rh.store.thaw()
+	for range 3 {
+		start := time.Now()
+		if got := rh.reg.Registered(); got != 1 {
+			t.Errorf("Registered = %d, want marie", got)
+		}
+		if took := time.Since(start); took > 100*time.Millisecond {
+			t.Fatalf("Registered took %s with the Store frozen, want no wait", took)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -2,9 +2,11 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clubline/clubline"
@@ -23,6 +25,10 @@ import (
 //     asked once a second, not once a ring. A failed read is kept as long,
 //     so a Redis that is down costs one timeout per second, not one per
 //     caller.
+//   - Registered (the gauge, counted from OnChange, inside a REGISTER's
+//     handling) never waits on the Store: it counts from the last read,
+//     however old, and starts a new one in the background when it is
+//     due, so a REGISTER is still answered at once with Redis frozen.
 //   - On that view lie the changes this instance has not written yet (the
 //     writer's backlog and the batch in flight): a phone that just
 //     registered here is rung at once, Redis or not.
@@ -47,17 +53,29 @@ type sharedView struct {
 	store clubline.Store
 	every time.Duration
 
-	mu   sync.Mutex // held during a read: one read at a time
-	at   time.Time  // when read, on the monotonic clock; zero: read again
-	regs []*clubline.Registration
-	err  error
+	mu    sync.Mutex // held during a read: one read at a time
+	at    time.Time  // when read, on the monotonic clock; zero: never
+	stale bool       // read again at the next look, however recent
+	regs  []*clubline.Registration
+	err   error
+
+	refreshing atomic.Bool // a background read (last) is under way
 }
+
+// errNotRead is last's answer while no read has been made, or one is
+// under way.
+var errNotRead = errors.New("registrar: shared registrations not read yet")
 
 // invalidate makes the next look read the Store again.
 func (v *sharedView) invalidate() {
 	v.mu.Lock()
-	v.at = time.Time{}
+	v.stale = true
 	v.mu.Unlock()
+}
+
+// due reports whether the view must be read again; v.mu is held.
+func (v *sharedView) due() bool {
+	return v.at.IsZero() || v.stale || time.Since(v.at) >= v.every
 }
 
 // read returns the Store's registrations live at now, read at most once
@@ -65,9 +83,10 @@ func (v *sharedView) invalidate() {
 func (v *sharedView) read(now time.Time) ([]*clubline.Registration, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !v.at.IsZero() && time.Since(v.at) < v.every {
+	if !v.due() {
 		return v.regs, v.err
 	}
+	v.stale = false
 	ctx, cancel := context.WithTimeout(context.Background(), sharedReadTimeout)
 	v.regs, v.err = v.store.Registrations(ctx, "", now)
 	cancel()
@@ -75,15 +94,43 @@ func (v *sharedView) read(now time.Time) ([]*clubline.Registration, error) {
 	return v.regs, v.err
 }
 
+// last returns the last read, however old, without waiting, and starts a
+// new read in the background when one is due.
+func (v *sharedView) last(now time.Time) ([]*clubline.Registration, error) {
+	if !v.mu.TryLock() {
+		return nil, errNotRead // a read is under way
+	}
+	regs, err, at, due := v.regs, v.err, v.at, v.due()
+	v.mu.Unlock()
+	if due && v.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			defer v.refreshing.Store(false)
+			_, _ = v.read(now)
+		}()
+	}
+	if at.IsZero() {
+		return nil, errNotRead
+	}
+	return regs, err
+}
+
 // live returns copies of the live registrations of a staff member (all
 // staff when staff is ""), ordered by staff and contact: the book's, or
 // with Shared the Store's with this instance's unwritten changes on top.
-func (r *Registrar) live(staff string) []*clubline.Registration {
+// Without wait it takes the last read of the Store (sharedView.last).
+func (r *Registrar) live(staff string, wait bool) []*clubline.Registration {
 	now := r.o.Now()
 	if r.shared == nil {
 		return r.book.live(staff, now)
 	}
-	stored, err := r.shared.read(now)
+	read := r.shared.read
+	if !wait {
+		read = r.shared.last
+	}
+	stored, err := read(now)
+	if errors.Is(err, errNotRead) {
+		return r.book.live(staff, now)
+	}
 	if err != nil {
 		r.sharedFailed(err)
 		return r.book.live(staff, now)

@@ -14,7 +14,7 @@ import (
 // contact, rung at its Contact URI and sent to where its REGISTER came
 // from, or through the proxies of its Path (ivr.Phones).
 func (r *Registrar) Where(_ context.Context, staff []string) (map[string][]ivr.Target, error) {
-	regs := r.live("")
+	regs := r.live("", true)
 	out := make(map[string][]ivr.Target)
 	for _, reg := range regs {
 		if slices.Contains(staff, reg.StaffID) {
@@ -26,9 +26,9 @@ func (r *Registrar) Where(_ context.Context, staff []string) (map[string][]ivr.T
 }
 
 // Registered counts the staff members with at least one live contact
-// (clubline_staff_registered).
+// (clubline_staff_registered). It never waits on the Store (shared.go).
 func (r *Registrar) Registered() int {
-	regs := r.live("")
+	regs := r.live("", false)
 	staff := make(map[string]bool)
 	for _, reg := range regs {
 		staff[reg.StaffID] = true
@@ -40,7 +40,7 @@ func (r *Registrar) Registered() int {
 // staff when staff is ""), ordered by staff and contact: what the
 // registrar rings (the book's, or with Options.Shared every instance's).
 func (r *Registrar) Bindings(staff string) []*clubline.Registration {
-	return r.live(staff)
+	return r.live(staff, true)
 }
 
 // IsPhoneAddress reports whether a live registration came from the IP
