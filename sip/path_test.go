@@ -17,7 +17,8 @@ import (
 )
 
 // fakeProxy is a UDP socket on loopback playing the first hop of a Path:
-// it keeps the requests clubline sends it, parsed, and answers none.
+// it keeps the requests clubline sends it, parsed, and answers an INVITE
+// with 486 (busy), nothing else.
 type fakeProxy struct {
 	conn *net.UDPConn
 	reqs chan *sipmsg.Request
@@ -34,12 +35,16 @@ func newFakeProxy(t *testing.T) *fakeProxy {
 	go func() {
 		buf := make([]byte, 65535)
 		for {
-			n, err := conn.Read(buf)
+			n, src, err := conn.ReadFromUDP(buf)
 			if err != nil {
 				return
 			}
 			msg, err := sipmsg.ParseMessage(append([]byte(nil), buf[:n]...))
 			if req, ok := msg.(*sipmsg.Request); ok && err == nil {
+				if req.Method == sipmsg.INVITE {
+					busy := sipmsg.NewResponseFromRequest(req, 486, "Busy Here", nil)
+					_, _ = conn.WriteToUDP([]byte(busy.String()), src)
+				}
 				select {
 				case p.reqs <- req:
 				default:
@@ -163,8 +168,9 @@ func TestRegisterPathUsedAsRoute(t *testing.T) {
 	if got := headerValue(inv, "Route"); got != path {
 		t.Errorf("INVITE's Route = %q, want the Path %q", got, path)
 	}
-	cancel()
-	<-dialed
+	if err := <-dialed; err == nil || !strings.Contains(err.Error(), "486") {
+		t.Errorf("Dial through the proxy: %v, want its 486", err)
+	}
 
 	pctx, pcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer pcancel()
