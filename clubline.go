@@ -162,7 +162,14 @@ type Registration struct {
 	// Received is where the phone really is, "transport:host:port" (e.g.
 	// "udp:203.0.113.5:5062"): the source of the REGISTER, which differs
 	// from the Contact behind a NAT. Requests to the phone go there.
-	Received  string
+	Received string
+	// Path is the route to the phone through the proxies it registered
+	// through (RFC 3327), the Path header values in order, the nearest to
+	// clubline first ("<sip:192.0.2.10;lr;received=sip:203.0.113.5:5062>");
+	// empty for a phone that registered directly. Requests to the phone
+	// carry them as Route headers and go to the first one; Received is
+	// then that proxy's address.
+	Path      []string
 	UserAgent string
 	// Expires is when the registration ends: at that instant (to the
 	// millisecond) it is no longer returned.

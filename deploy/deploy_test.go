@@ -180,3 +180,44 @@ func TestComposeConfig(t *testing.T) {
 		}
 	}
 }
+
+// Kamailio accepts the front proxy's config as shipped (the defaults of
+// its defines) and with the overrides the tests use; the shipped
+// dispatcher list reads as one set of instances. interop/cluster runs it.
+func TestKamailioConfigChecks(t *testing.T) {
+	bin, err := exec.LookPath("kamailio")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/kamailio"); serr != nil {
+			t.Skip("no kamailio (apt-get install kamailio)")
+		}
+		bin = "/usr/sbin/kamailio"
+	}
+	list, err := filepath.Abs("kamailio/dispatcher.list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, defines := range map[string][]string{
+		"shipped": nil,
+		"overridden": {"-A", "LISTEN_IP=127.0.0.1", "-A", "SIP_PORT=5999", "-A", `DISPATCHER_LIST="` + list + `"`,
+			"-A", "DS_PING_INTERVAL=1", "-A", "FR_TIMER=1000", "-A", "ADVERTISE_IP=192.0.2.1",
+			"-A", "WITH_CTL", "-A", `CTL_SOCKET="unix:` + filepath.Join(t.TempDir(), "ctl") + `"`, "-A", "WITH_DEBUG"},
+	} {
+		out, err := exec.Command(bin, append([]string{"-c", "-f", "kamailio/kamailio.cfg"}, defines...)...).CombinedOutput()
+		if err != nil || bytes.Contains(out, []byte("ERROR")) {
+			t.Errorf("%s: kamailio -c: %v\n%s", name, err, out)
+		}
+	}
+	entries := 0
+	for _, line := range strings.Split(read(t, "kamailio/dispatcher.list"), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if f := strings.Fields(line); len(f) != 3 || f[0] != "1" || !strings.HasPrefix(f[1], "sip:") {
+			t.Errorf("dispatcher.list: %q, want `1 sip:host:port flags`", line)
+		}
+		entries++
+	}
+	if entries < 2 {
+		t.Errorf("dispatcher.list names %d instances, want two", entries)
+	}
+}

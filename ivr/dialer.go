@@ -23,6 +23,11 @@ type Target struct {
 	// Destination is where the INVITE goes, as a registration's Received
 	// ("udp:203.0.113.5:5062"); empty: the host and port of URI.
 	Destination string
+	// Route is the route to the phone through the proxies it registered
+	// through (its Path, RFC 3327), a Route header's value ("<sip:a;lr>,
+	// <sip:b;lr>"); Destination is then the first of them. Empty for a
+	// phone registered directly. (A string, so a Target stays comparable.)
+	Route string
 	// Number is an outside number ("+15145550102"), rung through the trunk;
 	// "" for a SIP URI.
 	Number string

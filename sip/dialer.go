@@ -26,6 +26,10 @@ type DialRequest struct {
 	// Destination is where the INVITE goes, as a registration's Received
 	// ("udp:127.0.0.1:5062"); empty: the host and port of Target.
 	Destination string
+	// Route is the preloaded route set (a registration's Path, RFC 3327),
+	// a Route header's value: the INVITE and its CANCEL carry it, and so
+	// do the dialog's later requests unless the 2xx brings a Record-Route.
+	Route string
 	// CallerID is the caller's number, the user part of From.
 	CallerID string
 	// Display is From's display name (the category label).
@@ -79,6 +83,7 @@ func (d dialer) Dial(ctx context.Context, r ivr.DialRequest) (ivr.StaffLeg, erro
 	leg, err := d.s.Dial(ctx, DialRequest{
 		Target:      r.Target.URI,
 		Destination: r.Target.Destination,
+		Route:       r.Target.Route,
 		CallerID:    r.CallerID,
 		Display:     r.Display,
 		Headers:     r.Headers,
@@ -264,6 +269,9 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	if transport == "udp" {
 		dlg.laddr = lst.udpAddr
 	}
+	if r.Route != "" {
+		dlg.routes = []sipmsg.Header{sipmsg.NewHeader("Route", r.Route)}
+	}
 	// The INVITE is the dialog's first request: built like one within it,
 	// then stripped of the To tag it does not have yet. Sent again with
 	// credentials after a challenge: same Call-ID and From tag, next CSeq.
@@ -325,11 +333,14 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (*OutboundLeg, error) 
 	if c := res.Contact(); c != nil {
 		dlg.target = *c.Address.Clone()
 	}
-	rrs := res.GetHeaders("Record-Route")
-	for i := len(rrs) - 1; i >= 0; i-- {
-		dlg.routes = append(dlg.routes, sipmsg.NewHeader("Route", rrs[i].Value()))
-	}
-	if len(dlg.routes) > 0 {
+	// A Record-Route replaces the preloaded route (a Path); a phone
+	// reached through a proxy that did not record-route keeps the Path and
+	// its destination, its only known way in.
+	if rrs := res.GetHeaders("Record-Route"); len(rrs) > 0 {
+		dlg.routes = nil
+		for i := len(rrs) - 1; i >= 0; i-- {
+			dlg.routes = append(dlg.routes, sipmsg.NewHeader("Route", rrs[i].Value()))
+		}
 		dlg.dest = ""
 	}
 	leg := &OutboundLeg{dialogLeg: newDialogLeg(s, dlg, ms, log, true), inviteTx: tx}

@@ -13,6 +13,7 @@ import (
 	"github.com/clubline/clubline/sip/internal/edge"
 	"github.com/clubline/clubline/sip/internal/sipx"
 	"github.com/clubline/clubline/sip/mwi"
+	"github.com/clubline/clubline/sip/registrar"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -295,7 +296,8 @@ func (m *mwiSide) unsolicited(ctx context.Context, staff string, sum mwi.Summary
 			continue
 		}
 		send(func() {
-			transport, addr, _ := strings.Cut(reg.Received, ":")
+			hop := registrar.NextHop(reg) // Received, or the first proxy of its Path
+			transport, addr, _ := strings.Cut(hop, ":")
 			dest, err := netip.ParseAddrPort(addr)
 			if err != nil {
 				return
@@ -306,10 +308,13 @@ func (m *mwiSide) unsolicited(ctx context.Context, staff string, sum mwi.Summary
 				return
 			}
 			account := (&sipmsg.Uri{Scheme: "sip", User: ext, Host: local.Host}).String()
-			req, err := mwi.Unsolicited(local, reg.Contact, reg.Received, account, sum.Body(account))
+			req, err := mwi.Unsolicited(local, reg.Contact, hop, account, sum.Body(account))
 			if err != nil {
 				m.log.Debug("unsolicited message-waiting NOTIFY not sent", "staff", staff, "error", err)
 				return
+			}
+			for _, p := range reg.Path {
+				req.AppendHeader(sipmsg.NewHeader("Route", p))
 			}
 			if res, err := m.send(ctx, req, l); err != nil || !res.IsSuccess() {
 				m.log.Debug("unsolicited message-waiting NOTIFY unanswered or refused", "staff", staff, "error", err)

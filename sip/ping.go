@@ -9,6 +9,7 @@ import (
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/sip/internal/edge"
+	"github.com/clubline/clubline/sip/registrar"
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
@@ -40,9 +41,10 @@ func (s *Server) Ping(ctx context.Context, reg *clubline.Registration) error {
 
 // optionsRequest builds the out-of-dialog OPTIONS for a registration: to
 // its Contact, sent to its Received address from our listener of that
-// transport.
+// transport; for a phone registered through a proxy, with its Path as
+// Route headers, to the first of them (registrar.NextHop).
 func (s *Server) optionsRequest(reg *clubline.Registration) (*sipmsg.Request, error) {
-	transport, addr, ok := strings.Cut(reg.Received, ":")
+	transport, addr, ok := strings.Cut(registrar.NextHop(reg), ":")
 	if !ok {
 		return nil, fmt.Errorf("registration without a received address")
 	}
@@ -79,6 +81,9 @@ func (s *Server) optionsRequest(reg *clubline.Registration) (*sipmsg.Request, er
 	callID := sipmsg.CallIDHeader(sipmsg.GenerateTagN(24))
 	req.AppendHeader(&callID)
 	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sipmsg.OPTIONS})
+	for _, p := range reg.Path {
+		req.AppendHeader(sipmsg.NewHeader("Route", p))
+	}
 	req.AppendHeader(sipmsg.NewHeader("Accept", acceptSDP))
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", userAgent))
 	req.SetTransport(strings.ToUpper(transport))

@@ -104,6 +104,7 @@ func (m *Main) runCluster(ctx context.Context) {
 			}
 		}
 		m.followOverride(ctx)
+		m.countRegistered() // phones that registered through another instance count too
 		c.metrics.Leader.Set(b2f(ok))
 		c.metrics.QueuesShared.Set(b2f(c.board.Shared()))
 		select {

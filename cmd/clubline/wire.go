@@ -692,7 +692,8 @@ func (m *Main) newRegistrar(cfg *config.Config) (*registrar.Registrar, error) {
 	o := &registrar.Options{Realm: realm, Algorithms: cfg.SIP.DigestAlgorithms, Staff: staff,
 		Store: m.Store, OnChange: m.countRegistered, Logger: m.Logger, OnBlocked: m.blocked,
 		RegisterBurst: lim.Registers, RegisterWindow: lim.Window,
-		AuthFailBurst: lim.WrongPasswords, AuthFailEvery: lim.WrongPasswordEvery}
+		AuthFailBurst: lim.WrongPasswords, AuthFailEvery: lim.WrongPasswordEvery,
+		Shared: cfg.Cluster.Enabled} // a phone registered through any instance is rung by every one
 	if m.TuneRegistrar != nil {
 		m.TuneRegistrar(o)
 	}

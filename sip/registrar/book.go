@@ -24,9 +24,9 @@ import (
 //   - The Store is written behind, latest state per contact, retried with
 //     a backoff until it takes it, and read once at start-up (Restore) so
 //     that a restart does not forget who was registered.
-//   - Two instances sharing one Redis (a later release) will need to read
-//     each other's bindings; until then each instance rings the phones
-//     that registered with it, which is also where their NAT mapping is.
+//   - Two instances sharing one Redis read each other's bindings with
+//     Options.Shared (shared.go): then the Store, not the book, says whom
+//     Where rings, and the book answers only when the Store cannot.
 
 // book is the live bindings: staff id → contact URI → registration.
 type book struct {
@@ -49,6 +49,7 @@ func (b *book) live(staff string, now time.Time) []*clubline.Registration {
 		for _, reg := range contacts {
 			if reg.Live(now) {
 				cp := *reg
+				cp.Path = slices.Clone(reg.Path)
 				out = append(out, &cp)
 			}
 		}
@@ -62,12 +63,17 @@ func (b *book) live(staff string, now time.Time) []*clubline.Registration {
 	return out
 }
 
-// fromIP reports whether a live binding was registered from ip.
+// fromIP reports whether a live binding was registered from ip. A binding
+// registered through a proxy (a Path) does not count: ip would be the
+// proxy's, which carries everyone's requests (path.go).
 func (b *book) fromIP(ip netip.Addr, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, contacts := range b.byStaff {
 		for _, reg := range contacts {
+			if len(reg.Path) > 0 {
+				continue
+			}
 			_, addr, _ := strings.Cut(reg.Received, ":")
 			if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Unmap() == ip && reg.Live(now) {
 				return true
@@ -87,6 +93,7 @@ func (b *book) put(reg *clubline.Registration) {
 		b.byStaff[reg.StaffID] = contacts
 	}
 	cp := *reg
+	cp.Path = slices.Clone(reg.Path)
 	contacts[reg.Contact] = &cp
 }
 

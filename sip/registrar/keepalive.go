@@ -162,6 +162,9 @@ func (k *keepalive) remove(reg *clubline.Registration, failed int) {
 	}
 	removed := r.book.remove(reg.StaffID, reg.Contact, r.o.Now())
 	r.mu.Unlock()
+	if !r.storeStill(reg) {
+		return // refreshed through another instance (shared.go)
+	}
 	r.writer.delete(reg.StaffID, reg.Contact)
 	if !removed {
 		return

@@ -31,6 +31,8 @@ import (
 //     RegisterWindow), or too many wrong passwords, gets 503 with
 //     Retry-After, not 429 (SIP has none), and one log line per address and
 //     window. Nothing past a limit is authenticated or stored (guard.go).
+//   - A REGISTER that came through a proxy keeps its Path and is reached
+//     through it (RFC 3327, path.go).
 //   - The bindings live in memory and are written through to the Store in
 //     the background (book.go): a REGISTER never waits on the Store, and
 //     a Store that fails costs nothing but the copy a restart reads.
@@ -95,6 +97,13 @@ type Options struct {
 	PingFailures           int
 	// Logger receives the registrar's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Shared makes Where, Registered and Bindings read the Store's live
+	// registrations (every instance's, when several share one Redis),
+	// kept for SharedFor (1s), with this instance's unwritten changes on
+	// top; the in-memory book answers when the Store cannot (shared.go).
+	// Set it when instances run side by side behind a proxy.
+	Shared    bool
+	SharedFor time.Duration
 }
 
 func (o *Options) withDefaults() error {
@@ -145,6 +154,9 @@ func (o *Options) withDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.SharedFor <= 0 {
+		o.SharedFor = DefaultSharedFor
+	}
 	o.keepaliveDefaults()
 	return errors.Join(errs...)
 }
@@ -161,6 +173,10 @@ type Registrar struct {
 	book      *book
 	writer    *writer
 	mu        sync.Mutex // serialises REGISTERs' read-check-write of the book
+
+	shared     *sharedView // nil without Options.Shared
+	sharedMu   sync.Mutex
+	sharedDown bool // the last read of the shared view failed (one log line per outage)
 }
 
 // New checks the options and prepares a registrar.
@@ -180,6 +196,10 @@ func New(o Options) (*Registrar, error) {
 		r.staffByID[st.ID] = st
 	}
 	r.writer = newWriter(o.Store, r.log)
+	if o.Shared {
+		r.shared = &sharedView{store: o.Store, every: o.SharedFor}
+		r.writer.written = r.shared.invalidate
+	}
 	r.digest = NewDigest(o.Realm, func(user string) (Credential, bool) {
 		st, ok := r.byUser[user]
 		if !ok {
@@ -204,6 +224,10 @@ type binding struct {
 // after authentication.
 func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 	ip := sipx.SourceIP(req.Source())
+	path, pathIgnored := pathOf(req) // path.go
+	if phone := phoneIP(path); phone != "" {
+		ip = phone // the phone behind the proxy: its own limits and nonces
+	}
 	authz, _ := sipx.Header(req, "Authorization")
 	claimed := r.claimedStaff(req, authz)
 	now := r.o.Now()
@@ -248,6 +272,10 @@ func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 		return r.reply(req, sipmsg.StatusForbidden, "Forbidden")
 	}
 
+	if pathIgnored != "" {
+		r.log.Info("REGISTER's Path ignored: "+pathIgnored, "staff", st.ID,
+			"source", sipx.MaskAddr(sipx.SourceIP(req.Source())))
+	}
 	bindings, wildcard, err := r.bindings(req)
 	if err != nil {
 		return r.reply(req, sipmsg.StatusBadRequest, "Bad Request", sipx.Warning(399, err.Error()))
@@ -261,7 +289,7 @@ func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 
 	r.mu.Lock() // one REGISTER of a staff member at a time: read, check, write
 	current := r.book.live(st.ID, now)
-	changed, res := r.apply(req, st, bindings, wildcard, current, now)
+	changed, res := r.apply(req, st, bindings, wildcard, path, current, now)
 	if len(bindings) > 0 || wildcard {
 		current = r.book.live(st.ID, now)
 	}
@@ -277,6 +305,11 @@ func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 		left := max(0, int(reg.Expires.Sub(now).Round(time.Second)/time.Second))
 		res.AppendHeader(sipmsg.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", reg.Contact, left)))
 	}
+	if len(path) > 0 && sipx.HasToken(req, "Supported", "path") {
+		for _, p := range path { // RFC 3327 §5.3: the Path as received, in order
+			res.AppendHeader(sipmsg.NewHeader("Path", p))
+		}
+	}
 	res.AppendHeader(sipmsg.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
 	return res
 }
@@ -284,7 +317,7 @@ func (r *Registrar) Handle(req *sipmsg.Request) *sipmsg.Response {
 // apply writes the bindings of an authenticated REGISTER; a non-nil
 // response is a failure to send instead of the 200.
 func (r *Registrar) apply(req *sipmsg.Request, st *Staff, bindings []binding,
-	wildcard bool, current []*clubline.Registration, now time.Time) (changed bool, res *sipmsg.Response) {
+	wildcard bool, path []string, current []*clubline.Registration, now time.Time) (changed bool, res *sipmsg.Response) {
 	callID := ""
 	if id := req.CallID(); id != nil {
 		callID = id.Value()
@@ -328,14 +361,15 @@ func (r *Registrar) apply(req *sipmsg.Request, st *Staff, bindings []binding,
 			continue
 		}
 		reg := &clubline.Registration{
-			StaffID: st.ID, Contact: b.uri, Received: received, UserAgent: sipx.Printable(ua, 64),
+			StaffID: st.ID, Contact: b.uri, Received: received, Path: path, UserAgent: sipx.Printable(ua, 64),
 			Expires: now.Add(min(b.expires, r.o.MaxExpires)), CallID: callID, CSeq: cseq, RegisteredAt: now,
 		}
 		r.book.put(reg)
 		r.writer.save(reg)
 		changed = true
 		r.log.Info("registered", "staff", st.ID, "transport", strings.ToLower(req.Transport()),
-			"source", sipx.MaskAddr(sipx.SourceIP(req.Source())), "expires", min(b.expires, r.o.MaxExpires))
+			"source", sipx.MaskAddr(sipx.SourceIP(req.Source())), "expires", min(b.expires, r.o.MaxExpires),
+			"through_proxy", len(path) > 0)
 	}
 	return changed, nil
 }

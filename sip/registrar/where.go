@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/clubline/clubline"
 	"github.com/clubline/clubline/ivr"
@@ -11,22 +12,23 @@ import (
 
 // Where says where the staff members named can be rung now: each live
 // contact, rung at its Contact URI and sent to where its REGISTER came
-// from (ivr.Phones).
+// from, or through the proxies of its Path (ivr.Phones).
 func (r *Registrar) Where(_ context.Context, staff []string) (map[string][]ivr.Target, error) {
-	regs := r.book.live("", r.o.Now())
+	regs := r.live("", true)
 	out := make(map[string][]ivr.Target)
 	for _, reg := range regs {
 		if slices.Contains(staff, reg.StaffID) {
-			out[reg.StaffID] = append(out[reg.StaffID], ivr.Target{Staff: reg.StaffID, URI: reg.Contact, Destination: reg.Received})
+			out[reg.StaffID] = append(out[reg.StaffID], ivr.Target{Staff: reg.StaffID, URI: reg.Contact,
+				Destination: NextHop(reg), Route: strings.Join(reg.Path, ", ")})
 		}
 	}
 	return out, nil
 }
 
 // Registered counts the staff members with at least one live contact
-// (clubline_staff_registered).
+// (clubline_staff_registered). It never waits on the Store (shared.go).
 func (r *Registrar) Registered() int {
-	regs := r.book.live("", r.o.Now())
+	regs := r.live("", false)
 	staff := make(map[string]bool)
 	for _, reg := range regs {
 		staff[reg.StaffID] = true
@@ -36,9 +38,9 @@ func (r *Registrar) Registered() int {
 
 // Bindings returns copies of the live registrations of a staff member (all
 // staff when staff is ""), ordered by staff and contact: what the
-// registrar rings, whatever the Store holds.
+// registrar rings (the book's, or with Options.Shared every instance's).
 func (r *Registrar) Bindings(staff string) []*clubline.Registration {
-	return r.book.live(staff, r.o.Now())
+	return r.live(staff, true)
 }
 
 // IsPhoneAddress reports whether a live registration came from the IP

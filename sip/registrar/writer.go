@@ -19,8 +19,11 @@ type writer struct {
 
 	mu      sync.Mutex
 	pending map[bindingKey]*clubline.Registration // nil: a delete
-	wake    chan struct{}                         // cap 1
-	failing bool                                  // the last write failed (one log line per outage)
+	flying  map[bindingKey]*clubline.Registration // the batch being written
+	// written, when set, is called after a flush wrote something.
+	written func()
+	wake    chan struct{} // cap 1
+	failing bool          // the last write failed (one log line per outage)
 }
 
 type bindingKey struct{ staff, contact string }
@@ -53,6 +56,22 @@ func (w *writer) queue(k bindingKey, reg *clubline.Registration) {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// unwritten returns the changes not yet in the Store for sure (a nil
+// registration: a delete): the batch being written, and the backlog over
+// it.
+func (w *writer) unwritten() map[bindingKey]*clubline.Registration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[bindingKey]*clubline.Registration, len(w.flying)+len(w.pending))
+	for k, reg := range w.flying {
+		out[k] = reg
+	}
+	for k, reg := range w.pending {
+		out[k] = reg
+	}
+	return out
 }
 
 // backlog is the number of changes not yet in the Store.
@@ -94,7 +113,16 @@ func (w *writer) flush(ctx context.Context) bool {
 	w.mu.Lock()
 	batch := w.pending
 	w.pending = make(map[bindingKey]*clubline.Registration)
+	w.flying = batch
 	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.flying = nil
+		w.mu.Unlock()
+		if w.written != nil && len(batch) > 0 {
+			w.written()
+		}
+	}()
 	ok := true
 	for k, reg := range batch {
 		var err error

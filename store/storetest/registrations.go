@@ -70,6 +70,10 @@ func diffRegistration(got, want *clubline.Registration) []string {
 	str("StaffID", got.StaffID, want.StaffID)
 	str("Contact", got.Contact, want.Contact)
 	str("Received", got.Received, want.Received)
+	str("Path", strings.Join(got.Path, " | "), strings.Join(want.Path, " | "))
+	if len(got.Path) != len(want.Path) {
+		d = append(d, fmt.Sprintf("len(Path) = %d, want %d", len(got.Path), len(want.Path)))
+	}
 	str("UserAgent", got.UserAgent, want.UserAgent)
 	if !got.Expires.Equal(want.Expires) {
 		d = append(d, fmt.Sprintf("Expires = %s, want %s", fmtTime(got.Expires), fmtTime(want.Expires)))
@@ -314,4 +318,35 @@ func testRegistrationReopen(t *testing.T, open DurableOpener) {
 	}
 	wantRegistration(t, rs[0], mobile)
 	wantRegistration(t, rs[1], desk)
+}
+
+// A contact registered through a proxy keeps its Path, in order; one
+// registered directly has none (nil or empty, either will do).
+func testRegistrationPath(t *testing.T, s clubline.Store) {
+	proxied := reg("marie", deskContact, time.Hour)
+	proxied.Received = "udp:192.0.2.10:5060"
+	proxied.Path = []string{
+		"<sip:192.0.2.10;lr;received=sip:203.0.113.5:5062>",
+		`<sip:edge.example.net;lr>;x="a, b"`,
+	}
+	saveReg(t, s, proxied)
+	direct := reg("luc", "sip:luc@10.0.0.9", time.Hour)
+	saveReg(t, s, direct)
+
+	rs := listRegs(t, s, "", base)
+	if len(rs) != 2 {
+		t.Fatalf("Registrations = %q, want two", regNames(rs))
+	}
+	wantRegistration(t, rs[0], direct)
+	wantRegistration(t, rs[1], proxied)
+
+	// What the store hands back is a copy, Path included.
+	rs[1].Path[0] = "changed"
+	wantRegistration(t, listRegs(t, s, "marie", base)[0], proxied)
+
+	// A refresh without a Path (the phone now registers directly) drops it.
+	refreshed := reg("marie", deskContact, 2*time.Hour)
+	refreshed.CSeq = 2
+	saveReg(t, s, refreshed)
+	wantRegistration(t, listRegs(t, s, "marie", base)[0], refreshed)
 }

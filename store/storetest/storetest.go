@@ -64,6 +64,7 @@ var contract = []contractTest{
 	{"Concurrent", testConcurrent},
 	{"RegistrationRoundTrip", testRegistrationRoundTrip},
 	{"RegistrationSeveralContacts", testRegistrationSeveralContacts},
+	{"RegistrationPath", testRegistrationPath},
 	{"RegistrationRefresh", testRegistrationRefresh},
 	{"RegistrationDelete", testRegistrationDelete},
 	{"RegistrationExpiry", testRegistrationExpiry},

@@ -377,20 +377,22 @@ func CheckRegistrationKey(staffID, contact string) error {
 // CloneRegistration returns a copy of r.
 func CloneRegistration(r *clubline.Registration) *clubline.Registration {
 	cp := *r
+	cp.Path = slices.Clone(r.Path)
 	return &cp
 }
 
 // Registration is the JSON form of a clubline.Registration: the value kept
 // per contact in Redis and in the embedded store.
 type Registration struct {
-	StaffID      string `json:"staff_id"`
-	Contact      string `json:"contact"`
-	Received     string `json:"received,omitempty"`
-	UserAgent    string `json:"user_agent,omitempty"`
-	Expires      string `json:"expires"`
-	CallID       string `json:"call_id,omitempty"`
-	CSeq         uint32 `json:"cseq"`
-	RegisteredAt string `json:"registered_at,omitempty"`
+	StaffID      string   `json:"staff_id"`
+	Contact      string   `json:"contact"`
+	Received     string   `json:"received,omitempty"`
+	Path         []string `json:"path,omitempty"`
+	UserAgent    string   `json:"user_agent,omitempty"`
+	Expires      string   `json:"expires"`
+	CallID       string   `json:"call_id,omitempty"`
+	CSeq         uint32   `json:"cseq"`
+	RegisteredAt string   `json:"registered_at,omitempty"`
 }
 
 // FromRegistration converts r to its stored form.
@@ -399,6 +401,7 @@ func FromRegistration(r *clubline.Registration) Registration {
 		StaffID:      r.StaffID,
 		Contact:      r.Contact,
 		Received:     r.Received,
+		Path:         slices.Clone(r.Path),
 		UserAgent:    r.UserAgent,
 		Expires:      FormatTime(r.Expires),
 		CallID:       r.CallID,
@@ -421,6 +424,7 @@ func (r Registration) Domain() (*clubline.Registration, error) {
 		StaffID:      r.StaffID,
 		Contact:      r.Contact,
 		Received:     r.Received,
+		Path:         slices.Clone(r.Path),
 		UserAgent:    r.UserAgent,
 		Expires:      expires,
 		CallID:       r.CallID,
