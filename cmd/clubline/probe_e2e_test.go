@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/clubline/clubline"
+	"github.com/clubline/clubline/audit"
+	"github.com/clubline/clubline/interop/provider"
 	"github.com/clubline/clubline/probe"
 )
 
@@ -130,6 +133,8 @@ func TestProbeCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixed := strings.Replace(string(data), "listen: [udp://127.0.0.1:0, tcp://127.0.0.1:0]", "listen: [udp://"+l.m.sipAddr("udp")+"]", 1)
+	// Nothing listens at its http.listen: the command calls the line itself.
+	fixed = strings.Replace(fixed, "http:\n  listen: 127.0.0.1:0\n", "http:\n  listen: "+closedPort(t)+"\n", 1)
 	probePath := filepath.Join(dir, "probe.yaml")
 	if err := os.WriteFile(probePath, []byte(fixed), 0o600); err != nil {
 		t.Fatal(err)
@@ -142,7 +147,7 @@ func TestProbeCommand(t *testing.T) {
 	if code := runProbeCmd([]string{"--config", probePath}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	for _, want := range []string{"calling the line myself", "(marked as a probe)", "heard fr/greeting", "heard fr/menu_intro", "pressed 0", "heard fr/voicemail", "result: success"} {
+	for _, want := range []string{"connection refused", "calling the line myself", "(marked as a probe)", "heard fr/greeting", "heard fr/menu_intro", "pressed 0", "heard fr/voicemail", "result: success"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -150,4 +155,103 @@ func TestProbeCommand(t *testing.T) {
 	if c := l.probeCall(); c.From != "clubline-probe" {
 		t.Errorf("probe record from %q", c.From)
 	}
+}
+
+// Through the trunk: the probe dials the club's number at the provider,
+// which delivers the call back to the line as any caller's; the record
+// says it came through the trunk, and that it is the probe's.
+func TestProbeThroughTrunk(t *testing.T) {
+	l := startTrunkLine(t, openTuesday, provider.Options{}, "")
+	if number, tr := l.m.current.Load().ProbeRoute(); tr == nil || tr.Name != "provider" || number != "+14505550100" {
+		t.Fatalf("ProbeRoute = %q, %v; want the club's number through the trunk", number, tr)
+	}
+	r := l.m.RunProbe(t.Context())
+	if !r.OK || r.Via != "trunk provider" || !strings.HasPrefix(r.Target, "sip:+14505550100@"+l.p.Addr()) {
+		t.Fatalf("probe through %q of %s: %v\n%s\nprovider:\n%s", r.Via, r.Target, r.Err, r.Summary(), strings.Join(l.p.Log(), "\n"))
+	}
+	if !strings.Contains(r.Summary(), "through trunk provider") {
+		t.Errorf("summary:\n%s", r.Summary())
+	}
+	delivered := false
+	for _, ln := range l.p.Log() {
+		if strings.Contains(ln, "PROVIDER INBOUND") && strings.Contains(ln, "clubline-probe") && strings.Contains(ln, "result=relayed") {
+			delivered = true
+		}
+	}
+	if !delivered {
+		t.Errorf("the provider did not deliver the probe's call:\n%s", strings.Join(l.p.Log(), "\n"))
+	}
+	c := l.probeCall()
+	if c.Trunk != "provider" || c.To != "+14505550100" || c.From != "clubline-probe" {
+		t.Errorf("probe record: from %q to %q trunk %q; want clubline-probe to +14505550100 through provider", c.From, c.To, c.Trunk)
+	}
+	if v := l.metric("clubline_probe_success"); v != 1 {
+		t.Errorf("clubline_probe_success = %v, want 1", v)
+	}
+	for _, ln := range strings.Split(l.get("/metrics"), "\n") {
+		if strings.HasPrefix(ln, "clubline_calls_total{") && !strings.HasSuffix(ln, " 0") {
+			t.Errorf("the probe was counted as a call: %s", ln)
+		}
+	}
+}
+
+// `clubline probe` asks the running line (POST /api/probe with the
+// token), which places the call and says what it heard.
+func TestProbeCommandAsksTheLine(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, lineOpts{at: openTuesday})
+	l := startLineIn(t, dir, path, openTuesday)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(data), "http:\n  listen: 127.0.0.1:0\n", "http:\n  listen: "+l.m.Admin.Addr()+"\n", 1)
+	probePath := filepath.Join(dir, "probe.yaml")
+	if err := os.WriteFile(probePath, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	if code := runProbeCmd([]string{"--config", probePath}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"asking the line at http://" + l.m.Admin.Addr() + " to call itself", "heard fr/greeting", "heard fr/menu_intro", "pressed 0", "heard fr/voicemail", "result: success"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "myself") {
+		t.Errorf("the command called the line itself:\n%s", out.String())
+	}
+	if c := l.probeCall(); c.From != "clubline-probe" {
+		t.Errorf("probe record from %q", c.From)
+	}
+	if v := l.metric("clubline_probe_success"); v != 1 {
+		t.Errorf("clubline_probe_success = %v, want 1: the line placed the probe", v)
+	}
+	entries, err := l.m.Audit.Entries(func(e audit.Entry) bool { return e.Action == audit.ActionProbe })
+	if err != nil || len(entries) != 1 || entries[0].Detail != "by the probe token; success" {
+		t.Errorf("audit: %+v, %v; want the probe asked by the token", entries, err)
+	}
+
+	// Without the token (another user), the line refuses and says why.
+	if err := os.Rename(filepath.Join(dir, "data", probeTokenFile), filepath.Join(dir, "token.away")); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := runProbeCmd([]string{"--config", probePath}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "401") || !strings.Contains(errOut.String(), "the line's user") {
+		t.Errorf("without the token: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
