@@ -159,39 +159,52 @@ func TestProbeCommand(t *testing.T) {
 
 // Through the trunk: the probe dials the club's number at the provider,
 // which delivers the call back to the line as any caller's; the record
-// says it came through the trunk, and that it is the probe's.
+// says it came through the trunk, and that it is the probe's. A provider
+// that wants its customer's calls authenticated (CustomersOnly) gets the
+// trunk's account in answer to its 407.
 func TestProbeThroughTrunk(t *testing.T) {
-	l := startTrunkLine(t, openTuesday, provider.Options{}, "")
-	if number, tr := l.m.current.Load().ProbeRoute(); tr == nil || tr.Name != "provider" || number != "+14505550100" {
-		t.Fatalf("ProbeRoute = %q, %v; want the club's number through the trunk", number, tr)
-	}
-	r := l.m.RunProbe(t.Context())
-	if !r.OK || r.Via != "trunk provider" || !strings.HasPrefix(r.Target, "sip:+14505550100@"+l.p.Addr()) {
-		t.Fatalf("probe through %q of %s: %v\n%s\nprovider:\n%s", r.Via, r.Target, r.Err, r.Summary(), strings.Join(l.p.Log(), "\n"))
-	}
-	if !strings.Contains(r.Summary(), "through trunk provider") {
-		t.Errorf("summary:\n%s", r.Summary())
-	}
-	delivered := false
-	for _, ln := range l.p.Log() {
-		if strings.Contains(ln, "PROVIDER INBOUND") && strings.Contains(ln, "clubline-probe") && strings.Contains(ln, "result=relayed") {
-			delivered = true
-		}
-	}
-	if !delivered {
-		t.Errorf("the provider did not deliver the probe's call:\n%s", strings.Join(l.p.Log(), "\n"))
-	}
-	c := l.probeCall()
-	if c.Trunk != "provider" || c.To != "+14505550100" || c.From != "clubline-probe" {
-		t.Errorf("probe record: from %q to %q trunk %q; want clubline-probe to +14505550100 through provider", c.From, c.To, c.Trunk)
-	}
-	if v := l.metric("clubline_probe_success"); v != 1 {
-		t.Errorf("clubline_probe_success = %v, want 1", v)
-	}
-	for _, ln := range strings.Split(l.get("/metrics"), "\n") {
-		if strings.HasPrefix(ln, "clubline_calls_total{") && !strings.HasSuffix(ln, " 0") {
-			t.Errorf("the probe was counted as a call: %s", ln)
-		}
+	for _, tc := range []struct {
+		name     string
+		po       provider.Options
+		provider []string // what the provider's log must say, in order
+	}{
+		{"as from the PSTN", provider.Options{}, []string{"PROVIDER INBOUND INVITE"}},
+		{"authenticated", provider.Options{CustomersOnly: true}, []string{"reason=no-credentials", "PROVIDER OWN INVITE", "PROVIDER INBOUND INVITE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startTrunkLine(t, openTuesday, tc.po, "")
+			if number, tr := l.m.current.Load().ProbeRoute(); tr == nil || tr.Name != "provider" || number != "+14505550100" {
+				t.Fatalf("ProbeRoute = %q, %v; want the club's number through the trunk", number, tr)
+			}
+			r := l.m.RunProbe(t.Context())
+			if !r.OK || r.Via != "trunk provider" || !strings.HasPrefix(r.Target, "sip:+14505550100@"+l.p.Addr()) {
+				t.Fatalf("probe through %q of %s: %v\n%s\nprovider:\n%s", r.Via, r.Target, r.Err, r.Summary(), strings.Join(l.p.Log(), "\n"))
+			}
+			if !strings.Contains(r.Summary(), "through trunk provider") {
+				t.Errorf("summary:\n%s", r.Summary())
+			}
+			want := tc.provider
+			for _, ln := range l.p.Log() {
+				if len(want) > 0 && strings.Contains(ln, want[0]) && strings.Contains(ln, "clubline-probe") {
+					want = want[1:]
+				}
+			}
+			if len(want) > 0 {
+				t.Errorf("the provider's log lacks %q (in order, from clubline-probe):\n%s", want, strings.Join(l.p.Log(), "\n"))
+			}
+			c := l.probeCall()
+			if c.Trunk != "provider" || c.To != "+14505550100" || c.From != "clubline-probe" {
+				t.Errorf("probe record: from %q to %q trunk %q; want clubline-probe to +14505550100 through provider", c.From, c.To, c.Trunk)
+			}
+			if v := l.metric("clubline_probe_success"); v != 1 {
+				t.Errorf("clubline_probe_success = %v, want 1", v)
+			}
+			for _, ln := range strings.Split(l.get("/metrics"), "\n") {
+				if strings.HasPrefix(ln, "clubline_calls_total{") && !strings.HasSuffix(ln, " 0") {
+					t.Errorf("the probe was counted as a call: %s", ln)
+				}
+			}
+		})
 	}
 }
 
