@@ -1,6 +1,13 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -267,4 +274,68 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// Over http.tls, the command checks the line's certificate (its own
+// file is trusted, for the name of http.public_url) before it sends the
+// token.
+func TestProbeCommandOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSignedFor(t, dir, "ligne.club.example")
+	path := writeConfig(t, dir, lineOpts{at: openTuesday})
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConfig := "http:\n  listen: 127.0.0.1:0\n  public_url: https://ligne.club.example\n  tls: { cert_file: " + cert + ", key_file: " + key + " }\n"
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), "http:\n  listen: 127.0.0.1:0\n", tlsConfig, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := startLineIn(t, dir, path, openTuesday)
+	fixed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probePath := filepath.Join(dir, "probe.yaml")
+	if err := os.WriteFile(probePath, []byte(strings.Replace(string(fixed), "listen: 127.0.0.1:0\n  public_url", "listen: "+l.m.Admin.Addr()+"\n  public_url", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	if code := runProbeCmd([]string{"--config", probePath}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"asking the line at https://" + l.m.Admin.Addr() + " to call itself", "heard fr/greeting", "result: success"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// selfSignedFor writes a self-signed certificate for name and its key
+// into dir.
+func selfSignedFor(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "web.crt"), filepath.Join(dir, "web.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +91,22 @@ groups:
 				t.Errorf("target %q via %q as %q; want %q via %q as %q", o.URI, o.Via, o.AuthUser, tc.uri, tc.via, tc.user)
 			}
 		})
+	}
+}
+
+// A probe asked for while one runs waits for it, as long as the asker
+// does.
+func TestWebProbeWaitsForTheRunningOne(t *testing.T) {
+	var m Main
+	m.probeMu.Lock() // a scheduled probe is running
+	defer m.probeMu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := m.webProbe(ctx); err == nil || !strings.Contains(err.Error(), "waiting for the probe already running") {
+		t.Errorf("err = %v, want it to say it waited", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("gave up after %s, want it to wait until the asker left", d)
 	}
 }
