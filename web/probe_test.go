@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -72,4 +73,18 @@ func (f *fixture) probeCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.probes
+}
+
+// The Now page offers the mystery call to admins only.
+func TestProbeButton(t *testing.T) {
+	f := newFixture(t)
+	marie, luc := f.client(t), f.client(t)
+	marie.login("marie", "marie-secret")
+	luc.login("luc", "luc-secret")
+	if code, b, _ := marie.do("GET", "/now", nil); code != http.StatusOK || !bytes.Contains(b, []byte(`id="probe-now"`)) {
+		t.Errorf("marie's Now page: %d, want the probe's button", code)
+	}
+	if code, b, _ := luc.do("GET", "/now", nil); code != http.StatusOK || bytes.Contains(b, []byte(`id="probe-now"`)) {
+		t.Errorf("luc's Now page: %d, want no probe button", code)
+	}
 }
