@@ -39,6 +39,7 @@ const (
 	ActionFullNumbers   = "calls"     // the calls list was read with full numbers
 	ActionPrivacyExport = "privacy_export"
 	ActionPrivacyErase  = "privacy_erase"
+	ActionProbe         = "probe" // a mystery call asked for (POST /api/probe); Detail: its result
 )
 
 // Entry is one line of the log.

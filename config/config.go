@@ -483,6 +483,7 @@ func (d *decoder) decode(root *yaml.Node, c *Config) {
 		}
 	})
 	d.finishTrunks(c, x)
+	d.checkProbe(c)
 	d.decodePeople(c)
 	d.checkRecipients(c)
 	d.webChecks(c)

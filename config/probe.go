@@ -35,12 +35,28 @@ type Probe struct {
 	Number string
 	// Timeout bounds the answer, and then the prompts awaited.
 	Timeout time.Duration
+	// Via is how the probe reaches the line: ProbeViaTrunk, ProbeViaDirect,
+	// or "" (through a trunk when one can carry it, else direct; see
+	// ProbeRoute).
+	Via     string
 	Line    int // of the section; 0 when absent
+	viaNode *yaml.Node
 }
+
+// How the probe reaches the line (probe.via).
+const (
+	// ProbeViaTrunk: the probe dials the club's number at the provider,
+	// with the trunk's account, and the provider delivers the call back
+	// to the line: the whole path a caller's call takes is tested.
+	ProbeViaTrunk = "trunk"
+	// ProbeViaDirect: the probe dials the line's own SIP listener on
+	// loopback: clubline is tested, the provider is not.
+	ProbeViaDirect = "direct"
+)
 
 func init() {
 	schema[""] = append(schema[""], "probe")
-	schema["probe"] = []string{"enabled", "every", "at", "number", "timeout"}
+	schema["probe"] = []string{"enabled", "every", "at", "number", "timeout", "via"}
 }
 
 func (d *decoder) probe(k, n *yaml.Node, p *Probe) {
@@ -64,6 +80,14 @@ func (d *decoder) probe(k, n *yaml.Node, p *Probe) {
 			p.At = d.probeTimes(v, path)
 		case "number":
 			d.str(v, path, &p.Number)
+		case "via":
+			p.viaNode = v
+			d.str(v, path, &p.Via)
+			if p.Via != ProbeViaTrunk && p.Via != ProbeViaDirect {
+				d.add(v, path, fmt.Sprintf("%q is not a way to call the line", p.Via),
+					"write trunk (through the provider, to the club's number) or direct (to the line's own SIP listener)")
+				p.Via = ""
+			}
 		case "timeout":
 			if d.duration(v, path, false, &p.Timeout) && p.Timeout > 5*time.Minute {
 				d.add(v, path, fmt.Sprintf("%s is longer than a probe needs", p.Timeout), "write 30s, or at most 5m")
@@ -109,4 +133,49 @@ func (c *Config) ProbeNumber() string {
 		return ns[0]
 	}
 	return ""
+}
+
+// ProbeRoute says how the probe calls the line: through trunk (its
+// config) to number, or directly (trunk nil) to number. probe.via: direct
+// is direct; otherwise the first trunk that can carry the probe (over UDP
+// or TCP: the probe's phone does not speak TLS) and owns probe.number
+// (any number of its, when probe.number is not set) is taken; none: direct.
+func (c *Config) ProbeRoute() (number string, trunk *Trunk) {
+	if c.Probe.Via != ProbeViaDirect {
+		for i := range c.Trunks {
+			t := &c.Trunks[i]
+			if t.Transport == TransportTLS || len(t.Numbers) == 0 {
+				continue
+			}
+			if c.Probe.Number == "" {
+				return t.Numbers[0], t
+			}
+			for _, n := range t.Numbers {
+				if clubline.SameNumber(n, c.Probe.Number) {
+					return c.Probe.Number, t
+				}
+			}
+		}
+	}
+	return c.ProbeNumber(), nil
+}
+
+// checkProbe reports a probe.via: trunk that no trunk can carry.
+func (d *decoder) checkProbe(c *Config) {
+	if c.Probe.Via != ProbeViaTrunk {
+		return
+	}
+	if _, t := c.ProbeRoute(); t != nil {
+		return
+	}
+	msg, fix := "no trunk has a number to call", "add the club's number to a trunk's numbers, or write via: direct"
+	switch {
+	case c.Probe.Number != "":
+		msg = fmt.Sprintf("probe.number %s is no number of a trunk over udp or tcp", c.Probe.Number)
+		fix = "write one of a trunk's numbers in probe.number, or via: direct"
+	case slices.ContainsFunc(c.Trunks, func(t Trunk) bool { return t.Transport == TransportTLS && len(t.Numbers) > 0 }):
+		msg = "the probe cannot call through a trunk over TLS"
+		fix = "write via: direct (the probe then tests clubline, not the provider)"
+	}
+	d.add(c.Probe.viaNode, "probe.via", msg, fix)
 }

@@ -69,3 +69,51 @@ func TestProbeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestProbeRoute(t *testing.T) {
+	trunk := func(transport, numbers string) string {
+		return "trunks:\n  - name: provider\n    registrar: \"sip:provider.example\"\n    transport: " + transport +
+			"\n    username: club\n    password_env: CLUBLINE_TRUNK_PW\n    numbers: " + numbers + "\n"
+	}
+	tests := []struct {
+		name, yaml   string
+		number       string
+		throughTrunk bool
+	}{
+		{"no trunk", head + "probe:\n  enabled: true\n", "", false},
+		{"a trunk with a number", head + trunk("udp", `["+14505550100"]`) + "probe:\n  enabled: true\n", "+14505550100", true},
+		{"direct asked", head + trunk("udp", `["+14505550100"]`) + "probe:\n  via: direct\n", "", false},
+		{"probe.number of the trunk", head + trunk("tcp", `["+14505550100", "+14505550101"]`) + "probe:\n  number: \"+14505550101\"\n", "+14505550101", true},
+		{"probe.number not the trunk's", head + trunk("udp", `["+14505550100"]`) + "probe:\n  number: \"+15145550199\"\n", "+15145550199", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("p.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, tr := c.ProbeRoute()
+			if (tr != nil) != tc.throughTrunk || (tc.number != "" && n != tc.number) || n == "" {
+				t.Errorf("ProbeRoute = %q, %v; want %q through a trunk: %v", n, tr, tc.number, tc.throughTrunk)
+			}
+		})
+	}
+}
+
+func TestProbeViaErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want, msg string
+	}{
+		{"unknown way", head + "probe:\n  via: pstn\n", "4: probe.via", "write trunk"},
+		{"no trunk", head + "probe:\n  via: trunk\n", "4: probe.via", "no trunk has a number"},
+		{"number of no trunk", head + "probe:\n  via: trunk\n  number: \"+15145550199\"\n", "4: probe.via", "no number of a trunk"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("p.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), "p.yaml:"+tc.want+":") || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("want an error at %s containing %q; got\n%v", tc.want, tc.msg, err)
+			}
+		})
+	}
+}

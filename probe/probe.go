@@ -50,8 +50,15 @@ var Steps = []string{StepGreeting, StepMenu, StepClosed, StepAfterKey}
 
 // Options say what to call and what to expect.
 type Options struct {
-	// URI is what to dial: "sip:+14505550100@127.0.0.1:5060".
+	// URI is what to dial: "sip:+14505550100@127.0.0.1:5060", or the
+	// club's number at its provider.
 	URI string
+	// Via says in words which way the call goes ("trunk voipms"); "":
+	// directly to the line.
+	Via string
+	// AuthUser and AuthPassword answer a 401 or 407 to the INVITE: the
+	// trunk's account, when the probe calls through the provider.
+	AuthUser, AuthPassword string
 	// Token goes in clubline.ProbeHeader, so that the line marks the
 	// call's record as a probe; "": an ordinary caller.
 	Token string
@@ -86,6 +93,7 @@ type Result struct {
 	Err    error // why it failed; nil when OK
 	Hours  clubline.Hours
 	Target string
+	Via    string // Options.Via
 }
 
 // Heard reports whether the step was heard in this probe.
@@ -100,7 +108,7 @@ func (r Result) Heard(step string) bool {
 
 // Run places one probe call and says what it found.
 func Run(ctx context.Context, o Options) Result {
-	r := Result{Hours: clubline.HoursClosed, Target: o.URI}
+	r := Result{Hours: clubline.HoursClosed, Target: o.URI, Via: o.Via}
 	if o.Open {
 		r.Hours = clubline.HoursOpen
 	}
@@ -115,7 +123,8 @@ func Run(ctx context.Context, o Options) Result {
 		headers = [][2]string{{clubline.ProbeHeader, o.Token}}
 	}
 	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	c, err := softphone.Dial(dctx, o.URI, softphone.Options{From: "clubline-probe", Headers: headers, Logger: o.Logger})
+	c, err := softphone.Dial(dctx, o.URI, softphone.Options{From: "clubline-probe", Headers: headers, Logger: o.Logger,
+		AuthUser: o.AuthUser, AuthPassword: o.AuthPassword})
 	cancel()
 	if err != nil {
 		var refused *softphone.StatusError
@@ -268,7 +277,11 @@ func (l *listener) missed(ctx context.Context, s Step) error {
 // Summary is what a person reads: one line per step, then the verdict.
 func (r Result) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "probe of %s (%s hours)\n", r.Target, r.Hours)
+	if r.Via != "" {
+		fmt.Fprintf(&b, "probe of %s through %s (%s hours)\n", r.Target, r.Via, r.Hours)
+	} else {
+		fmt.Fprintf(&b, "probe of %s (%s hours)\n", r.Target, r.Hours)
+	}
 	if r.Setup > 0 {
 		fmt.Fprintf(&b, "greeting %.0f ms after the INVITE\n", float64(r.Setup.Microseconds())/1000)
 	}

@@ -49,7 +49,8 @@ type Options struct {
 	// club's prompts); for anyone else they are unknown numbers (404).
 	StaffCodes []string
 	// ProbeToken, when set, marks as the line's own probe a call from a
-	// loopback address whose clubline.ProbeHeader carries it (probe.go).
+	// loopback address or a trunk's provider whose clubline.ProbeHeader
+	// carries it (probe.go).
 	ProbeToken string
 	// MaxCalls is the number of calls handled at once; beyond it INVITEs get
 	// 503 with Retry-After. Zero: no limit.

@@ -44,6 +44,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/recordings/{lang}/{name}/restore", s.need(true, s.restore))
 	m.HandleFunc("POST /api/privacy/export", s.need(true, s.privacyExport))
 	m.HandleFunc("POST /api/privacy/erase", s.need(true, s.privacyErase))
+	m.HandleFunc("POST /api/probe", s.probe) // its own check: a session or the probe's token (probe.go)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if s.access(r) == nil {
 			writeError(w, http.StatusUnauthorized, "sign in first: POST /api/login")

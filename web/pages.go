@@ -113,8 +113,9 @@ func (s *Server) nowPage(w http.ResponseWriter, r *http.Request, a *access) {
 	}
 	p := struct {
 		Status
-		Err string
-	}{st, errText}
+		Err   string
+		Probe bool // the mystery call can be placed from the page (admins)
+	}{st, errText, s.o.Probe != nil}
 	s.render(w, r, a, "now.html", "now", p)
 }
 

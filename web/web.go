@@ -165,6 +165,12 @@ type Options struct {
 	// ("" : the default period).
 	Report  func(ctx context.Context, from, to, format string, w io.Writer) error
 	Privacy Privacy // nil: no privacy requests from the page
+	// Probe places the line's mystery call now (POST /api/probe, probe.go),
+	// once no other runs; nil: none.
+	Probe ProbeFunc
+	// ProbeToken is the secret `clubline probe` sends as a bearer token on
+	// POST /api/probe (and on no other route); "": sessions only.
+	ProbeToken string
 	// Language is the page's language when the browser did not choose
 	// one: the club's first ("fr").
 	Language string

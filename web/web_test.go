@@ -30,8 +30,13 @@ type fixture struct {
 	mu       sync.Mutex
 	override []string // "mode by"
 	changed  []string // "id before→after"
+	probes   int      // mystery calls placed through POST /api/probe
 	now      time.Time
 }
+
+// probeToken is the fixture's probe token (store.data_dir/probe.token).
+const probeToken = "5f0e6c1d2b3a49587766554433221100"
+
 
 var loc, _ = time.LoadLocation("America/Toronto")
 
@@ -73,6 +78,13 @@ func newFixture(t *testing.T) *fixture {
 			defer f.mu.Unlock()
 			f.override = append(f.override, mode+" "+by)
 			return nil
+		},
+		ProbeToken: probeToken,
+		Probe: func(ctx context.Context) (web.ProbeResult, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.probes++
+			return web.ProbeResult{OK: true, Hours: "open", Via: "direct", Heard: []string{"fr/greeting"}, Summary: "result: success\n"}, nil
 		},
 		Changed: func(before, after *clubline.Voicemail) {
 			f.mu.Lock()

@@ -1,17 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,8 @@ import (
 	"github.com/clubline/clubline/config"
 	"github.com/clubline/clubline/probe"
 	"github.com/clubline/clubline/prompts"
+	"github.com/clubline/clubline/sip/trunk"
+	"github.com/clubline/clubline/web"
 )
 
 // The mystery call on a schedule (the probe: section) and `clubline
@@ -27,15 +28,28 @@ import (
 //
 // Decisions
 //
-//   - The probe dials clubline's own SIP listener on loopback, as a
-//     caller, with the club's number: the whole script is tested, the
-//     provider is not (through the trunk is left for later).
+//   - Through the trunk when one carries the club's number (probe.via,
+//     config.ProbeRoute): the probe's phone dials that number at the
+//     provider, as a caller on the PSTN would, answering the provider's
+//     challenge with the trunk's account (a provider may want a call
+//     from its customer authenticated, even to the customer's own
+//     number), and the provider delivers it back to the line: the
+//     registration, the provider's routing and the gate on who may call
+//     are tested with the script. The probe's own softphone places it,
+//     not sip.Server's trunk leg: the probe needs to hear the line, and
+//     the trunk's outbound minutes and channels stay the callers'. Over
+//     UDP or TCP only (the softphone speaks no TLS): a TLS trunk is
+//     probed directly. Otherwise the probe dials clubline's own SIP
+//     listener on loopback.
 //   - Its token is drawn at each start, handed to the SIP server (which
-//     believes it from loopback only) and written to the data folder
-//     (probe.token, mode 0600), so that `clubline probe`, run by the
-//     line's own user on its machine, marks its call as a probe too.
-//   - One probe at a time: a scheduled one and `clubline probe` never
-//     overlap (probeMu).
+//     believes it from loopback and from a trunk's provider) and written
+//     to the data folder (probe.token, mode 0600): `clubline probe`, run
+//     by the line's own user on its machine, sends it to POST /api/probe
+//     to have the running line place a probe, or marks its own call with
+//     it when no line runs.
+//   - One probe at a time: a scheduled one and one asked for by POST
+//     /api/probe never overlap (probeMu); the request waits for the one
+//     running, as long as its client does (web/probe.go says why).
 
 // probeTokenFile is the token's file in store.data_dir.
 const probeTokenFile = "probe.token"
@@ -105,25 +119,98 @@ func nextProbe(p config.Probe, loc *time.Location, now time.Time) time.Time {
 	return next
 }
 
-// RunProbe places one probe now, exports what it found and logs it.
+// RunProbe places one probe now, once no other runs, exports what it
+// found and logs it.
 func (m *Main) RunProbe(ctx context.Context) probe.Result {
 	m.probeMu.Lock()
 	defer m.probeMu.Unlock()
+	return m.probeNow(ctx)
+}
+
+// webProbe is the web page's Probe (POST /api/probe): it waits for a
+// probe running to end, as long as ctx lasts, then places one; the call
+// goes on if the asker leaves, so that its metrics say what the line did,
+// not that someone hung up the terminal.
+func (m *Main) webProbe(ctx context.Context) (web.ProbeResult, error) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for !m.probeMu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return web.ProbeResult{}, fmt.Errorf("waiting for the probe already running: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	defer m.probeMu.Unlock()
+	return webProbeResult(m.probeNow(context.WithoutCancel(ctx))), nil
+}
+
+// webProbeResult is a probe's result as POST /api/probe answers it.
+func webProbeResult(r probe.Result) web.ProbeResult {
+	out := web.ProbeResult{OK: r.OK, Hours: string(r.Hours), Target: r.Target, Via: r.Via,
+		SetupSeconds: r.Setup.Seconds(), Summary: r.Summary()}
+	if out.Via == "" {
+		out.Via = "direct"
+	}
+	for _, s := range r.Steps {
+		if s.Heard {
+			out.Heard = append(out.Heard, s.Prompt)
+		}
+	}
+	if r.Err != nil {
+		out.Failure = r.Err.Error()
+	}
+	return out
+}
+
+// probeNow places one probe (probeMu held).
+func (m *Main) probeNow(ctx context.Context) probe.Result {
 	cfg := m.current.Load()
 	o := probeOptions(cfg, m.composed(), m.schedule(cfg).At(m.Now()).Open)
-	o.URI = "sip:" + cfg.ProbeNumber() + "@" + loopback(m.sipAddr("udp"))
+	probeTarget(cfg, m.SIP.Trunks(), loopback(m.sipAddr("udp")), &o)
 	o.Token, o.Logger = m.probeToken, m.Logger.With("probe", true)
 	if m.TuneProbe != nil {
 		m.TuneProbe(&o)
 	}
 	r := probe.Run(ctx, o)
 	m.Metrics.ProbeRan(r.OK, r.Setup, probe.Steps, r.Heard, time.Now())
+	via := cmp.Or(r.Via, "direct")
 	if r.OK {
-		m.Logger.Info("probe: the line answered as it should", "hours", string(r.Hours), "setup", r.Setup.Round(time.Millisecond))
+		m.Logger.Info("probe: the line answered as it should", "hours", string(r.Hours), "via", via, "setup", r.Setup.Round(time.Millisecond))
 	} else {
-		m.Logger.Error("probe: the line did not answer as it should", "hours", string(r.Hours), "err", r.Err)
+		m.Logger.Error("probe: the line did not answer as it should", "hours", string(r.Hours), "via", via, "err", r.Err)
 	}
 	return r
+}
+
+// probeTarget sets what the probe dials: the club's number at the
+// provider of the trunk config.ProbeRoute names, with its account, or
+// the number at direct (the line's SIP listener, host:port).
+func probeTarget(cfg *config.Config, trunks []*trunk.Trunk, direct string, o *probe.Options) {
+	number, tc := cfg.ProbeRoute()
+	o.URI = "sip:" + number + "@" + direct
+	if tc == nil {
+		return
+	}
+	i := slices.IndexFunc(trunks, func(t *trunk.Trunk) bool { return t.Name() == tc.Name })
+	if i < 0 {
+		return
+	}
+	t := trunks[i]
+	host, port, transport := t.NextHop()
+	if transport != config.TransportUDP && transport != config.TransportTCP {
+		return // an outbound proxy over TLS: the probe's phone cannot reach it
+	}
+	if port == 0 {
+		port = 5060
+	}
+	o.URI = "sip:" + t.DialString(number) + "@" + net.JoinHostPort(host, strconv.Itoa(port))
+	if transport == config.TransportTCP {
+		o.URI += ";transport=tcp"
+	}
+	o.Via = "trunk " + t.Name()
+	a := t.Account()
+	o.AuthUser, o.AuthPassword = a.Username, a.Password
 }
 
 // probeOptions are what a probe of cfg's line expects, with set its
@@ -163,85 +250,4 @@ func loopback(hostport string) string {
 		host = "::1"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-const probeUsage = `usage: clubline probe --config FILE
-
-Places the mystery call of the probe: section now, to the line of that
-config file on this machine, and prints what it heard: the greeting, the
-menu or the closed message (as the hours have it now), the prompt after
-a key. Exits 0 when the line answered as it should, 1 when it did not.
-
-The call is placed from this command, to the line's SIP listener on
-loopback; its record is marked as a probe when this command can read the
-line's token (store.data_dir/probe.token, written at each start).
-
-flags:
-`
-
-// runProbeCmd is `clubline probe`.
-func runProbeCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "config/example.yaml", "the line's config `file`")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, probeUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "clubline probe: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	r, err := probeFromConfig(ctx, *path, time.Now(), stdout)
-	if err != nil {
-		fmt.Fprintf(stderr, "clubline probe: %v\n", err)
-		return 1
-	}
-	fmt.Fprint(stdout, r.Summary())
-	if !r.OK {
-		return 1
-	}
-	return 0
-}
-
-// probeFromConfig calls the line of the config file at path, as its
-// scheduled probe would, from this process.
-func probeFromConfig(ctx context.Context, path string, now time.Time, out io.Writer) (probe.Result, error) {
-	cfg, set, _, err := loadConfig(path)
-	if err != nil {
-		return probe.Result{}, err
-	}
-	var target string
-	for _, l := range cfg.SIP.Listen {
-		if l.Transport == "udp" {
-			target = loopback(l.Addr)
-			break
-		}
-	}
-	if target == "" {
-		return probe.Result{}, fmt.Errorf("%s: sip.listen has no udp listener to call", path)
-	}
-	if strings.HasSuffix(target, ":0") {
-		return probe.Result{}, fmt.Errorf("%s: sip.listen is on port 0: the line's port cannot be known from the file", path)
-	}
-	o := probeOptions(cfg, set, cfg.Schedule().At(now).Open)
-	o.URI = "sip:" + cfg.ProbeNumber() + "@" + target
-	if b, err := os.ReadFile(filepath.Join(cfg.Store.DataDir, probeTokenFile)); err == nil {
-		o.Token = strings.TrimSpace(string(b))
-	}
-	how := "marked as a probe"
-	if o.Token == "" {
-		how = "NOT marked as a probe (no token in store.data_dir): it counts as a caller's"
-	}
-	fmt.Fprintf(out, "calling the line myself at %s (%s)\n", o.URI, how)
-	return probe.Run(ctx, o), nil
 }

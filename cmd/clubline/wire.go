@@ -266,6 +266,8 @@ func (m *Main) Start(ctx context.Context) (err error) {
 		Recordings:   webRecordings{m},
 		VoicemailDir: cfg.Voicemail.Dir,
 		Report:       m.webReport,
+		Probe:        m.webProbe, // probe.go
+		ProbeToken:   m.probeToken,
 		MessageLock:  &m.msgMu,
 		Language:     cfg.Club.Languages[0],
 		Location:     cfg.Club.Location,

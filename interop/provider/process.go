@@ -106,6 +106,9 @@ func (p *Provider) args() []string {
 	if o.PSTN != "" {
 		str("PSTN_DST", o.PSTN)
 	}
+	if o.CustomersOnly {
+		args = append(args, "-A", "WITH_CUSTOMERS_ONLY")
+	}
 	if o.SHA256 {
 		args = append(args, "-A", "WITH_SHA256")
 	}

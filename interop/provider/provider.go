@@ -69,6 +69,13 @@ type Options struct {
 	// Diversion header naming the DID) or "ruri" (the request-URI user is
 	// the DID, at the registered contact's host:port).
 	Delivery string
+	// CustomersOnly makes every INVITE but the trunk's prove it is the
+	// account (407), even one to the DID: a provider whose carriers sit
+	// on another network than its customers, which is where a call from
+	// the club's own machine to the club's number comes from (the line's
+	// mystery call). An authenticated call to the DID is delivered to the
+	// trunk either way.
+	CustomersOnly bool
 	// SHA256 makes every challenge algorithm=SHA-256 (RFC 8760) instead of
 	// MD5.
 	SHA256 bool

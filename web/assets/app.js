@@ -58,6 +58,22 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!b) return;
     if (b.dataset.action === "logout") {
       run(async () => { await api("POST", "/api/logout"); location.href = "/login"; });
+    } else if (b.dataset.action === "probe") {
+      const out = document.getElementById("probe-result");
+      const label = b.textContent;
+      b.disabled = true;
+      b.textContent = b.dataset.wait;
+      run(async () => {
+        try {
+          const res = await (await api("POST", "/api/probe")).json();
+          out.textContent = res.summary;
+          out.className = res.ok ? "" : "error";
+          out.hidden = false;
+        } finally {
+          b.disabled = false;
+          b.textContent = label;
+        }
+      });
     } else if (b.dataset.override) {
       run(async () => { await api("POST", "/api/override", { mode: b.dataset.override }); location.reload(); });
     } else if (b.closest("article.message")) {
