@@ -41,7 +41,8 @@ import (
 //     UDP or TCP only (the softphone speaks no TLS): a TLS trunk is
 //     probed directly. Otherwise the probe dials clubline's own SIP
 //     listener on loopback.
-//   - Its token is drawn at each start, handed to the SIP server (which
+//   - Its token is drawn at each start (on a clustered line, the first
+//     instance's is kept in Redis and every instance takes it), handed to the SIP server (which
 //     believes it from loopback and from a trunk's provider) and written
 //     to the data folder (probe.token, mode 0600): `clubline probe`, run
 //     by the line's own user on its machine, sends it to POST /api/probe
@@ -50,6 +51,10 @@ import (
 //   - One probe at a time: a scheduled one and one asked for by POST
 //     /api/probe never overlap (probeMu); the request waits for the one
 //     running, as long as its client does (web/probe.go says why).
+
+// stateProbeToken is the store's state key of the token a clustered
+// line's instances share.
+const stateProbeToken = "probe_token"
 
 // probeTokenFile is the token's file in store.data_dir.
 const probeTokenFile = "probe.token"
@@ -60,6 +65,19 @@ func (m *Main) newProbeToken(cfg *config.Config) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
+	if cfg.Cluster.Enabled && m.redis != nil {
+		// Through the trunk, a probe placed by one instance may reach
+		// another: every instance of the line believes the same token,
+		// the first one drawn, kept in Redis.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shared, err := m.redis.StateOnce(ctx, stateProbeToken, token)
+		cancel()
+		if err != nil {
+			m.Logger.Warn("the probe's token could not be shared through Redis: a probe through the trunk that reaches another instance counts as a caller's call", "err", err)
+		} else {
+			token = shared
+		}
+	}
 	path := filepath.Join(cfg.Store.DataDir, probeTokenFile)
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		m.Logger.Warn("could not write the probe's token: a `clubline probe` call will count as a caller's", "path", path, "err", err)

@@ -199,3 +199,17 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// StateOnce keeps the first value set: the instances of a line agree on
+// it whichever starts first.
+func TestStateOnce(t *testing.T) {
+	mr := miniredis.RunT(t)
+	st := newStore(t, "redis://"+mr.Addr(), "")
+	ctx := context.Background()
+	if v, err := st.StateOnce(ctx, "probe_token", "first"); err != nil || v != "first" {
+		t.Fatalf("first set: %q, %v", v, err)
+	}
+	if v, err := st.StateOnce(ctx, "probe_token", "second"); err != nil || v != "first" {
+		t.Fatalf("second set: %q, %v; want the first value kept", v, err)
+	}
+}

@@ -45,3 +45,15 @@ func (s *Store) State(ctx context.Context, key string) (string, error) {
 	}
 	return v, nil
 }
+
+// StateOnce sets the key's string unless it is set already, and returns
+// the value in force: the first instance of a line to set it decides.
+func (s *Store) StateOnce(ctx context.Context, key, value string) (string, error) {
+	if err := record.CheckStateKey(key); err != nil {
+		return "", err
+	}
+	if err := s.rdb.SetNX(ctx, s.StateKey(key), value, 0).Err(); err != nil {
+		return "", fmt.Errorf("redis store: set state %s: %w", key, err)
+	}
+	return s.State(ctx, key)
+}
