@@ -24,7 +24,6 @@
 package cluster
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -33,9 +32,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clubline/clubline/interop/internal/kamailiorun"
 
 	"github.com/clubline/clubline/deploy/kamailio"
 	"github.com/clubline/clubline/interop/provider"
@@ -66,8 +66,8 @@ type Proxy struct {
 	logFile *os.File
 
 	mu    sync.Mutex
-	lines []string // the CLUSTER lines of every run so far
-	proc  *process // nil while stopped
+	lines []string             // the CLUSTER lines of every run so far
+	proc  *kamailiorun.Process // nil while stopped
 }
 
 // logMarker starts every line kamailio.cfg writes for admins and tests.
@@ -107,7 +107,7 @@ func Start(t testing.TB, o Options) *Proxy {
 	if p.logFile, err = os.Create(filepath.Join(p.dir, "kamailio.log")); err != nil {
 		t.Fatal(err)
 	}
-	p.port = freePort(t)
+	p.port = kamailiorun.FreePort(t)
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
@@ -134,19 +134,7 @@ func (p *Proxy) Log() []string {
 // timeout, that contains substr; it fails the test if none comes.
 func (p *Proxy) WaitLog(t testing.TB, substr string, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		lines := p.Log()
-		for _, l := range lines {
-			if strings.Contains(l, substr) {
-				return l
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no front proxy log line with %q after %s; the CLUSTER lines:\n%s", substr, timeout, strings.Join(lines, "\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return kamailiorun.WaitLine(t, "CLUSTER", p.Log, substr, timeout)
 }
 
 // Stop takes the proxy down (SIGTERM, then SIGKILL); stopping a stopped
@@ -159,7 +147,7 @@ func (p *Proxy) Stop() {
 	if proc == nil {
 		return
 	}
-	if err := proc.stop(); err != nil {
+	if err := proc.Stop(); err != nil {
 		p.t.Errorf("cluster: %v", err)
 	}
 }
@@ -175,18 +163,13 @@ func (p *Proxy) Restart(t testing.TB) {
 // args is Kamailio's command line: foreground, log on stderr, files in the
 // test's directory, the overrides as defines.
 func (p *Proxy) args() []string {
-	args := []string{
-		"-f", filepath.Join(p.dir, "kamailio.cfg"),
-		"-DD", "-E",
-		"-Y", filepath.Join(p.dir, "run"),
-		"-w", p.dir,
-		"-m", "64", "-M", "8",
+	args := append(kamailiorun.Args(p.dir),
 		"-A", "LISTEN_IP=127.0.0.1",
-		"-A", "SIP_PORT=" + strconv.Itoa(p.port),
+		"-A", "SIP_PORT="+strconv.Itoa(p.port),
 		// A string define keeps its double quotes; the path has none.
-		"-A", `DISPATCHER_LIST="` + filepath.Join(p.dir, "dispatcher.list") + `"`,
-		"-A", "DS_PING_INTERVAL=" + strconv.Itoa(max(1, int(p.opts.PingInterval/time.Second))),
-	}
+		"-A", `DISPATCHER_LIST="`+filepath.Join(p.dir, "dispatcher.list")+`"`,
+		"-A", "DS_PING_INTERVAL="+strconv.Itoa(max(1, int(p.opts.PingInterval/time.Second))),
+	)
 	if p.opts.FRTimer > 0 {
 		args = append(args, "-A", "FR_TIMER="+strconv.Itoa(int(p.opts.FRTimer/time.Millisecond)))
 	}
@@ -196,58 +179,22 @@ func (p *Proxy) args() []string {
 	return args
 }
 
-// process is one run of Kamailio.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the main process has been waited for
-	closed chan struct{} // closed once no process of the group holds the log pipe
-}
-
 // start runs Kamailio and waits until it answers OPTIONS over UDP.
 func (p *Proxy) start(t testing.TB) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(p.bin, p.args()...)
 	cmd.Dir = p.dir
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	fmt.Fprintf(p.logFile, "--- %s\n", strings.Join(cmd.Args, " "))
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
+	proc, err := kamailiorun.Start(cmd, p.read)
+	if err != nil {
 		t.Fatalf("cluster: %v", err)
 	}
-	w.Close()
-	proc := &process{cmd: cmd, exited: make(chan struct{}), closed: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(proc.exited)
-	}()
-	go p.read(r, proc.closed)
 	p.mu.Lock()
 	p.proc = proc
 	p.mu.Unlock()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-proc.exited:
-			p.Stop()
-			t.Fatalf("cluster: kamailio exited while starting (%v); its log:\n%s", cmd.ProcessState, p.tail(40))
-		default:
-		}
-		err := p.probe()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.Stop()
-			t.Fatalf("cluster: not ready on %s after 10s: %v; its log:\n%s", p.Addr(), err, p.tail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := proc.AwaitReady(p.probe, 10*time.Second); err != nil {
+		p.Stop()
+		t.Fatalf("cluster: front proxy on %s: %v; its log:\n%s", p.Addr(), err, p.tail(40))
 	}
 }
 
@@ -283,84 +230,20 @@ func (p *Proxy) probe() error {
 	return nil
 }
 
-// read copies Kamailio's output to the log file and keeps the CLUSTER
-// lines; it closes done at the end of the output.
-func (p *Proxy) read(r *os.File, done chan<- struct{}) {
-	defer close(done)
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		fmt.Fprintln(p.logFile, line)
-		if i := strings.Index(line, logMarker); i >= 0 {
-			p.lines = append(p.lines, line[i:])
-		}
-		p.mu.Unlock()
+// read copies a line of Kamailio's output to the log file and keeps the
+// CLUSTER lines.
+func (p *Proxy) read(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.logFile, line)
+	if i := strings.Index(line, logMarker); i >= 0 {
+		p.lines = append(p.lines, line[i:])
 	}
-}
-
-// stop ends the group: SIGTERM first, SIGKILL if that takes too long. It
-// returns once no process of the group is left, so the port is free again.
-func (proc *process) stop() error {
-	pgid := proc.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	if proc.wait(5 * time.Second) {
-		return nil
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	if proc.wait(5 * time.Second) {
-		return nil
-	}
-	return fmt.Errorf("kamailio (process group %d) still running 10s after SIGTERM and SIGKILL", pgid)
-}
-
-func (proc *process) wait(timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for _, ch := range []chan struct{}{proc.exited, proc.closed} {
-		select {
-		case <-ch:
-		case <-timer.C:
-			return false
-		}
-	}
-	return true
 }
 
 // tail returns the last n lines of Kamailio's log.
 func (p *Proxy) tail(n int) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b, err := os.ReadFile(p.logFile.Name())
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[… %d lines cut]", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freePort returns a port free a moment ago on 127.0.0.1 for both TCP and
-// UDP, as the proxy listens on both.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("cluster: no port free for both TCP and UDP on 127.0.0.1")
-	return 0
+	return kamailiorun.Tail(p.logFile.Name(), n)
 }

@@ -43,6 +43,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clubline/clubline/interop/internal/kamailiorun"
 )
 
 //go:embed kamailio.cfg
@@ -161,7 +163,7 @@ type Provider struct {
 	lines   []string                 // the PROVIDER lines of every run so far, probes left out
 	probes  uint64                   // the last probe's number
 	waiting map[uint64]chan struct{} // closed when the probe's line is read
-	proc    *process                 // nil while stopped
+	proc    *kamailiorun.Process     // nil while stopped
 }
 
 // logMarker starts every line kamailio.cfg writes for the tests.
@@ -209,7 +211,7 @@ func Start(t testing.TB, o Options) *Provider {
 	if p.logFile, err = os.Create(filepath.Join(p.dir, "kamailio.log")); err != nil {
 		t.Fatal(err)
 	}
-	p.port = freePort(t)
+	p.port = kamailiorun.FreePort(t)
 	if o.TLS {
 		p.tlsPort = freeTCPPort(t)
 	}
@@ -286,19 +288,7 @@ func (p *Provider) Relayed() []string {
 // timeout, that contains substr; it fails the test if none comes.
 func (p *Provider) WaitLog(t testing.TB, substr string, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		lines := p.logged()
-		for _, l := range lines {
-			if strings.Contains(l, substr) {
-				return l
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no provider log line with %q after %s; the PROVIDER lines:\n%s", substr, timeout, strings.Join(lines, "\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return kamailiorun.WaitLine(t, "PROVIDER", p.logged, substr, timeout)
 }
 
 // Stop takes the provider down: Kamailio and all its processes end, the
@@ -312,7 +302,7 @@ func (p *Provider) Stop() {
 	if proc == nil {
 		return
 	}
-	if err := proc.stop(); err != nil {
+	if err := proc.Stop(); err != nil {
 		p.t.Errorf("provider: %v", err)
 	}
 }
