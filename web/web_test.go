@@ -37,7 +37,6 @@ type fixture struct {
 // probeToken is the fixture's probe token (store.data_dir/probe.token).
 const probeToken = "5f0e6c1d2b3a49587766554433221100"
 
-
 var loc, _ = time.LoadLocation("America/Toronto")
 
 func newFixture(t *testing.T) *fixture {
