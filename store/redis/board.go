@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -59,6 +60,8 @@ type Board struct {
 	instance string
 	log      *slog.Logger
 
+	beaten atomic.Int64 // when the heartbeat was last written (unix ns)
+
 	mu      sync.Mutex    // one update of this instance at a time; the WATCH orders the instances
 	last    routing.State // the state as last read, or this instance's own while Redis is away
 	away    bool
@@ -93,7 +96,7 @@ func (b *Board) Run(ctx context.Context) {
 	msgs := sub.Channel()
 	beat := time.NewTicker(BoardAlive / 3)
 	defer beat.Stop()
-	b.beat(ctx)
+	_ = b.beat(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,7 +105,7 @@ func (b *Board) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-beat.C:
-			b.beat(ctx)
+			_ = b.beat(ctx)
 		case m, ok := <-msgs:
 			if !ok {
 				return
@@ -114,12 +117,19 @@ func (b *Board) Run(ctx context.Context) {
 	}
 }
 
-func (b *Board) beat(ctx context.Context) {
+func (b *Board) beat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, boardTimeout)
 	defer cancel()
-	if err := b.rdb.Set(ctx, b.alive+b.instance, time.Now().UTC().Format(time.RFC3339), BoardAlive).Err(); err != nil && ctx.Err() == nil {
-		b.log.Debug("queue board: heartbeat not written", "err", err)
+	now := time.Now()
+	err := b.rdb.Set(ctx, b.alive+b.instance, now.UTC().Format(time.RFC3339), BoardAlive).Err()
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Debug("queue board: heartbeat not written", "err", err)
+		}
+		return err
 	}
+	b.beaten.Store(now.UnixNano())
+	return nil
 }
 
 // Shared reports whether the board is Redis's now (false while Redis is
@@ -188,6 +198,14 @@ func (b *Board) tryRedis() bool { return !b.away || !time.Now().Before(b.retryAt
 // update runs f in a transaction, trying again when another instance
 // wrote in between; b.mu is held.
 func (b *Board) update(f func(*routing.State) bool) (changed bool, err error) {
+	// The heartbeat first: an entry of this instance never sits on the
+	// board without it, or another instance would forget the entry at
+	// once (Run's first beat may come after the first call).
+	if time.Since(time.Unix(0, b.beaten.Load())) > BoardAlive/3 {
+		if err := b.beat(context.Background()); err != nil {
+			return false, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), boardTimeout)
 	defer cancel()
 	for range 100 {
