@@ -79,7 +79,12 @@ func (m *Main) runCluster(ctx context.Context) {
 	if c.board == nil {
 		return
 	}
-	go c.board.Run(ctx)
+	boardDone := make(chan struct{})
+	go func() {
+		defer close(boardDone)
+		c.board.Run(ctx)
+	}()
+	defer func() { <-boardDone }() // its last word (the heartbeat deleted) before the store closes
 	tick := time.NewTicker(leaseTTL / 3)
 	defer tick.Stop()
 	var held time.Time // when the lease was last held, as this instance knows
