@@ -155,11 +155,12 @@ func (b *Board) notify() {
 }
 
 // View implements routing.Board: the state as Redis has it (or this
-// instance's own while Redis is away).
+// instance's own while Redis is away: the way back is Update's, which
+// puts this instance's entries back on the shared state first).
 func (b *Board) View(f func(*routing.State)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.tryRedis() {
+	if !b.away {
 		ctx, cancel := context.WithTimeout(context.Background(), boardTimeout)
 		st, err := b.read(ctx, b.rdb)
 		cancel()

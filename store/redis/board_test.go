@@ -144,6 +144,9 @@ func TestBoardRedisAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(redisstore.BoardRetry + 100*time.Millisecond)
+	if a.Position(during) != 2 { // a read alone does not trade the own copy for Redis's
+		t.Errorf("Redis back, before any change: the caller who joined meanwhile is at %d, want 2", a.Position(during))
+	}
 	a.Leave(before)
 	if !ba.Shared() {
 		t.Fatal("the board did not go back to Redis")
